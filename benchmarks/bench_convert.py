@@ -1,0 +1,129 @@
+"""Converter throughput against dsmr_parser, and memory on a large log (run via scripts/bench)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "custom_components" / "p1_dsmr"))
+
+from p1lib.converter import ConvertOptions, convert_stream  # noqa: E402
+from p1lib.generator import MeterSimulator, putty_header  # noqa: E402
+
+
+def make_log(style: str, count: int, seed: int = 1) -> bytes:
+    sim = MeterSimulator(style, seed=seed, solar=True)
+    return putty_header(sim.now) + b"".join(sim.telegrams(count))
+
+
+def ours(log: bytes, repeat: int) -> tuple[float, int]:
+    best = float("inf")
+    telegrams = 0
+    for _ in range(repeat):
+        outputs = [io.StringIO(), io.StringIO(), io.StringIO()]
+        started = time.perf_counter()
+        summary = convert_stream(io.BytesIO(log), "bench", *outputs, None, ConvertOptions())
+        best = min(best, time.perf_counter() - started)
+        telegrams = summary.valid
+    return telegrams / best, telegrams
+
+
+def theirs(log: bytes, spec_name: str, repeat: int) -> float:
+    from dsmr_parser import telegram_specifications
+    from dsmr_parser.parsers import TelegramParser
+
+    parser = TelegramParser(getattr(telegram_specifications, spec_name))
+    texts = ["/" + part.decode("ascii") for part in log.split(b"\r\n/")[1:] if part.strip()]
+    texts[-1] = texts[-1]
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for text in texts:
+            parser.parse(text)
+        best = min(best, time.perf_counter() - started)
+    return len(texts) / best
+
+
+def memory_child(path: str) -> None:
+    # Output goes to /dev/null: written for real, but not kept, so only the converter's own memory
+    # is measured.
+    with (
+        open(path, "rb") as source,
+        open(os.devnull, "w") as records,
+        open(os.devnull, "w") as validity,
+        open(os.devnull, "w") as errors,
+    ):
+        summary = convert_stream(source, path, records, validity, errors, None, ConvertOptions())
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{summary.telegrams} {rss}")
+
+
+def memory(count_small: int, count_large: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {}
+        for count in (count_small, count_large):
+            path = Path(tmp) / f"log{count}.log"
+            sim = MeterSimulator("nl_dsmr5", seed=3)
+            with path.open("wb") as handle:
+                handle.write(putty_header(sim.now))
+                for telegram in sim.telegrams(count):
+                    handle.write(telegram)
+            out = subprocess.run(
+                [sys.executable, __file__, "--memory-child", str(path)],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.split()
+            results[count] = (int(out[0]), int(out[1]), path.stat().st_size)
+        (n1, r1, s1), (n2, r2, s2) = results[count_small], results[count_large]
+        print(
+            f"memory: {n1} telegrams ({s1 / 1e6:.1f} MB) peak RSS {r1 / 1024:.1f} MiB; "
+            f"{n2} telegrams ({s2 / 1e6:.1f} MB) peak RSS {r2 / 1024:.1f} MiB; "
+            f"ratio {r2 / r1:.3f} (1.0 = constant memory)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--count", type=int, default=2000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--large", type=int, default=100_000)
+    parser.add_argument("--memory-child")
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child)
+        return
+    print(
+        f"converter (frame + CRC + parse + derive + CSV) vs dsmr_parser parse (+CRC), "
+        f"{args.count} telegrams, best of {args.repeat}"
+    )
+    for style, spec in (
+        ("hu_sagemcom", "EON_HUNGARY"),
+        ("nl_dsmr5", "V5"),
+        ("be_fluvius", "BELGIUM_FLUVIUS"),
+        ("hu_sanxing", None),
+    ):
+        log = make_log(style, args.count)
+        rate, telegrams = ours(log, args.repeat)
+        line = f"  {style:12s} ours {rate:9.0f}/s ({1e6 / rate:6.1f} us)"
+        if spec is None:
+            line += "  dsmr_parser: cannot decode (0xFF bytes raise UnicodeDecodeError)"
+        else:
+            peer = theirs(log, spec, args.repeat)
+            line += f"  dsmr_parser {peer:7.0f}/s ({1e6 / peer:7.1f} us)  ratio {rate / peer:5.1f}x"
+        assert telegrams == args.count, (style, telegrams)
+        print(line)
+    if args.large:
+        memory(args.large // 10, args.large)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,235 @@
+"""The log converter: P1 logs in, the original tool's files out.
+
+``p1-dsmr convert LOG... --out DIR [--repaired]`` writes, per input stem S, ``S.records.csv``,
+``S.validity.csv``, ``S.errors.log`` and with ``--repaired`` ``S.repaired.log``, and prints a one-line
+JSON summary. Files are read in chunks and written as a stream: memory stays constant on any log.
+Each output is written under a temporary name and renamed when complete, so a failure (a full disk)
+never leaves a partial file under its final name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO
+
+from .decoder import Decoder, DecodeResult
+from .derived import DerivedCalculator, Thresholds
+from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
+
+__all__ = ["ConvertOptions", "ConvertSummary", "SAMPLE_LOG", "convert", "convert_stream", "main"]
+
+SAMPLE_LOG = Path(__file__).parent / "samples" / "hu_sanxing_demo.log"
+"""The bundled sample log (generated, Hungarian Sanxing style, with noise): the default input."""
+
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConvertOptions:
+    """How to convert."""
+
+    delimiter: str = ","
+    decimal: str = "."
+    repaired_log: bool = False
+    repair: bool = True
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(slots=True)
+class ConvertSummary:
+    """Counts for one converted input."""
+
+    file: str
+    telegrams: int = 0
+    valid: int = 0
+    repaired: int = 0
+    invalid: int = 0
+    unverified: int = 0
+    seconds: float = 0.0
+
+
+def iter_results(chunks: Iterator[bytes], decoder: Decoder) -> Iterator[DecodeResult]:
+    """Decode a stream of chunks, then flush."""
+    for chunk in chunks:
+        yield from decoder.feed(chunk)
+    yield from decoder.flush()
+
+
+def convert_stream(
+    source: IO[bytes],
+    name: str,
+    records: IO[str],
+    validity: IO[str],
+    errors: IO[str],
+    repaired: IO[bytes] | None,
+    options: ConvertOptions,
+) -> ConvertSummary:
+    """Convert one byte stream into the output streams."""
+    started = time.perf_counter()
+    decoder = Decoder()
+    derived = DerivedCalculator(options.thresholds)
+    records_writer = RecordsWriter(records, options.delimiter, options.decimal)
+    validity_writer = ValidityWriter(validity, options.delimiter)
+    errors_writer = ErrorLogWriter(errors, name)
+
+    def chunks() -> Iterator[bytes]:
+        while chunk := source.read(CHUNK):
+            yield chunk
+
+    for result in iter_results(chunks(), decoder):
+        validity_writer.write(result)
+        errors_writer.write(result)
+        if result.telegram is not None and result.accepted:
+            records_writer.write(result, derived.update(result.telegram))
+            if repaired is not None:
+                repaired.write(result.data)
+    seconds = time.perf_counter() - started
+    stats = decoder.stats
+    errors_writer.trailer(stats, decoder.framer.noise_bytes, decoder.framer.bytes_in, seconds)
+    return ConvertSummary(
+        name,
+        stats.telegrams,
+        stats.valid,
+        stats.repaired,
+        stats.invalid,
+        stats.unverified,
+        round(seconds, 3),
+    )
+
+
+@contextlib.contextmanager
+def _atomic_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
+    """Yield temporary paths; rename them to ``paths`` on success, delete them on failure."""
+    temporary = [path.with_name(f".{path.name}.part") for path in paths]
+    try:
+        yield temporary
+    except BaseException:
+        for path in temporary:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        raise
+    for temp, final in zip(temporary, paths, strict=True):
+        os.replace(temp, final)
+
+
+def convert(path: Path, out_dir: Path, options: ConvertOptions) -> ConvertSummary:
+    """Convert one log file into ``out_dir``. Raises OSError for unreadable input or failed output."""
+    stem = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
+    finals = [
+        out_dir / f"{stem}.records.csv",
+        out_dir / f"{stem}.validity.csv",
+        out_dir / f"{stem}.errors.log",
+    ]
+    if options.repaired_log:
+        finals.append(out_dir / f"{stem}.repaired.log")
+    with path.open("rb") as source:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with _atomic_outputs(finals) as temps, contextlib.ExitStack() as stack:
+            records, validity, errors = (
+                stack.enter_context(p.open("w", encoding="utf-8", newline="")) for p in temps[:3]
+            )
+            repaired = stack.enter_context(temps[3].open("wb")) if options.repaired_log else None
+            return convert_stream(source, str(path), records, validity, errors, repaired, options)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="p1-dsmr", description="Convert P1 (DSMR) logs into CSV, validity and error files."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    conv = commands.add_parser(
+        "convert",
+        help="convert PuTTY or raw P1 logs",
+        description="Per input stem S write S.records.csv, S.validity.csv, S.errors.log "
+        "(and S.repaired.log with --repaired). Without LOG, converts the bundled sample log.",
+    )
+    conv.add_argument("logs", nargs="*", type=Path, metavar="LOG", help="log files to convert")
+    conv.add_argument("--out", type=Path, default=Path("p1-dsmr-out"), help="output directory")
+    conv.add_argument("--repaired", action="store_true", help="also write S.repaired.log")
+    conv.add_argument("--no-repair", action="store_true", help="report damaged telegrams only")
+    conv.add_argument("--delimiter", default=",", help="CSV delimiter (Hungarian Excel: ';')")
+    conv.add_argument("--decimal", default=".", help="decimal mark (Hungarian Excel: ',')")
+    defaults = Thresholds()
+    conv.add_argument(
+        "--voltage-threshold",
+        type=float,
+        default=defaults.voltage,
+        metavar="V",
+        help=f"flag phases above this voltage (default {defaults.voltage:g})",
+    )
+    conv.add_argument(
+        "--current-threshold",
+        type=float,
+        default=defaults.current,
+        metavar="A",
+        help=f"flag phases above this current (default {defaults.current:g})",
+    )
+    conv.add_argument(
+        "--power-threshold",
+        type=float,
+        default=defaults.power,
+        metavar="KW",
+        help=f"flag import or export above this power (default {defaults.power:g})",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (2: an input could not be read)."""
+    args = _parser().parse_args(argv)
+    if len(args.delimiter) != 1 or len(args.decimal) != 1 or args.delimiter == args.decimal:
+        print(
+            "p1-dsmr: --delimiter and --decimal must be single, different characters",
+            file=sys.stderr,
+        )
+        return 2
+    options = ConvertOptions(
+        delimiter=args.delimiter,
+        decimal=args.decimal,
+        repaired_log=args.repaired,
+        repair=not args.no_repair,
+        thresholds=Thresholds(args.voltage_threshold, args.current_threshold, args.power_threshold),
+    )
+    logs: list[Path] = args.logs or [SAMPLE_LOG]
+    summaries: list[ConvertSummary] = []
+    code = 0
+    for log in logs:
+        try:
+            summaries.append(convert(log, args.out, options))
+        except IsADirectoryError:
+            print(f"p1-dsmr: cannot read {log}: it is a directory", file=sys.stderr)
+            code = 2
+        except FileNotFoundError as err:
+            where = "input" if err.filename == str(log) else "output"
+            print(f"p1-dsmr: cannot open {where} {err.filename}: no such file", file=sys.stderr)
+            code = 2
+        except PermissionError as err:
+            print(f"p1-dsmr: permission denied: {err.filename}", file=sys.stderr)
+            code = 2
+        except OSError as err:
+            print(f"p1-dsmr: {log}: {err.strerror or err}", file=sys.stderr)
+            code = 2
+    totals = {
+        key: sum(getattr(s, key) for s in summaries)
+        for key in ("telegrams", "valid", "repaired", "invalid", "unverified")
+    }
+    summary = {
+        **totals,
+        "seconds": round(sum(s.seconds for s in summaries), 3),
+        "files": [asdict(s) for s in summaries],
+        "out": str(args.out),
+    }
+    print(json.dumps(summary))
+    return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The decoding pipeline: framing, CRC verification, (repair), parsing, one result per telegram.
+
+:class:`Decoder` is what the converter and the Home Assistant integration use. Feed it bytes in any
+chunks; it returns a :class:`DecodeResult` for every telegram found, accepted or not, so nothing the
+meter sent goes unreported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+from .crc import crc16, parse_crc_field
+from .framing import Frame, Framer, normalize_line_ends
+from .parsing import Dialect, Parser, Telegram
+
+__all__ = [
+    "Change",
+    "DecodeResult",
+    "Decoder",
+    "DecoderStats",
+    "Repair",
+    "RepairFn",
+    "Status",
+    "sends_crc",
+    "suspicious_bytes",
+]
+
+
+class Status(StrEnum):
+    """What became of a telegram."""
+
+    VALID = "valid"
+    """The CRC the meter sent matches."""
+    REPAIRED = "repaired"
+    """The CRC failed; a verified repair restored the telegram."""
+    INVALID = "invalid"
+    """Rejected: CRC mismatch that could not be repaired, truncated, no header, unparseable."""
+    UNVERIFIED = "unverified"
+    """The meter sends no CRC (DSMR 2.2/3.0, Q3D) and every line parses."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One edit made by a repair: at ``position`` (in the received telegram), ``before`` became
+    ``after``."""
+
+    position: int
+    before: bytes
+    after: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Repair:
+    """How a telegram was repaired."""
+
+    method: str
+    changes: tuple[Change, ...]
+    candidates: int
+    """Candidates whose CRC was tested (each one a 1 in 65536 chance of a false match)."""
+    attempts: tuple[str, ...] = ()
+    """Methods tried, in order, with their outcome."""
+
+
+class DecodeResult(NamedTuple):
+    """The outcome for one telegram."""
+
+    status: Status
+    frame: Frame
+    telegram: Telegram | None
+    data: bytes
+    """The accepted telegram, byte-exact as the meter sent it (CRLF restored; repaired if repaired),
+    from ``/`` through the CRC and its CRLF; for a rejected one, the received bytes."""
+    crc_sent: int | None
+    crc_computed: int | None
+    reason: str = ""
+    """Why it was rejected, or what was done."""
+    suspicious: tuple[tuple[int, int], ...] = ()
+    """(position, byte) of bytes that do not belong where they are, for rejected telegrams."""
+    repair: Repair | None = None
+    attempts: tuple[str, ...] = ()
+    """Repair methods tried on a rejected telegram and why each failed."""
+
+    @property
+    def accepted(self) -> bool:
+        """Valid, repaired or unverified."""
+        return self.status is not Status.INVALID
+
+
+@dataclass(slots=True)
+class DecoderStats:
+    """Counters over the life of a decoder."""
+
+    telegrams: int = 0
+    valid: int = 0
+    repaired: int = 0
+    invalid: int = 0
+    unverified: int = 0
+    candidates: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+
+    def count(self, result: DecodeResult) -> None:
+        """Add one result."""
+        self.telegrams += 1
+        if result.status is Status.VALID:
+            self.valid += 1
+        elif result.status is Status.REPAIRED:
+            self.repaired += 1
+        elif result.status is Status.UNVERIFIED:
+            self.unverified += 1
+        else:
+            self.invalid += 1
+            key = result.reason.split(":", 1)[0]
+            self.by_reason[key] = self.by_reason.get(key, 0) + 1
+        if result.repair is not None:
+            self.candidates += result.repair.candidates
+
+
+RepairFn = Callable[[Frame, bytes, int, int], DecodeResult | None]
+"""A repair engine: (frame, normalized data, crc sent, crc computed) to a result, or None."""
+
+_PRINTABLE = frozenset(range(0x20, 0x7F))
+
+
+def suspicious_bytes(data: bytes, limit: int = 32) -> tuple[tuple[int, int], ...]:
+    """Bytes that do not belong in a telegram where they stand.
+
+    Outside printable ASCII, except CR LF pairs and the 0xFF fill of a provider message
+    (``96.13.0``); also a CR without LF or an LF without CR.
+    """
+    found: list[tuple[int, int]] = []
+    message = data.find(b"96.13.0(")
+    message_end = data.find(b")", message) if message >= 0 else -1
+    for position, byte in enumerate(data):
+        if byte in _PRINTABLE:
+            continue
+        if byte == 0x0D and data[position + 1 : position + 2] == b"\n":
+            continue
+        if byte == 0x0A and position > 0 and data[position - 1] == 0x0D:
+            continue
+        if byte == 0xFF and message < position < message_end:
+            continue
+        found.append((position, byte))
+        if len(found) >= limit:
+            break
+    return tuple(found)
+
+
+_CRC_DIALECTS = frozenset((Dialect.HU, Dialect.BE, Dialect.LU, Dialect.SE, Dialect.IE))
+
+
+def sends_crc(telegram: Telegram) -> bool:
+    """Whether this kind of meter always sends a CRC (DSMR 4+, every non-Dutch P1 dialect but Q3D).
+
+    Only DSMR 2.2/3.0 and Q3D meters send none; a telegram of any other kind without a CRC is damaged.
+    """
+    if telegram.dialect in _CRC_DIALECTS:
+        return True
+    version = telegram.get("1-3:0.2.8")
+    return version is not None and version.number is not None and version.number >= 40
+
+
+class Decoder:
+    """Bytes in, one :class:`DecodeResult` per telegram out."""
+
+    def __init__(self, repair: RepairFn | None = None, parser: Parser | None = None) -> None:
+        self.framer = Framer()
+        self.parser = parser or Parser()
+        self.stats = DecoderStats()
+        self._repair = repair
+        self._crc_seen = False  # this meter sends CRCs: a telegram without one is damaged
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[DecodeResult]:
+        """Decode the telegrams that ``chunk`` completes."""
+        return [self._count(self.decode_frame(frame)) for frame in self.framer.feed(chunk)]
+
+    def flush(self) -> list[DecodeResult]:
+        """End of stream: report a trailing truncated telegram."""
+        return [self._count(self.decode_frame(frame)) for frame in self.framer.flush()]
+
+    def _count(self, result: DecodeResult) -> DecodeResult:
+        self.stats.count(result)
+        return result
+
+    def decode_frame(self, frame: Frame) -> DecodeResult:
+        """Verify, repair if needed and allowed, and parse one frame."""
+        data = normalize_line_ends(frame.data)
+        crc_sent = parse_crc_field(frame.crc_text)
+        if frame.complete and frame.has_header and crc_sent is not None:
+            computed = crc16(data)
+            if computed == crc_sent:
+                telegram = self.parser.parse(data)
+                if telegram is None:
+                    return self._invalid(frame, data, crc_sent, computed, "unparseable: header")
+                self._crc_seen = True
+                return DecodeResult(
+                    Status.VALID,
+                    frame,
+                    telegram,
+                    data + frame.crc_text + b"\r\n",
+                    crc_sent,
+                    computed,
+                )
+        elif frame.complete and frame.has_header and not frame.crc_text and not self._crc_seen:
+            telegram = self.parser.parse(data)
+            if telegram is not None and sends_crc(telegram):
+                computed = None
+                reason = "crc missing: this kind of meter sends a CRC"
+                return self._invalid(frame, data, None, None, reason)
+            if telegram is not None and telegram.objects and not telegram.unparsed:
+                return DecodeResult(
+                    Status.UNVERIFIED,
+                    frame,
+                    telegram,
+                    data + frame.crc_text + b"\r\n",
+                    None,
+                    None,
+                )
+            computed = None
+            reason = "unparseable: no CRC and " + (
+                f"{len(telegram.unparsed)} line(s) do not parse" if telegram else "no header"
+            )
+            return self._invalid(frame, data, None, None, reason)
+        else:
+            computed = crc16(data) if frame.complete else None
+        if self._repair is not None and frame.complete and crc_sent is not None:
+            repaired = self._repair(frame, data, crc_sent, computed if computed is not None else 0)
+            if repaired is not None:
+                if repaired.accepted:
+                    self._crc_seen = True
+                return repaired
+        if not frame.complete:
+            reason = "truncated: no '!' before the next header or the end of the stream"
+        elif not frame.has_header:
+            reason = "no header: '/' lost, or the stream began inside this telegram"
+        elif crc_sent is None and frame.crc_text:
+            reason = f"crc field damaged: {frame.crc_text!r}"
+        elif crc_sent is None:
+            reason = "crc missing: this meter sends CRCs but this telegram has none"
+        else:
+            reason = f"crc mismatch: sent {crc_sent:04X}, computed {computed or 0:04X}"
+        return self._invalid(frame, data, crc_sent, computed, reason)
+
+    @staticmethod
+    def _invalid(
+        frame: Frame, data: bytes, sent: int | None, computed: int | None, reason: str
+    ) -> DecodeResult:
+        return DecodeResult(
+            Status.INVALID,
+            frame,
+            None,
+            frame.data + frame.crc_text,
+            sent,
+            computed,
+            reason,
+            suspicious_bytes(data),
+        )

@@ -1,0 +1,321 @@
+"""Derived values: what users want that the meter does not send directly.
+
+Every formula, with P in kW, U in V, I in A, E in kWh and phases k = 1, 2, 3:
+
+* **Net power** ``P_net = P_import - P_export`` (``1.7.0 - 2.7.0``); per phase
+  ``P_net,k = P_import,k - P_export,k`` (``21.7.0 - 22.7.0`` ...) where the meter sends per-phase
+  power. Positive means import.
+* **Current with decimals** per phase, by the first method that applies:
+
+  1. ``reported``: the meter already sends decimals (Belgian, Swedish meters): its value.
+  2. ``p_over_u``: per-phase power exists: ``I_k = 1000 * (P_import,k + P_export,k) / U_k``
+     (the active current; it equals the meter's current at power factor 1).
+  3. ``power_factor_fit`` (estimate; Hungarian meters: whole amps, truncated, no per-phase power,
+     but total power and per-phase power factors): the true current lies in ``[n_k, n_k + 1)``
+     for a reading ``n_k``. With ``w_k = U_k * PF_k`` (PF outside (0, 1] taken as 1), the common
+     fraction ``f = (1000 * (P_import + P_export) - sum(w_k * n_k)) / sum(w_k)``, clamped to
+     ``[0, 0.999]``, is the one that makes the phases' active powers add up to the total:
+     ``I_k = n_k + f``.
+  4. ``midpoint`` (estimate; whole amps and nothing else): ``I_k = n_k + 0.5`` for ``n_k > 0``,
+     ``0`` for ``n_k = 0``.
+
+* **Signed total current** (the original tool's): ``I_signed = 1000 * P_net / mean(U_k)``, over
+  the phases with a voltage above 0.
+* **Average power over the interval** between this telegram and the previous accepted one, from the
+  energy counters and the meter's timestamps: ``P_avg = (E_now - E_prev) / (t_now - t_prev)``
+  (kWh over hours), for import, export and net. ``E`` is ``1.8.0`` (``2.8.0``), or the sum of the
+  tariff registers when the meter sends no total.
+* **Energy within the interval**: ``dE_import``, ``dE_export`` and the **simultaneous** energy
+  ``min(dE_import, dE_export)``: energy exported and imported within the same interval, which
+  per-phase billing charges for although it never needed to cross the meter. Where per-phase power
+  exists, the instantaneous **simultaneous power** is
+  ``min(sum of P_net,k > 0, sum of -P_net,k over P_net,k < 0)``.
+* **Peaks**: the highest voltage and current of this telegram and their phase; running maxima since
+  the start of the stream, with a flag when a telegram sets a new one.
+* **Flags**: per phase ``U_k > voltage threshold`` and ``I_k > current threshold``; and
+  ``max(P_import, P_export) > power threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple
+
+from .parsing import Telegram
+
+__all__ = ["Derived", "DerivedCalculator", "Thresholds", "PHASES"]
+
+PHASES = (1, 2, 3)
+
+_VOLTAGE = ("1-0:32.7.0", "1-0:52.7.0", "1-0:72.7.0")
+_CURRENT = ("1-0:31.7.0", "1-0:51.7.0", "1-0:71.7.0")
+_POWER_IMPORT = ("1-0:21.7.0", "1-0:41.7.0", "1-0:61.7.0")
+_POWER_EXPORT = ("1-0:22.7.0", "1-0:42.7.0", "1-0:62.7.0")
+_POWER_FACTOR = ("1-0:33.7.0", "1-0:53.7.0", "1-0:73.7.0")
+_IMPORT_TARIFFS = ("1-0:1.8.1", "1-0:1.8.2", "1-0:1.8.3", "1-0:1.8.4")
+_EXPORT_TARIFFS = ("1-0:2.8.1", "1-0:2.8.2", "1-0:2.8.3", "1-0:2.8.4")
+
+Triple = tuple[float | None, float | None, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Limits for the stress flags (defaults are the original tool's)."""
+
+    voltage: float = 240.0
+    """V, per phase."""
+    current: float = 18.0
+    """A, per phase."""
+    power: float = 11.0
+    """kW, import or export."""
+
+
+class Derived(NamedTuple):
+    """Values computed from one telegram and the one before (None: not computable)."""
+
+    net_power: float | None
+    net_power_l1: float | None
+    net_power_l2: float | None
+    net_power_l3: float | None
+    current_l1: float | None
+    current_l2: float | None
+    current_l3: float | None
+    current_method: str
+    """``reported``, ``p_over_u``, ``power_factor_fit``, ``midpoint`` or empty."""
+    current_estimated: bool
+    signed_current: float | None
+    interval_s: float | None
+    avg_power_import: float | None
+    avg_power_export: float | None
+    avg_power_net: float | None
+    energy_import_interval: float | None
+    energy_export_interval: float | None
+    energy_simultaneous: float | None
+    simultaneous_power: float | None
+    max_voltage: float | None
+    max_voltage_phase: int | None
+    max_current: float | None
+    max_current_phase: int | None
+    peak_voltage: float | None
+    peak_current: float | None
+    new_peak_voltage: bool
+    new_peak_current: bool
+    overvoltage_l1: bool
+    overvoltage_l2: bool
+    overvoltage_l3: bool
+    overcurrent_l1: bool
+    overcurrent_l2: bool
+    overcurrent_l3: bool
+    overpower: bool
+
+
+def _energy(telegram: Telegram, total: str, tariffs: tuple[str, ...]) -> float | None:
+    value = telegram.number(total)
+    if value is not None:
+        return value
+    parts = [v for v in (telegram.number(code) for code in tariffs) if v is not None]
+    return sum(parts) if parts else None
+
+
+def _argmax(values: Triple) -> tuple[float | None, int | None]:
+    best: float | None = None
+    phase: int | None = None
+    for index, value in enumerate(values):
+        if value is not None and (best is None or value > best):
+            best, phase = value, index + 1
+    return best, phase
+
+
+def _currents(
+    telegram: Telegram,
+    voltages: Triple,
+    p_import: Triple,
+    p_export: Triple,
+    total_import: float | None,
+    total_export: float | None,
+) -> tuple[Triple, str]:
+    index = telegram.index
+    readings: list[float | None] = []
+    decimals = False
+    for code in _CURRENT:
+        obj = index.get(code)
+        if obj is None or obj.number is None:
+            readings.append(None)
+        else:
+            readings.append(obj.number)
+            if "." in obj.values[0].raw:
+                decimals = True
+    if decimals:
+        return (readings[0], readings[1], readings[2]), "reported"
+    if any(p is not None for p in p_import):
+        out: list[float | None] = []
+        for k in range(3):
+            u, pi, pe = voltages[k], p_import[k], p_export[k]
+            if u is None or u <= 0 or pi is None:
+                out.append(readings[k])
+            else:
+                out.append(1000.0 * (pi + (pe or 0.0)) / u)
+        return (out[0], out[1], out[2]), "p_over_u"
+    if all(r is None for r in readings):
+        return (None, None, None), ""
+    if total_import is not None and any(u is not None and u > 0 for u in voltages):
+        weights: list[float] = []
+        base = 0.0
+        for k in range(3):
+            u = voltages[k]
+            if u is None or u <= 0 or readings[k] is None:
+                weights.append(0.0)
+                continue
+            pf = telegram.number(_POWER_FACTOR[k])
+            if pf is None or not 0.0 < pf <= 1.0:
+                pf = 1.0
+            weights.append(u * pf)
+            base += u * pf * (readings[k] or 0.0)
+        total_weight = sum(weights)
+        if total_weight > 0:
+            residual = 1000.0 * (total_import + (total_export or 0.0)) - base
+            fraction = min(max(residual / total_weight, 0.0), 0.999)
+            fitted = [
+                None if r is None else (r + fraction if weights[k] > 0 else r)
+                for k, r in enumerate(readings)
+            ]
+            return (fitted[0], fitted[1], fitted[2]), "power_factor_fit"
+    mid = [None if r is None else (r + 0.5 if r > 0 else 0.0) for r in readings]
+    return (mid[0], mid[1], mid[2]), "midpoint"
+
+
+class DerivedCalculator:
+    """Computes :class:`Derived` for a sequence of telegrams from one meter (state: O(1))."""
+
+    def __init__(self, thresholds: Thresholds | None = None) -> None:
+        self.thresholds = thresholds or Thresholds()
+        self._previous: tuple[datetime, float | None, float | None] | None = None
+        self._peak_voltage: float | None = None
+        self._peak_current: float | None = None
+
+    def reset(self) -> None:
+        """Forget the previous telegram and the running peaks."""
+        self._previous = None
+        self._peak_voltage = None
+        self._peak_current = None
+
+    def update(self, telegram: Telegram) -> Derived:
+        """Derive values for ``telegram`` (the next accepted one of the stream)."""
+        index = telegram.index
+        get = index.get
+        thresholds = self.thresholds
+
+        def num(code: str) -> float | None:
+            obj = get(code)
+            return None if obj is None else obj.number
+
+        voltages: Triple = (num(_VOLTAGE[0]), num(_VOLTAGE[1]), num(_VOLTAGE[2]))
+        p_import: Triple = (num(_POWER_IMPORT[0]), num(_POWER_IMPORT[1]), num(_POWER_IMPORT[2]))
+        p_export: Triple = (num(_POWER_EXPORT[0]), num(_POWER_EXPORT[1]), num(_POWER_EXPORT[2]))
+        total_import = num("1-0:1.7.0")
+        total_export = num("1-0:2.7.0")
+        net_power = None
+        if total_import is not None or total_export is not None:
+            net_power = (total_import or 0.0) - (total_export or 0.0)
+        net: list[float | None] = [None, None, None]
+        simultaneous_power = None
+        if p_import != (None, None, None) or p_export != (None, None, None):
+            imported = exported = 0.0
+            for k in range(3):
+                pi, pe = p_import[k], p_export[k]
+                if pi is None and pe is None:
+                    continue
+                value = (pi or 0.0) - (pe or 0.0)
+                net[k] = value
+                if value > 0:
+                    imported += value
+                else:
+                    exported -= value
+            simultaneous_power = min(imported, exported)
+        currents, method = _currents(
+            telegram, voltages, p_import, p_export, total_import, total_export
+        )
+        signed_current = None
+        if net_power is not None:
+            live = [u for u in voltages if u is not None and u > 0]
+            if live:
+                signed_current = 1000.0 * net_power * len(live) / sum(live)
+
+        # Interval values from the energy counters and the meter's clock.
+        e_import = _energy(telegram, "1-0:1.8.0", _IMPORT_TARIFFS)
+        e_export = _energy(telegram, "1-0:2.8.0", _EXPORT_TARIFFS)
+        stamp_obj = get("0-0:1.0.0")
+        timestamp = stamp_obj.values[0].timestamp if stamp_obj is not None else None
+        interval = avg_import = avg_export = avg_net = None
+        d_import = d_export = simultaneous = None
+        previous = self._previous
+        if timestamp is not None and previous is not None:
+            seconds = (timestamp - previous[0]).total_seconds()
+            if seconds > 0:
+                interval = seconds
+                hours = seconds / 3600.0
+                if e_import is not None and previous[1] is not None and e_import >= previous[1]:
+                    d_import = e_import - previous[1]
+                    avg_import = d_import / hours
+                if e_export is not None and previous[2] is not None and e_export >= previous[2]:
+                    d_export = e_export - previous[2]
+                    avg_export = d_export / hours
+                if d_import is not None or d_export is not None:
+                    avg_net = ((d_import or 0.0) - (d_export or 0.0)) / hours
+                if d_import is not None and d_export is not None:
+                    simultaneous = min(d_import, d_export)
+        if timestamp is not None:
+            self._previous = (timestamp, e_import, e_export)
+
+        max_voltage, max_voltage_phase = _argmax(voltages)
+        max_current, max_current_phase = _argmax(currents)
+        new_peak_voltage = max_voltage is not None and (
+            self._peak_voltage is None or max_voltage > self._peak_voltage
+        )
+        if new_peak_voltage:
+            self._peak_voltage = max_voltage
+        new_peak_current = max_current is not None and (
+            self._peak_current is None or max_current > self._peak_current
+        )
+        if new_peak_current:
+            self._peak_current = max_current
+        u_max = thresholds.voltage
+        i_max = thresholds.current
+        u1, u2, u3 = voltages
+        i1, i2, i3 = currents
+        return Derived(
+            net_power,
+            net[0],
+            net[1],
+            net[2],
+            i1,
+            i2,
+            i3,
+            method,
+            method in ("power_factor_fit", "midpoint"),
+            signed_current,
+            interval,
+            avg_import,
+            avg_export,
+            avg_net,
+            d_import,
+            d_export,
+            simultaneous,
+            simultaneous_power,
+            max_voltage,
+            max_voltage_phase,
+            max_current,
+            max_current_phase,
+            self._peak_voltage,
+            self._peak_current,
+            new_peak_voltage,
+            new_peak_current,
+            u1 is not None and u1 > u_max,
+            u2 is not None and u2 > u_max,
+            u3 is not None and u3 > u_max,
+            i1 is not None and i1 > i_max,
+            i2 is not None and i2 > i_max,
+            i3 is not None and i3 > i_max,
+            max(total_import or 0.0, total_export or 0.0) > thresholds.power,
+        )

@@ -1,0 +1,364 @@
+"""Export: the original tool's three files (and the repaired log), written as a stream.
+
+* :class:`RecordsWriter`: ``S.records.csv``, one row per accepted telegram, measured and derived
+  values (:data:`RECORD_COLUMNS` lists every column with its unit and source).
+* :class:`ValidityWriter`: ``S.validity.csv``, one row per telegram found.
+* :class:`ErrorLogWriter`: ``S.errors.log``, a readable account of every rejected or repaired
+  telegram and of the noise between telegrams, with a trailer of totals and rates.
+
+All writers take an open text stream and keep no per-telegram state, so memory stays constant.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import IO
+
+from .decoder import DecodeResult, DecoderStats, Status
+from .derived import Derived
+from .parsing import Telegram, parse_timestamp
+
+__all__ = [
+    "Column",
+    "ErrorLogWriter",
+    "RECORD_COLUMNS",
+    "RecordsWriter",
+    "ValidityWriter",
+    "VALIDITY_COLUMNS",
+    "telegram_time_text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the records CSV."""
+
+    name: str
+    description: str
+    obis: str | None = None
+    """Measured column: the OBIS code whose canonical value it holds."""
+    derived: str | None = None
+    """Derived column: the :class:`~.derived.Derived` field it holds."""
+    digits: int = 3
+    """Decimal places for derived values."""
+
+
+def _m(name: str, obis: str, description: str) -> Column:
+    return Column(name, description, obis=obis)
+
+
+def _d(name: str, field: str, description: str, digits: int = 3) -> Column:
+    return Column(name, description, derived=field, digits=digits)
+
+
+RECORD_COLUMNS: tuple[Column, ...] = (
+    _m("energy_import_kwh", "1-0:1.8.0", "Active energy import total (1.8.0)"),
+    _m("energy_import_t1_kwh", "1-0:1.8.1", "Active energy import tariff 1 (1.8.1)"),
+    _m("energy_import_t2_kwh", "1-0:1.8.2", "Active energy import tariff 2 (1.8.2)"),
+    _m("energy_import_t3_kwh", "1-0:1.8.3", "Active energy import tariff 3 (1.8.3)"),
+    _m("energy_import_t4_kwh", "1-0:1.8.4", "Active energy import tariff 4 (1.8.4)"),
+    _m("energy_export_kwh", "1-0:2.8.0", "Active energy export total (2.8.0)"),
+    _m("energy_export_t1_kwh", "1-0:2.8.1", "Active energy export tariff 1 (2.8.1)"),
+    _m("energy_export_t2_kwh", "1-0:2.8.2", "Active energy export tariff 2 (2.8.2)"),
+    _m("energy_export_t3_kwh", "1-0:2.8.3", "Active energy export tariff 3 (2.8.3)"),
+    _m("energy_export_t4_kwh", "1-0:2.8.4", "Active energy export tariff 4 (2.8.4)"),
+    _m("reactive_energy_import_kvarh", "1-0:3.8.0", "Reactive energy import (3.8.0)"),
+    _m("reactive_energy_export_kvarh", "1-0:4.8.0", "Reactive energy export (4.8.0)"),
+    _m("tariff", "0-0:96.14.0", "Active tariff (96.14.0)"),
+    _m("power_import_kw", "1-0:1.7.0", "Active power import (1.7.0)"),
+    _m("power_export_kw", "1-0:2.7.0", "Active power export (2.7.0)"),
+    _d("net_power_kw", "net_power", "P_import - P_export; positive = import"),
+    _m("power_import_l1_kw", "1-0:21.7.0", "Active power import L1 (21.7.0)"),
+    _m("power_import_l2_kw", "1-0:41.7.0", "Active power import L2 (41.7.0)"),
+    _m("power_import_l3_kw", "1-0:61.7.0", "Active power import L3 (61.7.0)"),
+    _m("power_export_l1_kw", "1-0:22.7.0", "Active power export L1 (22.7.0)"),
+    _m("power_export_l2_kw", "1-0:42.7.0", "Active power export L2 (42.7.0)"),
+    _m("power_export_l3_kw", "1-0:62.7.0", "Active power export L3 (62.7.0)"),
+    _d("net_power_l1_kw", "net_power_l1", "P_import,L1 - P_export,L1"),
+    _d("net_power_l2_kw", "net_power_l2", "P_import,L2 - P_export,L2"),
+    _d("net_power_l3_kw", "net_power_l3", "P_import,L3 - P_export,L3"),
+    _m("voltage_l1_v", "1-0:32.7.0", "Voltage L1 (32.7.0)"),
+    _m("voltage_l2_v", "1-0:52.7.0", "Voltage L2 (52.7.0)"),
+    _m("voltage_l3_v", "1-0:72.7.0", "Voltage L3 (72.7.0)"),
+    _m("current_l1_a", "1-0:31.7.0", "Current L1 as the meter sends it (31.7.0)"),
+    _m("current_l2_a", "1-0:51.7.0", "Current L2 as the meter sends it (51.7.0)"),
+    _m("current_l3_a", "1-0:71.7.0", "Current L3 as the meter sends it (71.7.0)"),
+    _d("current_l1_calc_a", "current_l1", "Current L1 with decimals"),
+    _d("current_l2_calc_a", "current_l2", "Current L2 with decimals"),
+    _d("current_l3_calc_a", "current_l3", "Current L3 with decimals"),
+    _d("current_method", "current_method", "How the currents with decimals were found"),
+    _d("signed_current_a", "signed_current", "1000 * P_net / mean(U); + = import"),
+    _m("power_factor", "1-0:13.7.0", "Power factor (13.7.0)"),
+    _m("power_factor_l1", "1-0:33.7.0", "Power factor L1 (33.7.0)"),
+    _m("power_factor_l2", "1-0:53.7.0", "Power factor L2 (53.7.0)"),
+    _m("power_factor_l3", "1-0:73.7.0", "Power factor L3 (73.7.0)"),
+    _m("frequency_hz", "1-0:14.7.0", "Frequency (14.7.0)"),
+    _d("interval_s", "interval_s", "Seconds since the previous accepted telegram", 0),
+    _d("avg_power_import_kw", "avg_power_import", "dE_import / dt", 4),
+    _d("avg_power_export_kw", "avg_power_export", "dE_export / dt", 4),
+    _d("avg_power_net_kw", "avg_power_net", "(dE_import - dE_export) / dt", 4),
+    _d("energy_import_interval_kwh", "energy_import_interval", "dE_import"),
+    _d("energy_export_interval_kwh", "energy_export_interval", "dE_export"),
+    _d(
+        "energy_simultaneous_kwh",
+        "energy_simultaneous",
+        "min(dE_import, dE_export): imported and exported in the same interval",
+    ),
+    _d(
+        "simultaneous_power_kw",
+        "simultaneous_power",
+        "min(sum of importing phases, sum of exporting phases)",
+    ),
+    _d("max_voltage_v", "max_voltage", "Highest phase voltage", 1),
+    _d("max_voltage_phase", "max_voltage_phase", "Its phase (1-3)", 0),
+    _d("max_current_a", "max_current", "Highest phase current (with decimals)"),
+    _d("max_current_phase", "max_current_phase", "Its phase (1-3)", 0),
+    _d("peak_voltage_v", "peak_voltage", "Running maximum voltage", 1),
+    _d("peak_current_a", "peak_current", "Running maximum current"),
+    _d("new_peak_voltage", "new_peak_voltage", "1 when this row sets the maximum"),
+    _d("new_peak_current", "new_peak_current", "1 when this row sets the maximum"),
+    _d("overvoltage_l1", "overvoltage_l1", "1 when U_L1 > voltage threshold"),
+    _d("overvoltage_l2", "overvoltage_l2", "1 when U_L2 > voltage threshold"),
+    _d("overvoltage_l3", "overvoltage_l3", "1 when U_L3 > voltage threshold"),
+    _d("overcurrent_l1", "overcurrent_l1", "1 when I_L1 > current threshold"),
+    _d("overcurrent_l2", "overcurrent_l2", "1 when I_L2 > current threshold"),
+    _d("overcurrent_l3", "overcurrent_l3", "1 when I_L3 > current threshold"),
+    _d("overpower", "overpower", "1 when import or export > power threshold"),
+)
+"""Records CSV columns after ``timestamp`` and ``status`` and before ``gas_m3`` and ``gas_time``."""
+
+VALIDITY_COLUMNS = (
+    "index",
+    "offset",
+    "timestamp",
+    "status",
+    "crc_sent",
+    "crc_computed",
+    "length",
+    "detail",
+)
+
+_TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
+
+
+def telegram_time_text(result: DecodeResult) -> str:
+    """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram."""
+    if result.telegram is not None:
+        stamp = result.telegram.timestamp
+        return stamp.isoformat() if stamp is not None else ""
+    match = _TIMESTAMP_RE.search(result.frame.data)
+    if match is None:
+        return ""
+    parsed = parse_timestamp(match.group(1).decode("ascii"))
+    return parsed.isoformat() if parsed is not None else ""
+
+
+def _gas_code(telegram: Telegram) -> str | None:
+    """The code of the first gas meter's reading, on whichever M-Bus channel it is."""
+    for channel, objects in telegram.mbus_channels().items():
+        device = telegram.get(f"0-{channel}:24.1.0")
+        if device is not None and device.number != 3:
+            continue
+        for obj in objects:
+            if obj.code.split(":", 1)[1] in ("24.2.1", "24.2.3", "24.3.0") and (
+                obj.unit is None or obj.unit.lower() == "m3"
+            ):
+                return obj.code
+    return None
+
+
+class RecordsWriter:
+    """Writes the records CSV."""
+
+    def __init__(self, stream: IO[str], delimiter: str = ",", decimal: str = ".") -> None:
+        if delimiter == decimal:
+            raise ValueError("the delimiter and the decimal mark must differ")
+        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
+        self._decimal = decimal
+        measured = [c for c in RECORD_COLUMNS if c.obis is not None]
+        derived = [c for c in RECORD_COLUMNS if c.derived is not None]
+        self._codes: list[str] = [c.obis for c in measured if c.obis is not None]
+        fields = Derived._fields
+        self._derived_get = itemgetter(*(fields.index(c.derived) for c in derived))
+        self._formats = [f"{{:.{c.digits}f}}".format for c in derived]
+        # Measured values are gathered first, derived ones after; this puts them in column order.
+        order = measured + derived
+        self._arrange = itemgetter(*(order.index(c) for c in RECORD_COLUMNS))
+        self._gas_header: object = None
+        self._gas_code: str | None = None
+        self._writer.writerow(
+            ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
+        )
+
+    def write(self, result: DecodeResult, derived: Derived) -> None:
+        """One row for an accepted telegram."""
+        telegram = result.telegram
+        if telegram is None:
+            return
+        index = telegram.index
+        cells = ["" if obj is None else obj.number_text for obj in map(index.get, self._codes)]
+        for value, fmt in zip(self._derived_get(derived), self._formats, strict=True):
+            if value is None:
+                cells.append("")
+            elif value is True or value is False:
+                cells.append("1" if value else "0")
+            elif value.__class__ is float:
+                cells.append(fmt(value))
+            else:
+                cells.append(str(value))
+        gas_text = gas_time = ""
+        if telegram.header is not self._gas_header:  # the layout may have changed
+            self._gas_header = telegram.header
+            self._gas_code = _gas_code(telegram)
+        if self._gas_code is not None:
+            gas = index.get(self._gas_code)
+            if gas is not None and gas.number is not None:
+                gas_text = gas.number_text
+                stamp = gas.timestamp
+                gas_time = stamp.isoformat() if stamp is not None else ""
+        if self._decimal != ".":
+            decimal = self._decimal
+            cells = [cell.replace(".", decimal) for cell in cells]
+            gas_text = gas_text.replace(".", decimal)
+        stamp = telegram.timestamp
+        self._writer.writerow(
+            (
+                stamp.isoformat() if stamp is not None else "",
+                result.status.value,
+                *self._arrange(cells),
+                gas_text,
+                gas_time,
+            )
+        )
+
+
+class ValidityWriter:
+    """Writes the validity CSV."""
+
+    def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
+        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
+        self._writer.writerow(VALIDITY_COLUMNS)
+        self._count = 0
+
+    def write(self, result: DecodeResult) -> None:
+        """One row per telegram found."""
+        self._count += 1
+        detail = result.reason
+        if result.repair is not None:
+            detail = f"{result.repair.method}: " + "; ".join(
+                f"@{c.position} {c.before.hex(' ') or '-'} -> {c.after.hex(' ') or '-'}"
+                for c in result.repair.changes
+            )
+        self._writer.writerow(
+            (
+                self._count,
+                result.frame.offset,
+                telegram_time_text(result),
+                result.status.value,
+                "" if result.crc_sent is None else f"{result.crc_sent:04X}",
+                "" if result.crc_computed is None else f"{result.crc_computed:04X}",
+                len(result.frame.data),
+                detail,
+            )
+        )
+
+
+def _hex(data: bytes, limit: int = 48) -> str:
+    shown = data[:limit].hex(" ").upper()
+    return shown + (f" ... ({len(data)} bytes)" if len(data) > limit else "")
+
+
+def _describe_noise(count: int, noise: bytes) -> str:
+    if noise.startswith(b"=~=~=") and b"PuTTY log" in noise:
+        return f"a PuTTY log header ({noise.decode('latin-1').strip()})"
+    return f"{count} byte(s) of noise: {_hex(noise)}"
+
+
+def _line_col(data: bytes, position: int) -> tuple[int, int]:
+    line = data.count(b"\n", 0, position) + 1
+    return line, position - (data.rfind(b"\n", 0, position) + 1) + 1
+
+
+class ErrorLogWriter:
+    """Writes the readable error log: noise, rejected and repaired telegrams, and a trailer."""
+
+    def __init__(self, stream: IO[str], source: str) -> None:
+        self._out = stream
+        self._count = 0
+        stream.write(f"P1 DSMR error log for {source}\n\n")
+
+    def write(self, result: DecodeResult) -> None:
+        """Account for one telegram (only what is worth reporting is written)."""
+        self._count += 1
+        frame = result.frame
+        out = self._out
+        if frame.noise_count and result.status is not Status.INVALID:
+            noise = _describe_noise(frame.noise_count, frame.noise)
+            out.write(f"#{self._count} at byte {frame.offset}: {noise} before the telegram\n")
+        if result.status in (Status.VALID, Status.UNVERIFIED):
+            return
+        when = telegram_time_text(result) or "time unknown"
+        out.write(
+            f"#{self._count} at byte {frame.offset} ({when}): {result.status.value}"
+            f" - {result.reason or 'repaired'}\n"
+        )
+        if frame.noise_count:
+            out.write(f"  before it: {_describe_noise(frame.noise_count, frame.noise)}\n")
+        if result.crc_sent is not None or result.crc_computed is not None:
+            sent = "-" if result.crc_sent is None else f"{result.crc_sent:04X}"
+            got = "-" if result.crc_computed is None else f"{result.crc_computed:04X}"
+            out.write(f"  CRC sent {sent}, computed over the received bytes {got}\n")
+        data = frame.data
+        for position, byte in result.suspicious:
+            line, column = _line_col(data, position)
+            context = data[max(0, position - 12) : position + 12]
+            out.write(
+                f"  suspicious byte 0x{byte:02X} at {position} (line {line}, column {column}):"
+                f" {context!r}\n"
+            )
+        for attempt in result.attempts:
+            out.write(f"  tried: {attempt}\n")
+        if result.repair is not None:
+            repair = result.repair
+            for attempt in repair.attempts:
+                out.write(f"  tried: {attempt}\n")
+            for change in repair.changes:
+                out.write(
+                    f"  changed at {change.position}: {_hex(change.before) or '(nothing)'} -> "
+                    f"{_hex(change.after) or '(nothing)'}\n"
+                )
+            out.write(
+                f"  outcome: repaired by {repair.method} after {repair.candidates} candidate(s);"
+                " CRC verified\n"
+            )
+        else:
+            out.write("  outcome: rejected\n")
+
+    def trailer(self, stats: DecoderStats, noise_bytes: int, bytes_in: int, seconds: float) -> None:
+        """Totals and rates."""
+        total = stats.telegrams
+        damaged = stats.invalid + stats.repaired
+
+        def rate(part: int) -> str:
+            return f"{100.0 * part / total:.3f}%" if total else "-"
+
+        out = self._out
+        out.write("\nSummary\n")
+        out.write(f"  bytes read: {bytes_in}; noise bytes between telegrams: {noise_bytes}\n")
+        out.write(f"  telegrams found: {total}\n")
+        out.write(f"  valid: {stats.valid} ({rate(stats.valid)})\n")
+        out.write(f"  repaired: {stats.repaired} ({rate(stats.repaired)})\n")
+        out.write(f"  invalid: {stats.invalid} ({rate(stats.invalid)})\n")
+        out.write(f"  unverified (meter sends no CRC): {stats.unverified}\n")
+        if damaged:
+            out.write(
+                f"  repair rate: {100.0 * stats.repaired / damaged:.1f}% of {damaged} damaged;"
+                f" repair candidates tested: {stats.candidates}\n"
+            )
+        for reason, count in sorted(stats.by_reason.items()):
+            out.write(f"  rejected for {reason}: {count}\n")
+        per = 1e6 * seconds / total if total else 0.0
+        out.write(f"  time: {seconds:.3f} s ({per:.1f} us per telegram)\n")

@@ -1,0 +1,229 @@
+"""Framing: turn a byte stream into candidate telegrams.
+
+A telegram is ``/`` header ... ``!`` CRC line end. The framer accepts a live stream fed in arbitrary
+chunks or a whole file, and copes with what real lines and logs contain:
+
+* CRLF, LF-only and CR-only line ends (see :func:`normalize_line_ends`);
+* PuTTY log headers, text and garbage between telegrams, NUL bytes, every byte value inside a telegram;
+* 0 to 4 CRC hex digits in any case;
+* a truncated telegram at the start or end of a stream;
+* a lost ``!``: the next header still starts a new telegram, the unterminated one is reported as
+  truncated; a lost ``/``: the bytes after the previous telegram up to the next ``!`` are reported as
+  a frame without header (the repair engine can rebuild its header), never merged into a neighbour.
+
+Memory is bounded: the buffer never holds more than ``max_telegram + max_noise`` bytes plus one chunk.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+__all__ = ["Frame", "Framer", "normalize_line_ends", "MAX_TELEGRAM", "MAX_NOISE"]
+
+MAX_TELEGRAM = 16 * 1024
+"""Largest telegram accepted (the largest real ones, Hungarian Sanxing, are about 2.4 kB)."""
+MAX_NOISE = 4 * 1024
+"""Bytes of inter-telegram noise kept for reporting and header-less frames."""
+
+_CR = 0x0D
+_LF = 0x0A
+_SLASH = 0x2F
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_LINE_ENDS = frozenset((_CR, _LF))
+
+
+class Frame(NamedTuple):
+    """A candidate telegram as it was found in the stream."""
+
+    data: bytes
+    """From ``/`` (or, without header, the first byte after the previous telegram) through ``!``,
+    exactly as received. Without ``complete`` it ends where the stream or the next header began."""
+    crc_text: bytes
+    """The characters between ``!`` and the line end (0 to 4; hex digits unless damaged)."""
+    offset: int
+    """Stream offset of ``data[0]``."""
+    complete: bool
+    """The frame ends with ``!``."""
+    has_header: bool
+    """The frame starts with ``/``."""
+    noise: bytes = b""
+    """Bytes between the previous frame and this one (the last :data:`MAX_NOISE`), line ends trimmed."""
+    noise_count: int = 0
+    """How many such bytes there were in all."""
+
+    @property
+    def end_offset(self) -> int:
+        """Stream offset just past the frame's ``!`` and CRC digits."""
+        return self.offset + len(self.data) + len(self.crc_text)
+
+
+def normalize_line_ends(data: bytes) -> bytes:
+    """Restore the CRLF line ends a meter sends when a log kept only LF or only CR.
+
+    A telegram that holds at least one CRLF is returned unchanged: mixed line ends inside one telegram
+    are damage, for the repair engine, not a log format.
+    """
+    if b"\r\n" in data:
+        return data
+    if b"\n" in data:
+        return data.replace(b"\n", b"\r\n")
+    if b"\r" in data:
+        return data.replace(b"\r", b"\r\n")
+    return data
+
+
+def _is_start(segment: bytes, index: int) -> bool:
+    """Whether the ``/`` at ``index`` begins a header.
+
+    It does at the start of a line, and after garbage when it is followed by three letters (the
+    manufacturer flag) and is not inside a value's parentheses (a text message may hold ``/``).
+    """
+    if index == 0 or segment[index - 1] in _LINE_ENDS:
+        return True
+    if not segment[index + 1 : index + 4].isalpha():
+        return False
+    line_start = max(segment.rfind(b"\n", 0, index), segment.rfind(b"\r", 0, index)) + 1
+    return segment.rfind(b"(", line_start, index) <= segment.rfind(b")", line_start, index)
+
+
+def _starts(segment: bytes) -> list[int]:
+    found = []
+    index = segment.find(b"/")
+    while index >= 0:
+        if _is_start(segment, index):
+            found.append(index)
+        index = segment.find(b"/", index + 1)
+    return found
+
+
+class Framer:
+    """Incremental framer: :meth:`feed` bytes, get :class:`Frame` objects; :meth:`flush` at the end."""
+
+    def __init__(self, max_telegram: int = MAX_TELEGRAM, max_noise: int = MAX_NOISE) -> None:
+        self._max_telegram = max_telegram
+        self._max_noise = max_noise
+        self._buf = bytearray()
+        self._base = 0  # stream offset of _buf[0]
+        self._scan = 0  # where to look for the next '!' in _buf
+        self._dropped = 0  # noise bytes dropped from the buffer since the last frame
+        self.bytes_in = 0
+        self.noise_bytes = 0
+        """Bytes that belonged to no telegram (PuTTY headers, garbage, trailing junk)."""
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held, waiting for the rest of a telegram."""
+        return len(self._buf)
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Frame]:
+        """Add received bytes; return the frames they completed."""
+        self.bytes_in += len(chunk)
+        self._buf += chunk
+        out: list[Frame] = []
+        self._process(out, final=False)
+        return out
+
+    def flush(self) -> list[Frame]:
+        """End of stream: return what is left as frames (a truncated telegram is reported)."""
+        out: list[Frame] = []
+        self._process(out, final=True)
+        if self._buf:
+            self._emit_segment(out, bytes(self._buf), self._base, b"", complete=False)
+            self._base += len(self._buf)
+            self._buf.clear()
+        self._scan = 0
+        return out
+
+    def _process(self, out: list[Frame], final: bool) -> None:
+        buf = self._buf
+        size = len(buf)
+        pos = 0
+        scan = self._scan
+        while True:
+            bang = buf.find(b"!", scan)
+            if bang < 0:
+                scan = size
+                break
+            # The CRC field: up to 4 characters, then the line end.
+            field_end = bang + 1
+            while field_end < size and field_end - bang <= 5 and buf[field_end] not in _LINE_ENDS:
+                field_end += 1
+            if field_end == size and field_end - bang <= 5 and not final:
+                scan = bang  # wait for the rest of the CRC field
+                break
+            crc_text = bytes(buf[bang + 1 : field_end])
+            if len(crc_text) > 4:
+                # '!' followed by a longer line: damaged data, or 4 hex digits and the next header
+                if crc_text[4] == _SLASH and _HEX.issuperset(crc_text[:4]):
+                    crc_text = crc_text[:4]
+                    field_end = bang + 5
+                else:
+                    scan = bang + 1
+                    continue
+            at_line_start = bang == pos or buf[bang - 1] in _LINE_ENDS
+            if not at_line_start and not (crc_text and _HEX.issuperset(crc_text)):
+                scan = bang + 1
+                continue
+            end = field_end
+            self._emit_segment(out, bytes(buf[pos : bang + 1]), self._base + pos, crc_text, True)
+            pos = scan = end
+        if pos:
+            del buf[:pos]
+            self._base += pos
+            scan -= pos
+        self._scan = scan
+        limit = self._max_telegram + self._max_noise
+        if len(buf) > limit:
+            self._overflow(out)
+
+    def _overflow(self, out: list[Frame]) -> None:
+        """No '!' within the size limit: give up the oldest bytes, keeping a possible header."""
+        buf = self._buf
+        data = bytes(buf)
+        starts = _starts(data)
+        keep_from = len(data) - 8  # enough to hold a header or CRC field split across chunks
+        if starts and len(data) - starts[-1] <= self._max_telegram:
+            keep_from = starts[-1]
+        if starts and starts[0] < keep_from:
+            # A telegram began and never ended within the limit: report it as truncated.
+            self._emit_segment(out, data[:keep_from], self._base, b"", complete=False)
+        else:
+            self._dropped += keep_from
+        del buf[:keep_from]
+        self._base += keep_from
+        self._scan = 0
+
+    def _emit_segment(
+        self, out: list[Frame], segment: bytes, offset: int, crc_text: bytes, complete: bool
+    ) -> None:
+        """Split a segment (previous telegram end .. this '!') into noise and frames."""
+        starts = _starts(segment)
+        dropped, self._dropped = self._dropped, 0
+        if not starts:
+            body = segment.lstrip(b"\r\n\x00")
+            skipped = len(segment) - len(body)
+            if complete:
+                out.append(Frame(body, crc_text, offset + skipped, True, False, b"", dropped))
+            else:  # bytes after the last telegram that never became one
+                self.noise_bytes += dropped + len(body.strip(b"\r\n"))
+            return
+        first = starts[0]
+        noise = segment[:first].strip(b"\r\n")
+        noise_count = dropped + len(noise)
+        self.noise_bytes += noise_count
+        noise = noise[-self._max_noise :]
+        bounds = [*starts, len(segment)]
+        last = len(starts) - 1
+        for index, start in enumerate(starts):
+            is_last = index == last
+            out.append(
+                Frame(
+                    segment[start : bounds[index + 1]],
+                    crc_text if is_last else b"",
+                    offset + start,
+                    complete and is_last,
+                    True,
+                    noise if index == 0 else b"",
+                    noise_count if index == 0 else 0,
+                )
+            )

@@ -1,0 +1,174 @@
+"""The command-line converter."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from p1lib import converter
+from p1lib.converter import SAMPLE_LOG, ConvertOptions, convert, main
+from p1lib.generator import MeterSimulator, demo_log, putty_header
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def write_log(path: Path, count: int = 20, style: str = "hu_sanxing") -> bytes:
+    sim = MeterSimulator(style, seed=9)
+    telegrams = list(sim.telegrams(count))
+    path.write_bytes(putty_header(sim.now) + b"".join(telegrams))
+    return b"".join(telegrams)
+
+
+def test_convert_writes_the_three_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "meter.log"
+    write_log(log)
+    assert main(["convert", str(log), "--out", str(tmp_path / "out")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["telegrams"] == summary["valid"] == 20
+    assert {"repaired", "invalid", "unverified", "seconds"} <= set(summary)
+    out = tmp_path / "out"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "meter.errors.log",
+        "meter.records.csv",
+        "meter.validity.csv",
+    ]
+    rows = list(csv.DictReader((out / "meter.records.csv").open()))
+    assert len(rows) == 20
+
+
+def test_repaired_log_is_byte_exact_and_replayable(tmp_path: Path) -> None:
+    log = tmp_path / "meter.log"
+    telegrams = write_log(log)
+    lf = tmp_path / "meter_lf.log"
+    lf.write_bytes(log.read_bytes().replace(b"\r\n", b"\n"))
+    assert main(["convert", str(log), str(lf), "--out", str(tmp_path), "--repaired"]) == 0
+    assert (tmp_path / "meter.repaired.log").read_bytes() == telegrams
+    assert (tmp_path / "meter_lf.repaired.log").read_bytes() == telegrams
+    # Replaying the repaired log verifies every telegram again.
+    summary = convert(tmp_path / "meter.repaired.log", tmp_path / "again", ConvertOptions())
+    assert summary.valid == 20
+
+
+def test_locale_options(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    assert (
+        main(["convert", str(log), "--out", str(tmp_path), "--delimiter", ";", "--decimal", ","])
+        == 0
+    )
+    text = (tmp_path / "m.records.csv").read_text()
+    assert text.splitlines()[0].startswith("timestamp;status;")
+    assert (
+        main(["convert", str(log), "--out", str(tmp_path), "--delimiter", ";", "--decimal", ";"])
+        == 2
+    )
+
+
+def test_thresholds(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    main(["convert", str(log), "--out", str(tmp_path), "--voltage-threshold", "200"])
+    row = next(csv.DictReader((tmp_path / "m.records.csv").open()))
+    assert row["overvoltage_l1"] == "1"
+
+
+def test_unreadable_input_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "good.log"
+    write_log(good, 2)
+    code = main(
+        [
+            "convert",
+            str(tmp_path / "missing.log"),
+            str(tmp_path),
+            str(good),
+            "--out",
+            str(tmp_path / "o"),
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "cannot open input" in captured.err
+    assert "is a directory" in captured.err
+    assert "Traceback" not in captured.err
+    assert json.loads(captured.out)["valid"] == 2  # the readable input was still converted
+
+
+def test_permission_denied(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    log.chmod(0)
+    try:
+        if log.open("rb"):  # root can read anyway
+            pytest.skip("running as root: permissions are not enforced")
+    except PermissionError:
+        assert main(["convert", str(log), "--out", str(tmp_path)]) == 2
+        assert "permission denied" in capsys.readouterr().err
+    finally:
+        log.chmod(0o644)
+
+
+def test_failed_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 5)
+
+    def full_disk(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(converter.RecordsWriter, "write", full_disk)
+    out = tmp_path / "out"
+    assert main(["convert", str(log), "--out", str(out)]) == 2
+    assert list(out.iterdir()) == []
+
+
+def test_default_is_the_bundled_sample(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["convert", "--out", str(tmp_path)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["files"][0]["file"] == str(SAMPLE_LOG)
+    assert summary["telegrams"] == 180
+
+
+def test_bundled_sample_is_reproducible() -> None:
+    assert SAMPLE_LOG.read_bytes() == demo_log()
+
+
+def test_script_runs_without_home_assistant(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 3)
+    code = (
+        "import sys, runpy; sys.modules['homeassistant'] = None; script = sys.argv.pop(1); "
+        "sys.argv[0] = script; runpy.run_path(script, run_name='__main__')"
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            str(ROOT / "scripts" / "p1-dsmr"),
+            "convert",
+            str(log),
+            "--out",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["valid"] == 3
+
+
+def test_convert_stream_in_memory() -> None:
+    sim = MeterSimulator("be_fluvius", seed=2)
+    source = io.BytesIO(b"".join(sim.telegrams(4)))
+    outputs = [io.StringIO(), io.StringIO(), io.StringIO()]
+    repaired = io.BytesIO()
+    summary = converter.convert_stream(source, "x", *outputs, repaired, ConvertOptions())
+    assert summary.valid == 4
+    assert repaired.getvalue() == source.getvalue()

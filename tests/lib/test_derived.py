@@ -1,0 +1,154 @@
+"""Derived values: every documented formula, on hand-made telegrams."""
+
+from __future__ import annotations
+
+import pytest
+from p1lib.derived import DerivedCalculator, Thresholds
+from p1lib.parsing import Parser, Telegram
+
+from .builders import HU_LINES, telegram
+
+
+def parse(*lines: str, header: str = "/TST5 t") -> Telegram:
+    data = telegram(*lines, header=header)
+    result = Parser().parse(data[: data.rindex(b"!") + 1])
+    assert result is not None
+    return result
+
+
+PER_PHASE = (
+    "0-0:1.0.0(230601120000S)",
+    "1-0:1.8.1(000100.000*kWh)",
+    "1-0:1.8.2(000050.000*kWh)",
+    "1-0:2.8.1(000010.000*kWh)",
+    "1-0:2.8.2(000000.000*kWh)",
+    "1-0:1.7.0(01.000*kW)",
+    "1-0:2.7.0(01.500*kW)",
+    "1-0:32.7.0(230.0*V)",
+    "1-0:52.7.0(250.0*V)",
+    "1-0:72.7.0(240.0*V)",
+    "1-0:31.7.0(004*A)",
+    "1-0:51.7.0(006*A)",
+    "1-0:71.7.0(000*A)",
+    "1-0:21.7.0(01.000*kW)",
+    "1-0:41.7.0(00.000*kW)",
+    "1-0:61.7.0(00.000*kW)",
+    "1-0:22.7.0(00.000*kW)",
+    "1-0:42.7.0(01.500*kW)",
+    "1-0:62.7.0(00.000*kW)",
+)
+
+
+def test_net_power_and_p_over_u() -> None:
+    d = DerivedCalculator().update(parse(*PER_PHASE))
+    assert d.net_power == pytest.approx(-0.5)
+    assert (d.net_power_l1, d.net_power_l2, d.net_power_l3) == pytest.approx((1.0, -1.5, 0.0))
+    assert d.current_method == "p_over_u"
+    assert not d.current_estimated
+    assert d.current_l1 == pytest.approx(1000 / 230)
+    assert d.current_l2 == pytest.approx(1500 / 250)
+    assert d.current_l3 == 0.0
+    # Simultaneous: 1.0 kW imported on L1 while 1.5 kW exported on L2.
+    assert d.simultaneous_power == pytest.approx(1.0)
+    # Signed total current: 1000 * P_net / mean(U).
+    assert d.signed_current == pytest.approx(1000 * -0.5 / 240.0)
+    assert (d.max_voltage, d.max_voltage_phase) == (250.0, 2)
+    assert (d.max_current_phase, d.overvoltage_l2, d.overvoltage_l1) == (2, True, False)
+    assert d.interval_s is None  # first telegram
+
+
+def test_interval_energy_and_average_power() -> None:
+    calc = DerivedCalculator()
+    calc.update(parse(*PER_PHASE))
+    lines = list(PER_PHASE)
+    lines[0] = "0-0:1.0.0(230601120010S)"
+    lines[1] = "1-0:1.8.1(000100.002*kWh)"
+    lines[3] = "1-0:2.8.1(000010.005*kWh)"
+    d = calc.update(parse(*lines))
+    assert d.interval_s == 10.0
+    assert d.energy_import_interval == pytest.approx(0.002)
+    assert d.energy_export_interval == pytest.approx(0.005)
+    assert d.energy_simultaneous == pytest.approx(0.002)
+    assert d.avg_power_import == pytest.approx(0.002 * 360)
+    assert d.avg_power_export == pytest.approx(0.005 * 360)
+    assert d.avg_power_net == pytest.approx(-0.003 * 360)
+
+
+def test_counter_going_back_gives_no_interval_values() -> None:
+    calc = DerivedCalculator()
+    calc.update(parse(*PER_PHASE))
+    lines = list(PER_PHASE)
+    lines[0] = "0-0:1.0.0(230601120010S)"
+    lines[1] = "1-0:1.8.1(000099.000*kWh)"
+    d = calc.update(parse(*lines))
+    assert d.energy_import_interval is None
+    assert d.avg_power_import is None
+    assert d.energy_export_interval == 0.0
+
+
+def test_hungarian_power_factor_fit() -> None:
+    d = DerivedCalculator().update(parse(*HU_LINES, header="/AUX59902759988"))
+    assert d.current_method == "power_factor_fit"
+    assert d.current_estimated
+    weights = [234.3 * 0.913, 230.4 * 0.997, 236.0 * 0.918]
+    fraction = (2476 - weights[1] * 9) / sum(weights)
+    assert d.current_l1 == pytest.approx(fraction)
+    assert d.current_l2 == pytest.approx(9 + fraction)
+    assert d.current_l3 == pytest.approx(fraction)
+    # The fitted currents reproduce the total power.
+    total = sum(
+        w * i for w, i in zip(weights, (d.current_l1, d.current_l2, d.current_l3), strict=True)
+    )
+    assert total == pytest.approx(2476)
+    assert d.net_power_l1 is None
+    assert d.simultaneous_power is None
+
+
+def test_fit_is_clamped_to_the_truncation_interval() -> None:
+    lines = [line for line in HU_LINES if not line.startswith("1-0:1.7.0")]
+    d = DerivedCalculator().update(parse(*lines, "1-0:1.7.0(50.000*kW)", header="/AUX5x"))
+    assert d.current_l2 == pytest.approx(9.999)
+
+
+def test_reported_decimals_are_kept() -> None:
+    d = DerivedCalculator().update(
+        parse("1-0:31.7.0(001.60*A)", "1-0:51.7.0(001.66*A)", "1-0:21.7.0(00.230*kW)")
+    )
+    assert d.current_method == "reported"
+    assert (d.current_l1, d.current_l2, d.current_l3) == (1.6, 1.66, None)
+
+
+def test_midpoint_without_power() -> None:
+    d = DerivedCalculator().update(parse("1-0:31.7.0(003*A)", "1-0:51.7.0(000*A)"))
+    assert d.current_method == "midpoint"
+    assert (d.current_l1, d.current_l2, d.current_l3) == (3.5, 0.0, None)
+
+
+def test_no_currents_at_all() -> None:
+    d = DerivedCalculator().update(parse("1-0:1.7.0(00.100*kW)"))
+    assert d.current_method == ""
+    assert d.max_current is None
+    assert d.signed_current is None
+
+
+def test_thresholds_and_running_peaks() -> None:
+    calc = DerivedCalculator(Thresholds(voltage=235.0, current=5.0, power=1.2))
+    first = calc.update(parse(*PER_PHASE))
+    assert first.new_peak_voltage
+    assert first.overcurrent_l2  # 6 A > 5 A
+    assert first.overpower  # 1.5 kW export > 1.2 kW
+    assert (first.overvoltage_l1, first.overvoltage_l2, first.overvoltage_l3) == (False, True, True)
+    second = calc.update(parse(*PER_PHASE))
+    assert not second.new_peak_voltage
+    assert second.peak_voltage == 250.0
+    calc.reset()
+    assert calc.update(parse(*PER_PHASE)).new_peak_voltage
+
+
+def test_energy_from_tariffs_when_no_total() -> None:
+    calc = DerivedCalculator()
+    calc.update(parse("0-0:1.0.0(230601120000S)", "1-0:1.8.1(000001.000*kWh)"))
+    d = calc.update(parse("0-0:1.0.0(230601120100S)", "1-0:1.8.1(000001.010*kWh)"))
+    assert d.avg_power_import == pytest.approx(0.6)
+    assert d.energy_export_interval is None
+    assert d.energy_simultaneous is None

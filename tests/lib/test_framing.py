@@ -1,0 +1,211 @@
+"""Framing: bytes in, candidate telegrams out, for streams and files alike."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from p1lib.crc import crc16, parse_crc_field
+from p1lib.framing import MAX_NOISE, MAX_TELEGRAM, Frame, Framer, normalize_line_ends
+
+from .builders import hungarian, telegram
+
+T1 = telegram("1-0:1.8.1(000001.000*kWh)", "1-0:1.7.0(00.100*kW)")
+T2 = telegram("1-0:1.8.1(000002.000*kWh)", "1-0:1.7.0(00.200*kW)")
+T3 = telegram("1-0:1.8.1(000003.000*kWh)", "1-0:1.7.0(00.300*kW)")
+
+
+def frames_of(data: bytes, chunk: int | None = None) -> list[Frame]:
+    framer = Framer()
+    if chunk is None:
+        return framer.feed(data) + framer.flush()
+    out: list[Frame] = []
+    for start in range(0, len(data), chunk):
+        out += framer.feed(data[start : start + chunk])
+    return out + framer.flush()
+
+
+def verifies(frame: Frame) -> bool:
+    sent = parse_crc_field(frame.crc_text)
+    return (
+        frame.complete
+        and frame.has_header
+        and sent is not None
+        and crc16(normalize_line_ends(frame.data)) == sent
+    )
+
+
+def good(frames: list[Frame]) -> list[bytes]:
+    return [normalize_line_ends(f.data) + f.crc_text for f in frames if verifies(f)]
+
+
+def expected(*telegrams: bytes) -> list[bytes]:
+    return [t.rstrip(b"\r\n") for t in telegrams]
+
+
+def test_three_telegrams() -> None:
+    frames = frames_of(T1 + T2 + T3)
+    assert len(frames) == 3
+    assert good(frames) == expected(T1, T2, T3)
+    assert frames[1].offset == len(T1)
+    assert frames[0].end_offset == len(T1) - 2
+
+
+def test_lf_only_and_cr_only() -> None:
+    for ending in (b"\n", b"\r"):
+        log = (T1 + T2).replace(b"\r\n", ending)
+        assert good(frames_of(log)) == expected(T1, T2)
+
+
+def test_putty_header_text_and_garbage_between() -> None:
+    log = (
+        b"=~=~=~=~=~= PuTTY log 2023.05.02 21:50:01 =~=~=~=~=~=\r\n"
+        + T1
+        + b"\x00\x00some text 2023/05/02\r\n\xa3\xf0"
+        + T2
+        + b"\xff\xfe"
+        + T3
+    )
+    frames = frames_of(log)
+    assert good(frames) == expected(T1, T2, T3)
+    assert frames[0].noise.startswith(b"=~=~=")
+    assert frames[1].noise_count > 0
+
+
+def test_leading_garbage_and_nul_before_slash_on_same_line() -> None:
+    frames = frames_of(b"\x00\x00\x13\xa4" + T1)
+    assert good(frames) == expected(T1)
+
+
+def test_every_byte_value_inside_a_telegram() -> None:
+    all_bytes = bytes(b for b in range(256) if b not in b"()\r\n!/")
+    data = telegram("0-0:96.13.0(" + all_bytes.decode("latin-1") + ")")
+    assert good(frames_of(data + T2)) == expected(data, T2)
+
+
+def test_sanxing_ff_message() -> None:
+    data = hungarian()
+    assert good(frames_of(data * 3)) == expected(data, data, data)
+
+
+def test_lowercase_and_short_crc() -> None:
+    lower = telegram("1-0:1.7.0(00.318*kW)", lower=True)
+    short = next(
+        telegram(f"1-0:1.7.0(00.{n:03d}*kW)", short=True)
+        for n in range(1000)
+        if crc16(telegram(f"1-0:1.7.0(00.{n:03d}*kW)")[:-6]) < 0x1000
+    )
+    frames = frames_of(lower + short + T1)
+    assert good(frames) == expected(lower, short, T1)
+    assert len(frames[1].crc_text) < 4
+
+
+def test_no_crc_meter() -> None:
+    data = telegram("1-0:1.8.1(00001.001*kWh)", crc=False)
+    frames = frames_of(data + data)
+    assert len(frames) == 2
+    assert all(f.complete and f.crc_text == b"" for f in frames)
+
+
+def test_truncated_at_start_and_end() -> None:
+    log = T1[40:] + T2 + T3[:50]
+    frames = frames_of(log)
+    assert [(f.has_header, f.complete) for f in frames] == [
+        (False, True),
+        (True, True),
+        (True, False),
+    ]
+    assert good(frames) == expected(T2)
+
+
+def test_lost_bang_does_not_swallow_next() -> None:
+    broken = T1.replace(b"\r\n!", b"\r\n")
+    frames = frames_of(broken + T2)
+    assert good(frames) == expected(T2)
+    assert not frames[0].complete
+
+
+def test_lost_slash_does_not_swallow_next() -> None:
+    broken = b"\x0e" + T1[1:]
+    frames = frames_of(T3 + broken + T2)
+    assert good(frames) == expected(T3, T2)
+    assert [f.has_header for f in frames] == [True, False, True]
+
+
+def test_damaged_bang_line_is_not_an_end() -> None:
+    # '1' (0x31) losing a bit becomes '!' (0x21): a data line must not end the telegram.
+    damaged = T1.replace(b"1-0:1.7.0", b"!-0:1.7.0")
+    frames = frames_of(damaged + T2)
+    assert len(frames) == 2
+    assert frames[0].complete
+    assert not verifies(frames[0])
+    assert good(frames) == expected(T2)
+
+
+def test_slash_in_text_message_is_data() -> None:
+    data = telegram("0-0:96.13.0(see /abc here)", "1-0:1.7.0(00.100*kW)")
+    assert good(frames_of(data)) == expected(data)
+
+
+def test_crc_then_next_header_without_line_end() -> None:
+    assert good(frames_of(T1.rstrip(b"\r\n") + T2)) == expected(T1, T2)
+
+
+def test_bounded_memory_on_endless_garbage() -> None:
+    framer = Framer()
+    for _ in range(200):
+        framer.feed(b"x" * 1000)
+        assert framer.buffered <= MAX_TELEGRAM + MAX_NOISE + 1000
+    assert framer.flush() == []
+    assert framer.noise_bytes > 150_000
+
+
+def test_bounded_memory_on_endless_telegram() -> None:
+    framer = Framer()
+    frames = framer.feed(b"/XXX5 never ending\r\n")
+    for _ in range(100):
+        frames += framer.feed(b"1-0:1.7.0(00.100*kW)\r\n" * 50)
+        assert framer.buffered <= MAX_TELEGRAM + MAX_NOISE + 1200
+    frames += framer.feed(T1)
+    frames += framer.flush()
+    assert any(not f.complete for f in frames)
+    assert good(frames) == expected(T1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 700), min_size=1, max_size=40))
+def test_any_chunking_gives_the_same_frames(cuts: list[int]) -> None:
+    log = b"junk\r\n" + T1 + hungarian() + b"\x00" + T2 + T3[:30]
+    whole = frames_of(log)
+    framer = Framer()
+    out: list[Frame] = []
+    position = 0
+    for size in cuts:
+        out += framer.feed(log[position : position + size])
+        position += size
+    out += framer.feed(log[position:])
+    out += framer.flush()
+    assert out == whole
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300), st.binary(max_size=300))
+def test_garbage_between_never_loses_a_good_telegram(before: bytes, between: bytes) -> None:
+    # Garbage may itself look like a header; it still must not take the good telegrams with it.
+    log = before + b"\r\n" + T1 + between + b"\r\n" + T2
+    assert good(frames_of(log)) == expected(T1, T2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=5000))
+def test_random_bytes_never_crash(data: bytes) -> None:
+    framer = Framer()
+    frames = framer.feed(data) + framer.flush()
+    assert all(isinstance(f, Frame) for f in frames)
+    assert framer.buffered == 0
+
+
+def test_normalize_line_ends() -> None:
+    assert normalize_line_ends(b"/a\r\nb\r\n!") == b"/a\r\nb\r\n!"
+    assert normalize_line_ends(b"/a\nb\n!") == b"/a\r\nb\r\n!"
+    assert normalize_line_ends(b"/a\rb\r!") == b"/a\r\nb\r\n!"
+    assert normalize_line_ends(b"/ab!") == b"/ab!"

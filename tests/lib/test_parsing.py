@@ -1,0 +1,245 @@
+"""Parsing: the generic OBIS line parser, timestamps, hex text, dialects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from p1lib.obis import Kind, canonical_number, lookup
+from p1lib.parsing import (
+    CEST,
+    CET,
+    Dialect,
+    Parser,
+    decode_hex_text,
+    parse_header,
+    parse_line,
+    parse_timestamp,
+)
+
+from .builders import HU_LINES, telegram
+
+
+def parse(data: bytes):  # type: ignore[no-untyped-def]
+    telegram_ = Parser().parse(data[: data.rindex(b"!") + 1])
+    assert telegram_ is not None
+    return telegram_
+
+
+def test_simple_line() -> None:
+    obj = parse_line(b"1-0:32.7.0(234.3*V)")
+    assert obj is not None
+    assert obj.obis == obj.code == "1-0:32.7.0"
+    assert obj.number == 234.3
+    assert obj.unit == "V"
+    assert obj.number_text == "234.3"
+    assert obj.key == "voltage_l1"
+    assert obj.values[0].raw == "234.3"
+
+
+@pytest.mark.parametrize(
+    ("line", "number", "unit", "text"),
+    [
+        (b"1-0:1.8.0(006627.966*kWh)", 6627.966, "kWh", "6627.966"),
+        (b"1-0:2.7.0(00.000*kW)", 0.0, "kW", "0.000"),
+        (b"1-0:31.7.0(009*A)", 9.0, "A", "9"),
+        (b"1-0:21.7.0*255(000557.29*W)", 0.55729, "kW", "0.55729"),
+        (b"1-0:1.8.0*255(00032549.5061662*kWh)", 32549.5061662, "kWh", "32549.5061662"),
+        (b"1-0:16.24.0(-03.618*kW)", -3.618, "kW", "-3.618"),
+        (b"0-0:96.14.0(0001)", 1.0, None, "1"),
+        (b"1-0:13.7.0(0.998)", 0.998, None, "0.998"),
+    ],
+)
+def test_numbers(line: bytes, number: float, unit: str | None, text: str) -> None:
+    obj = parse_line(line)
+    assert obj is not None
+    assert obj.number == pytest.approx(number)
+    assert obj.unit == unit
+    assert obj.number_text == text
+
+
+def test_suffixes_are_normalised() -> None:
+    for line in (b"1-0:21.7.0.255(01.111*kW)", b"1-0:21.7.0*255(01.111*kW)"):
+        obj = parse_line(line)
+        assert obj is not None
+        assert obj.code == "1-0:21.7.0"
+        assert obj.key == "power_import_l1"
+
+
+def test_multi_value_and_mbus() -> None:
+    obj = parse_line(b"0-2:24.2.1(200426223001S)(00246.138*m3)")
+    assert obj is not None
+    assert obj.channel == 2
+    assert obj.number == 246.138
+    assert obj.unit == "m3"
+    assert obj.timestamp == datetime(2020, 4, 26, 22, 30, 1, tzinfo=CEST)
+    assert obj.key == "mbus_reading"
+
+
+def test_profile_line() -> None:
+    obj = parse_line(
+        b"1-0:99.97.0(2)(0-0:96.7.19)(180417201458S)(0000000236*s)(220525094346S)(0000002936*s)"
+    )
+    assert obj is not None
+    assert len(obj.values) == 6
+    assert obj.values[1].raw == "0-0:96.7.19"
+    assert obj.values[2].timestamp == datetime(2018, 4, 17, 20, 14, 58, tzinfo=CEST)
+    assert obj.values[3].unit == "s"
+
+
+def test_hungarian_month_end_register() -> None:
+    obj = parse_line(b"0-0:98.1.0(230501000000S)(006604.981*kWh)(003374.373*kWh)(03.932*kW)")
+    assert obj is not None
+    assert obj.values[0].timestamp == datetime(2023, 5, 1, tzinfo=CEST)
+    assert [v.number for v in obj.values[1:]] == [6604.981, 3374.373, 3.932]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"",
+        b"garbage",
+        b"1-0:32.7.0",
+        b"1-0:32.7.0(234.3*V",
+        b"1-0:32.7.0((234.3*V)",
+        b"1-0:3x.7.0(1)",
+    ],
+)
+def test_not_a_line(line: bytes) -> None:
+    assert parse_line(line) is None
+
+
+def test_number_is_strict() -> None:
+    for text in (b" 34.3", b"2 4.3", b"1e5", b"nan", b"1_0"):
+        obj = parse_line(b"1-0:32.7.0(" + text + b"*V)")
+        assert obj is not None
+        assert obj.number is None
+
+
+def test_timestamps() -> None:
+    assert parse_timestamp("230502215000S") == datetime(2023, 5, 2, 21, 50, tzinfo=CEST)
+    assert parse_timestamp("230102215000W") == datetime(2023, 1, 2, 21, 50, tzinfo=CET)
+    # No DST flag (DSMR 2.2 gas): the European rule decides.
+    assert parse_timestamp("230702120000").utcoffset().total_seconds() == 7200  # type: ignore[union-attr]
+    assert parse_timestamp("231202120000").utcoffset().total_seconds() == 3600  # type: ignore[union-attr]
+    assert parse_timestamp("231302120000S") is None
+
+
+def test_hex_text() -> None:
+    assert decode_hex_text("4530303434303037333832323436303139") == "E0044007382246019"
+    assert decode_hex_text("9902759988") == "9902759988"  # not printable when decoded
+    assert decode_hex_text("AUX1030302759988") == "AUX1030302759988"
+    assert decode_hex_text("") == ""
+
+
+def test_header() -> None:
+    header = parse_header(b"/ISk5\\2MT382-1004")
+    assert header is not None
+    assert (header.flag, header.baud, header.ident) == ("ISk", "5", "\\2MT382-1004")
+    header = parse_header(b"/NWA-WARMTELINK")
+    assert header is not None
+    assert (header.flag, header.baud, header.ident) == ("NWA", "", "-WARMTELINK")
+    assert parse_header(b"AUX5") is None
+    assert parse_header(b"/A") is None
+
+
+def test_sanxing_telegram() -> None:
+    t = parse(telegram(*HU_LINES, header="/AUX59902759988"))
+    assert t.dialect is Dialect.HU
+    assert not t.unparsed
+    assert len(t.objects) == len(HU_LINES)
+    assert t.timestamp == datetime(2023, 5, 2, 21, 50, tzinfo=CEST)
+    assert t.equipment_id == "AUX1030302759988"
+    message = t.get("0-0:96.13.0")
+    assert message is not None
+    assert message.values[0].raw == "\xff" * 1024
+    assert t.number("1-0:14.7.0") == 50.02
+
+
+def test_unknown_codes_are_kept() -> None:
+    t = parse(telegram("1-0:99.99.9(42*xyz)", "1-0:1.7.0(00.100*kW)"))
+    unknown = t.get("1-0:99.99.9")
+    assert unknown is not None
+    assert unknown.info is None
+    assert unknown.number == 42.0
+    assert unknown.unit == "xyz"
+
+
+def test_unparsed_lines_are_kept() -> None:
+    t = parse(telegram("1-0:1.7.0(00.100*kW)", "this is not obis"))
+    assert t.unparsed == ((3, "this is not obis"),)
+
+
+def test_duplicate_code_keeps_both_and_indexes_the_first() -> None:
+    t = parse(telegram("0-0:1.0.0(230817171430S)", "0-0:1.0.0(230817171440S)"))
+    assert len(t.objects) == 2
+    assert t.timestamp == datetime(2023, 8, 17, 17, 14, 30, tzinfo=CEST)
+
+
+def test_dsmr22_gas_on_next_line() -> None:
+    t = parse(
+        telegram(
+            "0-1:24.1.0(3)",
+            "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
+            "(00001.001)",
+            "0-1:24.4.0(1)",
+            header="/ISk5\\2MT382-1004",
+            crc=False,
+        )
+    )
+    gas = t.get("0-1:24.3.0")
+    assert gas is not None
+    assert gas.number == 1.001
+    assert gas.unit == "m3"
+    assert gas.timestamp is not None
+    assert not t.unparsed
+    assert set(t.mbus_channels()) == {1}
+
+
+def test_protocol_version_and_dialects() -> None:
+    nl = parse(telegram("1-3:0.2.8(50)", "0-0:96.1.1(4530)", header="/ISK5\\2M550T-1012"))
+    assert nl.dialect is Dialect.NL
+    assert nl.protocol_version == "5.0"
+    be = parse(telegram("0-0:96.1.4(50217)", header="/FLU5\\253769484_A"))
+    assert (be.dialect, be.protocol_version) == (Dialect.BE, "5.0217")
+    assert parse(telegram("1-0:1.8.0*255(1*kWh)", header="/ESY5Q3DA1004 V3.04")).dialect is (
+        Dialect.Q3D
+    )
+    assert parse(telegram("1-0:1.7.0(1*kW)", header="/ISk5\\2MIE5T-200")).dialect is Dialect.IE
+    assert parse(telegram("1-3:0.2.8(42)", header="/Lux5\\ABC")).dialect is Dialect.LU
+    assert parse(telegram("1-0:23.7.0(0*kVAr)", header="/KAM5")).dialect is Dialect.SE
+    sag = parse(telegram("0-0:42.0.0(53)", "1-0:14.7.0(50*Hz)", header="/SAG5SAG-METER"))
+    assert sag.dialect is Dialect.HU
+    assert parse(telegram("1-0:1.7.0(1*kW)", header="/XYZ5")).dialect is Dialect.GENERIC
+
+
+def test_parser_reuses_unchanged_lines() -> None:
+    parser = Parser()
+    first = telegram(*HU_LINES, header="/AUX59902759988")
+    lines = list(HU_LINES)
+    lines[7] = "1-0:32.7.0(235.0*V)"
+    second = telegram(*lines, header="/AUX59902759988")
+    a = parser.parse(first[: first.rindex(b"!") + 1])
+    b = parser.parse(second[: second.rindex(b"!") + 1])
+    assert a is not None
+    assert b is not None
+    assert b.number("1-0:32.7.0") == 235.0
+    assert a.number("1-0:32.7.0") == 234.3
+    assert a.objects[0] is b.objects[0]  # reused
+    # A changed layout is parsed in full.
+    c_data = telegram(*HU_LINES[:5], header="/AUX59902759988")
+    c = parser.parse(c_data[: c_data.rindex(b"!") + 1])
+    assert c is not None
+    assert len(c.objects) == 5
+
+
+def test_registry() -> None:
+    info = lookup("0-3:24.2.1")
+    assert info is not None
+    assert info.kind is Kind.MBUS_READING
+    assert lookup("1-0:32.7.0.255") is not None
+    assert lookup("9-9:9.9.9") is None
+    assert canonical_number(1500.0, "W") == (1.5, "kW")
+    assert canonical_number(2.0, "kVArh") == (2.0, "kvarh")
+    assert canonical_number(2.0, None) == (2.0, None)
+    assert canonical_number(2.0, "m3") == (2.0, "m3")
