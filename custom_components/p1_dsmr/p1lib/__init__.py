@@ -3,7 +3,7 @@
 Pure Python, standard library only; it never imports Home Assistant.
 """
 
-from .decoder import DecodeResult, Decoder, DecoderStats, Status
+from .decoder import Decoder, DecodeResult, DecoderStats, Status
 from .derived import Derived, DerivedCalculator, Thresholds
 from .framing import Frame, Framer
 from .parsing import CosemObject, Dialect, Parser, Telegram
