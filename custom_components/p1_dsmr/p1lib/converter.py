@@ -23,6 +23,7 @@ from typing import IO
 from .decoder import Decoder, DecodeResult
 from .derived import DerivedCalculator, Thresholds
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
+from .repair import RepairEngine
 
 __all__ = ["ConvertOptions", "ConvertSummary", "SAMPLE_LOG", "convert", "convert_stream", "main"]
 
@@ -74,7 +75,7 @@ def convert_stream(
 ) -> ConvertSummary:
     """Convert one byte stream into the output streams."""
     started = time.perf_counter()
-    decoder = Decoder()
+    decoder = Decoder(repair=RepairEngine() if options.repair else None)
     derived = DerivedCalculator(options.thresholds)
     records_writer = RecordsWriter(records, options.delimiter, options.decimal)
     validity_writer = ValidityWriter(validity, options.delimiter)

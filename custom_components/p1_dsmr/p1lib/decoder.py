@@ -7,7 +7,6 @@ meter sent goes unreported.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -15,6 +14,7 @@ from typing import NamedTuple
 from .crc import crc16, parse_crc_field
 from .framing import Frame, Framer, normalize_line_ends
 from .parsing import Dialect, Parser, Telegram
+from .repair import Change, Repair, RepairEngine
 
 __all__ = [
     "Change",
@@ -22,7 +22,7 @@ __all__ = [
     "Decoder",
     "DecoderStats",
     "Repair",
-    "RepairFn",
+    "RepairEngine",
     "Status",
     "sends_crc",
     "suspicious_bytes",
@@ -40,28 +40,6 @@ class Status(StrEnum):
     """Rejected: CRC mismatch that could not be repaired, truncated, no header, unparseable."""
     UNVERIFIED = "unverified"
     """The meter sends no CRC (DSMR 2.2/3.0, Q3D) and every line parses."""
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One edit made by a repair: at ``position`` (in the received telegram), ``before`` became
-    ``after``."""
-
-    position: int
-    before: bytes
-    after: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class Repair:
-    """How a telegram was repaired."""
-
-    method: str
-    changes: tuple[Change, ...]
-    candidates: int
-    """Candidates whose CRC was tested (each one a 1 in 65536 chance of a false match)."""
-    attempts: tuple[str, ...] = ()
-    """Methods tried, in order, with their outcome."""
 
 
 class DecodeResult(NamedTuple):
@@ -118,9 +96,6 @@ class DecoderStats:
             self.candidates += result.repair.candidates
 
 
-RepairFn = Callable[[Frame, bytes, int, int], DecodeResult | None]
-"""A repair engine: (frame, normalized data, crc sent, crc computed) to a result, or None."""
-
 _PRINTABLE = frozenset(range(0x20, 0x7F))
 
 
@@ -163,13 +138,17 @@ def sends_crc(telegram: Telegram) -> bool:
 
 
 class Decoder:
-    """Bytes in, one :class:`DecodeResult` per telegram out."""
+    """Bytes in, one :class:`DecodeResult` per telegram out.
 
-    def __init__(self, repair: RepairFn | None = None, parser: Parser | None = None) -> None:
+    With a :class:`~.repair.RepairEngine`, telegrams that fail their CRC are repaired when the engine
+    can prove the repair; every accepted telegram teaches the engine the meter's structure.
+    """
+
+    def __init__(self, repair: RepairEngine | None = None, parser: Parser | None = None) -> None:
         self.framer = Framer()
         self.parser = parser or Parser()
         self.stats = DecoderStats()
-        self._repair = repair
+        self.repair = repair
         self._crc_seen = False  # this meter sends CRCs: a telegram without one is damaged
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[DecodeResult]:
@@ -182,55 +161,37 @@ class Decoder:
 
     def _count(self, result: DecodeResult) -> DecodeResult:
         self.stats.count(result)
+        if result.telegram is not None and self.repair is not None:
+            self.repair.learn(result.data[: result.data.rindex(b"!") + 1], result.telegram)
         return result
 
     def decode_frame(self, frame: Frame) -> DecodeResult:
         """Verify, repair if needed and allowed, and parse one frame."""
         data = normalize_line_ends(frame.data)
         crc_sent = parse_crc_field(frame.crc_text)
-        if frame.complete and frame.has_header and crc_sent is not None:
-            computed = crc16(data)
-            if computed == crc_sent:
-                telegram = self.parser.parse(data)
-                if telegram is None:
-                    return self._invalid(frame, data, crc_sent, computed, "unparseable: header")
-                self._crc_seen = True
-                return DecodeResult(
-                    Status.VALID,
-                    frame,
-                    telegram,
-                    data + frame.crc_text + b"\r\n",
-                    crc_sent,
-                    computed,
-                )
-        elif frame.complete and frame.has_header and not frame.crc_text and not self._crc_seen:
-            telegram = self.parser.parse(data)
-            if telegram is not None and sends_crc(telegram):
-                computed = None
-                reason = "crc missing: this kind of meter sends a CRC"
-                return self._invalid(frame, data, None, None, reason)
-            if telegram is not None and telegram.objects and not telegram.unparsed:
-                return DecodeResult(
-                    Status.UNVERIFIED,
-                    frame,
-                    telegram,
-                    data + frame.crc_text + b"\r\n",
-                    None,
-                    None,
-                )
-            computed = None
-            reason = "unparseable: no CRC and " + (
-                f"{len(telegram.unparsed)} line(s) do not parse" if telegram else "no header"
-            )
-            return self._invalid(frame, data, None, None, reason)
-        else:
-            computed = crc16(data) if frame.complete else None
-        if self._repair is not None and frame.complete and crc_sent is not None:
-            repaired = self._repair(frame, data, crc_sent, computed if computed is not None else 0)
-            if repaired is not None:
-                if repaired.accepted:
+        computed: int | None = None
+        if frame.complete and frame.has_header:
+            if crc_sent is not None:
+                computed = crc16(data)
+                if computed == crc_sent:
+                    telegram = self.parser.parse(data)
+                    if telegram is None:
+                        return self._invalid(frame, data, crc_sent, computed, "unparseable: header")
                     self._crc_seen = True
-                return repaired
+                    return DecodeResult(
+                        Status.VALID,
+                        frame,
+                        telegram,
+                        data + frame.crc_text + b"\r\n",
+                        crc_sent,
+                        computed,
+                    )
+            elif not frame.crc_text and not self._crc_seen:
+                result = self._without_crc(frame, data)
+                if result is not None:
+                    return result
+        elif frame.complete:
+            computed = crc16(data)
         if not frame.complete:
             reason = "truncated: no '!' before the next header or the end of the stream"
         elif not frame.has_header:
@@ -238,14 +199,50 @@ class Decoder:
         elif crc_sent is None and frame.crc_text:
             reason = f"crc field damaged: {frame.crc_text!r}"
         elif crc_sent is None:
-            reason = "crc missing: this meter sends CRCs but this telegram has none"
+            reason = "crc missing: this meter sends a CRC but this telegram has none"
         else:
             reason = f"crc mismatch: sent {crc_sent:04X}, computed {computed or 0:04X}"
-        return self._invalid(frame, data, crc_sent, computed, reason)
+        attempts: tuple[str, ...] = ()
+        if self.repair is not None and frame.complete and (crc_sent is not None or frame.crc_text):
+            outcome = self.repair.repair(frame, data, crc_sent)
+            if outcome.data is not None and outcome.telegram is not None:
+                self._crc_seen = True
+                return DecodeResult(
+                    Status.REPAIRED,
+                    frame,
+                    outcome.telegram,
+                    outcome.data + outcome.crc_text + b"\r\n",
+                    parse_crc_field(outcome.crc_text),
+                    computed,
+                    reason,
+                    (),
+                    outcome.repair,
+                )
+            attempts = tuple(outcome.attempts)
+        return self._invalid(frame, data, crc_sent, computed, reason, attempts)
+
+    def _without_crc(self, frame: Frame, data: bytes) -> DecodeResult | None:
+        """A telegram with no CRC: unverified if the meter sends none and every line parses."""
+        telegram = self.parser.parse(data)
+        if telegram is not None and sends_crc(telegram):
+            return None  # damaged: reported (and repaired, if it can be) like any other
+        if telegram is not None and telegram.objects and not telegram.unparsed:
+            return DecodeResult(
+                Status.UNVERIFIED, frame, telegram, data + frame.crc_text + b"\r\n", None, None
+            )
+        reason = "unparseable: no CRC and " + (
+            f"{len(telegram.unparsed)} line(s) do not parse" if telegram else "no header"
+        )
+        return self._invalid(frame, data, None, None, reason)
 
     @staticmethod
     def _invalid(
-        frame: Frame, data: bytes, sent: int | None, computed: int | None, reason: str
+        frame: Frame,
+        data: bytes,
+        sent: int | None,
+        computed: int | None,
+        reason: str,
+        attempts: tuple[str, ...] = (),
     ) -> DecodeResult:
         return DecodeResult(
             Status.INVALID,
@@ -256,4 +253,6 @@ class Decoder:
             computed,
             reason,
             suspicious_bytes(data),
+            None,
+            attempts,
         )

@@ -32,6 +32,7 @@ __all__ = [
     "Telegram",
     "Value",
     "decode_hex_text",
+    "normalize_code",
     "detect_dialect",
     "parse_header",
     "parse_line",
@@ -289,7 +290,7 @@ def parse_line(line: bytes) -> CosemObject | None:
         return None
     obis = code.decode("ascii")
     number, unit, text = _main_number(values)
-    return CosemObject(obis, _strip_f(obis), values, number, unit, lookup(obis), text)
+    return CosemObject(obis, normalize_code(obis), values, number, unit, lookup(obis), text)
 
 
 def _parse_values(inner: bytes) -> tuple[Value, ...] | None:
@@ -429,7 +430,7 @@ class Parser:
             spec = None
             if _OBIS_RE.match(code) is not None:
                 obis = code.decode("ascii")
-                spec = (obis, _strip_f(obis), lookup(obis))
+                spec = (obis, normalize_code(obis), lookup(obis))
             if len(self._codes) > self._cache_size:
                 self._codes.clear()
             self._codes[code] = spec
@@ -528,7 +529,7 @@ class Parser:
         return telegram
 
 
-def _strip_f(code: str) -> str:
+def normalize_code(code: str) -> str:
     """``1-0:1.8.0*255`` and ``1-0:1.8.0.255`` to ``1-0:1.8.0``."""
     star = code.find("*")
     if star >= 0:
