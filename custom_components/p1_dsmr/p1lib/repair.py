@@ -219,11 +219,18 @@ class RepairEngine:
                 if not 0 < seconds <= 3 * period + 0.5:
                     return f"clock moved {seconds:g} s"
             hours = max(seconds, 1.0) / 3600.0
+        if "0-0:1.0.0" in changed and old_time is not None and new_time is None:
+            return "the clock no longer reads as a date"
         for code in changed:
             new = candidate.get(code)
             old = previous.get(code)
             if new is None or old is None or new.info is None:
                 continue
+            for new_value, old_value in zip(new.values, old.values, strict=False):
+                if (old_value.timestamp is not None and new_value.timestamp is None) or (
+                    old_value.number is not None and new_value.number is None
+                ):
+                    return f"{code} no longer reads as a {'date' if old_value.timestamp else 'number'}"
             if code != "0-0:1.0.0":
                 # Other clocks (M-Bus readings, peaks) never go back and move at most an hour.
                 for new_value, old_value in zip(new.values, old.values, strict=False):

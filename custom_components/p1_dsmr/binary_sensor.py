@@ -1,0 +1,109 @@
+"""Binary sensors: a phase above the voltage or current threshold, power above the limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
+    BinarySensorEntity,
+    BinarySensorEntityDescription,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+
+from . import P1ConfigEntry
+from .coordinator import P1Coordinator
+from .entity import P1Entity
+
+PARALLEL_UPDATES = 0  # push: entities never poll
+
+
+@dataclass(frozen=True, kw_only=True)
+class P1BinarySensorEntityDescription(BinarySensorEntityDescription):
+    """A threshold flag derived by the library."""
+
+    phase: int | None = None
+
+
+BINARY_SENSORS: tuple[P1BinarySensorEntityDescription, ...] = (
+    *(
+        P1BinarySensorEntityDescription(
+            key=f"overvoltage_l{phase}",
+            translation_key=f"overvoltage_l{phase}",
+            device_class=BinarySensorDeviceClass.PROBLEM,
+            phase=phase,
+        )
+        for phase in (1, 2, 3)
+    ),
+    *(
+        P1BinarySensorEntityDescription(
+            key=f"overcurrent_l{phase}",
+            translation_key=f"overcurrent_l{phase}",
+            device_class=BinarySensorDeviceClass.PROBLEM,
+            phase=phase,
+        )
+        for phase in (1, 2, 3)
+    ),
+    P1BinarySensorEntityDescription(
+        key="overpower",
+        translation_key="overpower",
+        device_class=BinarySensorDeviceClass.PROBLEM,
+        entity_registry_enabled_default=False,
+    ),
+)
+
+_PHASE_CODES = {1: "1-0:32.7.0", 2: "1-0:52.7.0", 3: "1-0:72.7.0"}
+_CURRENT_CODES = {1: "1-0:31.7.0", 2: "1-0:51.7.0", 3: "1-0:71.7.0"}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: P1ConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add the flags for the phases the meter measures."""
+    coordinator = entry.runtime_data
+    known: set[str] = set()
+
+    @callback
+    def add_new() -> None:
+        telegram = coordinator.data.telegram if coordinator.data else None
+        if telegram is None:
+            return
+        new = []
+        for description in BINARY_SENSORS:
+            if description.key in known:
+                continue
+            phase = description.phase
+            if description.key.startswith("overvoltage"):
+                present = phase is not None and telegram.get(_PHASE_CODES[phase]) is not None
+            elif description.key.startswith("overcurrent"):
+                present = phase is not None and telegram.get(_CURRENT_CODES[phase]) is not None
+            else:
+                present = telegram.get("1-0:1.7.0") is not None
+            if present:
+                known.add(description.key)
+                new.append(P1BinarySensor(coordinator, description))
+        if new:
+            async_add_entities(new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+class P1BinarySensor(P1Entity, BinarySensorEntity):
+    """On while the condition holds (in the last telegram, or any telegram of an update window)."""
+
+    entity_description: P1BinarySensorEntityDescription
+
+    def __init__(
+        self, coordinator: P1Coordinator, description: P1BinarySensorEntityDescription
+    ) -> None:
+        super().__init__(coordinator, description)
+
+    @property
+    def is_on(self) -> bool | None:
+        """Whether the threshold is exceeded."""
+        value = self.current_value()
+        return None if value is None else bool(value)

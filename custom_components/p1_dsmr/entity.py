@@ -1,0 +1,82 @@
+"""The base class of P1 DSMR entities."""
+
+from __future__ import annotations
+
+from homeassistant.helpers.device_registry import DeviceInfo
+from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.update_coordinator import CoordinatorEntity
+
+from .const import DOMAIN, MANUFACTURERS
+from .coordinator import P1Coordinator, Value
+
+
+class P1Entity(CoordinatorEntity[P1Coordinator]):
+    """An entity fed by the coordinator; it writes its state only when its value changed."""
+
+    _attr_has_entity_name = True
+
+    def __init__(
+        self,
+        coordinator: P1Coordinator,
+        description: EntityDescription,
+        channel: int | None = None,
+    ) -> None:
+        super().__init__(coordinator)
+        self.entity_description = description
+        entry = coordinator.config_entry
+        base = entry.unique_id or entry.entry_id
+        self._attr_unique_id = f"{base}_{description.key}"
+        self._written: tuple[bool, Value] | None = None
+        if channel is None:
+            self._attr_device_info = meter_device_info(coordinator)
+        else:
+            mbus = coordinator.data.mbus.get(channel) if coordinator.data else None
+            kind = mbus.kind if mbus is not None else "gas"
+            self._attr_device_info = DeviceInfo(
+                identifiers={(DOMAIN, f"{base}_mbus{channel}")},
+                via_device=(DOMAIN, base),
+                translation_key=f"mbus_{kind}" if kind in ("gas", "water", "heat") else "mbus_other",
+                translation_placeholders={"channel": str(channel)},
+                serial_number=mbus.equipment_id if mbus is not None else None,
+                model=kind,
+            )
+
+    @property
+    def available(self) -> bool:
+        """Unavailable while the source is lost."""
+        return super().available and self.coordinator.connected
+
+    def current_value(self) -> Value:
+        """The entity's value from the coordinator's data."""
+        data = self.coordinator.data
+        if data is None:
+            return None
+        return data.values.get(self.entity_description.key)
+
+    def _handle_coordinator_update(self) -> None:
+        """Write the state only when the value or the availability changed (cheap per telegram)."""
+        state = (self.available, self.current_value())
+        if state == self._written:
+            return
+        self._written = state
+        self.async_write_ha_state()
+
+
+def meter_device_info(coordinator: P1Coordinator) -> DeviceInfo:
+    """The electricity meter, from the telegram's header and identifiers."""
+    entry = coordinator.config_entry
+    base = entry.unique_id or entry.entry_id
+    telegram = coordinator.data.telegram if coordinator.data else None
+    info = DeviceInfo(
+        identifiers={(DOMAIN, base)},
+        translation_key="meter",
+        serial_number=entry.unique_id,
+    )
+    if telegram is not None:
+        flag = telegram.header.flag.upper()
+        info["manufacturer"] = MANUFACTURERS.get(flag, flag)
+        info["model"] = telegram.header.ident or telegram.header.raw.lstrip("/")
+        if telegram.protocol_version:
+            info["sw_version"] = telegram.protocol_version
+        info["hw_version"] = str(telegram.dialect)
+    return info

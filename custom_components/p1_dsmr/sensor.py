@@ -1,0 +1,403 @@
+"""Sensors: every value the meter sends, the derived values, and the link's health."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from homeassistant.components.sensor import (
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    PERCENTAGE,
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfReactivePower,
+    UnitOfTime,
+    UnitOfVolume,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from . import P1ConfigEntry
+from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data, unknown_key
+from .entity import P1Entity
+from .p1lib.obis import REGISTRY, Kind
+
+PARALLEL_UPDATES = 0  # push: entities never poll
+
+SensorValue = StateType | datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class P1SensorEntityDescription(SensorEntityDescription):
+    """A P1 DSMR sensor: how to read its value from the coordinator's data."""
+
+    value_fn: Callable[[P1Data], SensorValue]
+    channel: int | None = None
+    """M-Bus channel for gas, water and heat meters (their own devices)."""
+
+
+def _value(key: str, scale: float = 1.0) -> Callable[[P1Data], SensorValue]:
+    def value_fn(data: P1Data) -> SensorValue:
+        value = data.values.get(key)
+        if scale != 1.0 and isinstance(value, int | float) and not isinstance(value, bool):
+            return value * scale
+        return value
+
+    return value_fn
+
+
+def _link(field: str) -> Callable[[P1Data], SensorValue]:
+    def value_fn(data: P1Data) -> SensorValue:
+        value: SensorValue = getattr(data.link, field)
+        return value
+
+    return value_fn
+
+
+_E = SensorDeviceClass.ENERGY
+_TOTAL = SensorStateClass.TOTAL_INCREASING
+_MEASUREMENT = SensorStateClass.MEASUREMENT
+
+# Registry keys shown by default: what a user builds dashboards and automations on.
+_ENABLED = frozenset(
+    {
+        "energy_import",
+        "energy_import_t1",
+        "energy_import_t2",
+        "energy_export",
+        "energy_export_t1",
+        "energy_export_t2",
+        "power_import",
+        "power_export",
+        "power_import_l1",
+        "power_import_l2",
+        "power_import_l3",
+        "power_export_l1",
+        "power_export_l2",
+        "power_export_l3",
+        "voltage_l1",
+        "voltage_l2",
+        "voltage_l3",
+        "current_l1",
+        "current_l2",
+        "current_l3",
+        "power_factor",
+        "power_factor_l1",
+        "power_factor_l2",
+        "power_factor_l3",
+        "frequency",
+        "tariff",
+        "breaker_state",
+        "breaker_state_sanxing",
+        "demand_current_quarter",
+        "demand_month_peak",
+        "power_failures",
+        "long_power_failures",
+        "mbus_reading",
+    }
+)
+_DIAGNOSTIC_KINDS = frozenset(
+    (Kind.IDENTIFIER, Kind.TEXT, Kind.VERSION, Kind.PROFILE, Kind.TIMESTAMP)
+)
+
+
+def _kind_style(kind: Kind, key: str) -> dict[str, object]:
+    """Device class, state class and unit for a kind of value (canonical units of the library)."""
+    if kind is Kind.ENERGY:
+        return {"device_class": _E, "state_class": _TOTAL, "unit": UnitOfEnergy.KILO_WATT_HOUR}
+    if kind is Kind.REACTIVE_ENERGY:
+        return {"state_class": _TOTAL, "unit": "kvarh"}
+    if kind is Kind.POWER:
+        return {
+            "device_class": SensorDeviceClass.POWER,
+            "state_class": _MEASUREMENT,
+            "unit": UnitOfPower.KILO_WATT,
+        }
+    if kind is Kind.REACTIVE_POWER:
+        return {
+            "device_class": SensorDeviceClass.REACTIVE_POWER,
+            "state_class": _MEASUREMENT,
+            "unit": UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+            "scale": 1000.0,  # kvar to var
+        }
+    if kind is Kind.VOLTAGE:
+        return {
+            "device_class": SensorDeviceClass.VOLTAGE,
+            "state_class": _MEASUREMENT,
+            "unit": UnitOfElectricPotential.VOLT,
+        }
+    if kind is Kind.CURRENT:
+        return {
+            "device_class": SensorDeviceClass.CURRENT,
+            "state_class": _MEASUREMENT,
+            "unit": UnitOfElectricCurrent.AMPERE,
+        }
+    if kind is Kind.POWER_FACTOR:
+        return {"device_class": SensorDeviceClass.POWER_FACTOR, "state_class": _MEASUREMENT}
+    if kind is Kind.FREQUENCY:
+        return {
+            "device_class": SensorDeviceClass.FREQUENCY,
+            "state_class": _MEASUREMENT,
+            "unit": UnitOfFrequency.HERTZ,
+        }
+    if kind is Kind.COUNT:
+        return {"state_class": _TOTAL}
+    if kind is Kind.DURATION:
+        return {"device_class": SensorDeviceClass.DURATION, "unit": UnitOfTime.SECONDS}
+    if kind is Kind.TIMESTAMP:
+        return {"device_class": SensorDeviceClass.TIMESTAMP}
+    return {}
+
+
+def _mbus_style(kind: str) -> dict[str, object]:
+    if kind == "water":
+        return {
+            "device_class": SensorDeviceClass.WATER,
+            "state_class": _TOTAL,
+            "unit": UnitOfVolume.CUBIC_METERS,
+        }
+    if kind == "heat":
+        return {"device_class": _E, "state_class": _TOTAL, "unit": UnitOfEnergy.GIGA_JOULE}
+    return {
+        "device_class": SensorDeviceClass.GAS,
+        "state_class": _TOTAL,
+        "unit": UnitOfVolume.CUBIC_METERS,
+    }
+
+
+def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
+    """The description of a sensor for a value from the telegram."""
+    kind = data.kinds.get(key, Kind.TEXT)
+    channel: int | None = None
+    translation_key = key
+    placeholders: dict[str, str] | None = None
+    if key.startswith("mbus") and "_" in key and key[4 : key.index("_")].isdigit():
+        channel = int(key[4 : key.index("_")])
+        translation_key = key[key.index("_") + 1 :]
+        device = data.mbus.get(channel)
+        style = (
+            _mbus_style(device.kind if device else "gas")
+            if translation_key == "mbus_reading"
+            else _kind_style(kind, translation_key)
+        )
+        enabled = translation_key == "mbus_reading"
+    elif key.startswith("obis_"):
+        code = key[5:]
+        translation_key = "obis_code"
+        placeholders = {"code": code}
+        style = {}
+        enabled = False
+    else:
+        style = _kind_style(kind, key)
+        enabled = key in _ENABLED
+    return P1SensorEntityDescription(
+        key=key,
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        device_class=style.get("device_class"),  # type: ignore[arg-type]
+        state_class=style.get("state_class"),  # type: ignore[arg-type]
+        native_unit_of_measurement=style.get("unit"),  # type: ignore[arg-type]
+        entity_category=EntityCategory.DIAGNOSTIC if kind in _DIAGNOSTIC_KINDS else None,
+        entity_registry_enabled_default=enabled,
+        value_fn=_value(key, float(style.get("scale", 1.0))),  # type: ignore[arg-type]
+        channel=channel,
+    )
+
+
+_P = SensorDeviceClass.POWER
+_I = SensorDeviceClass.CURRENT
+_KW = UnitOfPower.KILO_WATT
+_A = UnitOfElectricCurrent.AMPERE
+
+DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
+    *(
+        P1SensorEntityDescription(
+            key=key,
+            translation_key=key,
+            device_class=_P,
+            state_class=_MEASUREMENT,
+            native_unit_of_measurement=_KW,
+            suggested_display_precision=3,
+            value_fn=_value(key),
+        )
+        for key in ("net_power", "net_power_l1", "net_power_l2", "net_power_l3", "simultaneous_power")
+    ),
+    *(
+        P1SensorEntityDescription(
+            key=key,
+            translation_key=key,
+            device_class=_P,
+            state_class=_MEASUREMENT,
+            native_unit_of_measurement=_KW,
+            suggested_display_precision=3,
+            entity_registry_enabled_default=False,
+            value_fn=_value(key),
+        )
+        for key in ("average_power_import", "average_power_export", "average_power_net")
+    ),
+    *(
+        P1SensorEntityDescription(
+            key=key,
+            translation_key=key,
+            device_class=_I,
+            state_class=_MEASUREMENT,
+            native_unit_of_measurement=_A,
+            suggested_display_precision=2,
+            value_fn=_value(key),
+        )
+        for key in (
+            "current_l1_calculated",
+            "current_l2_calculated",
+            "current_l3_calculated",
+            "signed_current",
+            "max_current",
+        )
+    ),
+    P1SensorEntityDescription(
+        key="energy_simultaneous",
+        translation_key="energy_simultaneous",
+        device_class=_E,
+        state_class=_TOTAL,
+        native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
+        suggested_display_precision=3,
+        value_fn=_value("energy_simultaneous"),
+    ),
+    P1SensorEntityDescription(
+        key="max_voltage",
+        translation_key="max_voltage",
+        device_class=SensorDeviceClass.VOLTAGE,
+        state_class=_MEASUREMENT,
+        native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        value_fn=_value("max_voltage"),
+    ),
+)
+
+
+def _phase(key: str) -> Callable[[P1Data], SensorValue]:
+    def value_fn(data: P1Data) -> SensorValue:
+        value = data.values.get(key)
+        return None if value is None else str(value)
+
+    return value_fn
+
+
+PHASE_SENSORS: tuple[P1SensorEntityDescription, ...] = tuple(
+    P1SensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENUM,
+        options=["1", "2", "3"],
+        value_fn=_phase(key),
+    )
+    for key in ("max_voltage_phase", "max_current_phase")
+)
+
+LINK_SENSORS: tuple[P1SensorEntityDescription, ...] = (
+    *(
+        P1SensorEntityDescription(
+            key=f"telegrams_{field}",
+            translation_key=f"telegrams_{field}",
+            entity_category=EntityCategory.DIAGNOSTIC,
+            state_class=_TOTAL,
+            value_fn=_link(field),
+        )
+        for field in ("received", "valid", "repaired", "invalid")
+    ),
+    P1SensorEntityDescription(
+        key="error_rate",
+        translation_key="error_rate",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        state_class=_MEASUREMENT,
+        native_unit_of_measurement=PERCENTAGE,
+        suggested_display_precision=2,
+        value_fn=_link("error_rate"),
+    ),
+    P1SensorEntityDescription(
+        key="last_repair",
+        translation_key="last_repair",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=_link("last_repair"),
+    ),
+)
+
+_STATIC = {d.key: d for d in (*DERIVED_SENSORS, *PHASE_SENSORS)}
+_SKIPPED = frozenset(DERIVED_KEYS.values()) - _STATIC.keys()  # binary sensors, or not sensors
+
+
+def available_descriptions(data: P1Data) -> list[P1SensorEntityDescription]:
+    """Descriptions for every value present in ``data``."""
+    descriptions: list[P1SensorEntityDescription] = []
+    for key, value in data.values.items():
+        if key in _STATIC:
+            if value is not None or key in ("net_power", "max_voltage"):
+                descriptions.append(_STATIC[key])
+        elif key not in _SKIPPED:
+            descriptions.append(telegram_description(key, data))
+    return descriptions
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: P1ConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+) -> None:
+    """Add sensors for what the meter sends, and more as new values appear (M-Bus devices)."""
+    coordinator = entry.runtime_data
+    known: set[str] = set()
+    async_add_entities(P1LinkSensor(coordinator, description) for description in LINK_SENSORS)
+
+    @callback
+    def add_new() -> None:
+        data = coordinator.data
+        if data is None or data.telegram is None:
+            return
+        new = [d for d in available_descriptions(data) if d.key not in known]
+        if new:
+            known.update(d.key for d in new)
+            async_add_entities(P1Sensor(coordinator, d) for d in new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
+
+
+class P1Sensor(P1Entity, SensorEntity):
+    """A sensor of the meter (or of one of its M-Bus devices)."""
+
+    entity_description: P1SensorEntityDescription
+
+    def __init__(self, coordinator: P1Coordinator, description: P1SensorEntityDescription):
+        super().__init__(coordinator, description, description.channel)
+
+    def current_value(self) -> SensorValue:
+        data = self.coordinator.data
+        return None if data is None else self.entity_description.value_fn(data)
+
+    @property
+    def native_value(self) -> SensorValue:
+        """The value, in the description's unit."""
+        return self.current_value()
+
+
+class P1LinkSensor(P1Sensor):
+    """How healthy the P1 link is (available even while the source is lost)."""
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    def current_value(self) -> SensorValue:
+        data = self.coordinator.data
+        link = data.link if data is not None else LinkStats()
+        return self.entity_description.value_fn(P1Data({}, None, None, link))

@@ -1,0 +1,195 @@
+"""Fixtures for the integration tests: real sources (pseudo-terminal, TCP, files) and a meter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.p1_dsmr.const import (
+    CONF_FILE_MODE,
+    CONF_FILE_PATH,
+    CONF_LOOP,
+    CONF_SOURCE,
+    DOMAIN,
+    FILE_MODE_FOLLOW,
+    SOURCE_FILE,
+)
+from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
+
+HU_ID = "AUX1030302759988"
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load custom_components/p1_dsmr in every test."""
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots in Home Assistant's format."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Iterator[None]:
+    """Create every entity enabled, also those disabled by default."""
+    from unittest.mock import patch  # noqa: PLC0415
+
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=lambda: property(lambda self: True),
+    ):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Short timeouts: the meters in these tests send several telegrams a second."""
+    monkeypatch.setattr("custom_components.p1_dsmr.config_flow.TELEGRAM_TIMEOUT", 2.0)
+    monkeypatch.setattr("custom_components.p1_dsmr.coordinator.BACKOFF_INITIAL", 0.05)
+    monkeypatch.setattr("custom_components.p1_dsmr.coordinator.BACKOFF_MAX", 0.2)
+    monkeypatch.setattr("custom_components.p1_dsmr.source.FILE_POLL_INTERVAL", 0.02)
+
+
+def telegrams(style: str = "hu_sanxing", count: int = 5, seed: int = 1) -> list[bytes]:
+    """Telegrams of a simulated meter (valid CRCs)."""
+    return list(MeterSimulator(style, seed=seed, solar=True).telegrams(count))
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    """A PuTTY log of a Hungarian Sanxing meter."""
+    path = tmp_path / "meter.log"
+    sim = MeterSimulator("hu_sanxing", seed=1, solar=True)
+    path.write_bytes(putty_header(sim.now) + b"".join(sim.telegrams(5)))
+    return path
+
+
+@pytest.fixture
+def file_entry(log_file: Path) -> MockConfigEntry:
+    """A config entry that follows the log file."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title="Sanxing AUX1030302759988",
+        unique_id=HU_ID,
+        data={
+            CONF_SOURCE: SOURCE_FILE,
+            CONF_FILE_PATH: str(log_file),
+            CONF_FILE_MODE: FILE_MODE_FOLLOW,
+            CONF_LOOP: False,
+        },
+    )
+
+
+class PtyMeter:
+    """A meter on a pseudo-terminal: a real serial device for pyserial."""
+
+    def __init__(self, payload: list[bytes], interval: float = 0.1, parity_bits: bool = False):
+        self.master, self.slave = os.openpty()
+        self.path = os.ttyname(self.slave)
+        self.payload = payload
+        self.interval = interval
+        self.parity_bits = parity_bits
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> PtyMeter:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        index = 0
+        while not self._stop.is_set():
+            data = self.payload[index % len(self.payload)]
+            if self.parity_bits:
+                data = bytes(b | (0x80 if bin(b).count("1") % 2 else 0) for b in data)
+            try:
+                os.write(self.master, data)
+            except OSError:
+                return
+            index += 1
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        for fd in (self.master, self.slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+@pytest.fixture
+def pty_meter() -> Iterator[PtyMeter]:
+    """A Hungarian meter on a pseudo-terminal."""
+    meter = PtyMeter(telegrams("hu_sanxing", 20)).start()
+    yield meter
+    meter.stop()
+
+
+class TcpMeter:
+    """A raw TCP P1 stream on 127.0.0.1 (like ser2net)."""
+
+    def __init__(self, payload: list[bytes], interval: float = 0.05) -> None:
+        self.payload = payload
+        self.interval = interval
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.clients: list[asyncio.StreamWriter] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def start(self, port: int = 0) -> TcpMeter:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", port)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.append(writer)
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        index = 0
+        try:
+            while True:
+                writer.write(self.payload[index % len(self.payload)])
+                await writer.drain()
+                index += 1
+                await asyncio.sleep(self.interval)
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def drop_clients(self) -> None:
+        """Cut every connection (the server keeps listening)."""
+        tasks, self._tasks = self._tasks, set()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.clients = []
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.drop_clients()
+            await self.server.wait_closed()
+            self.server = None
+
+
+@pytest.fixture
+async def tcp_meter(socket_enabled: None) -> AsyncIterator[TcpMeter]:
+    """A Hungarian meter streaming over TCP on 127.0.0.1."""
+    meter = await TcpMeter(telegrams("hu_sanxing", 20)).start()
+    yield meter
+    await meter.stop()

@@ -1,0 +1,123 @@
+"""Setting up and unloading entries with real sources."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.p1_dsmr.const import (
+    CONF_BAUDRATE,
+    CONF_DEVICE,
+    CONF_SOURCE,
+    DOMAIN,
+    SOURCE_NETWORK,
+    SOURCE_SERIAL,
+)
+
+from .conftest import HU_ID, PtyMeter, TcpMeter, telegrams
+
+
+async def wait_for(hass: HomeAssistant, condition, timeout: float = 5.0) -> None:  # type: ignore[no-untyped-def]
+    """Let the event loop run until ``condition()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+            await hass.async_block_till_done()
+
+
+def state(hass: HomeAssistant, entity_id: str) -> str | None:
+    current = hass.states.get(entity_id)
+    return None if current is None else current.state
+
+
+async def test_file_follow_setup_update_unload(
+    hass: HomeAssistant, file_entry: MockConfigEntry, log_file: Path
+) -> None:
+    file_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(file_entry.entry_id)
+    await hass.async_block_till_done()
+    assert file_entry.state is ConfigEntryState.LOADED
+    voltage = "sensor.electricity_meter_voltage_l1"
+    await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
+    first = state(hass, voltage)
+    coordinator = file_entry.runtime_data
+    assert coordinator.data.telegram is not None
+    before = coordinator.decoder.stats.telegrams
+    # Telegrams appended to the file are read as they arrive.
+    extra = telegrams("hu_sanxing", 8, seed=1)[5:]
+    with log_file.open("ab") as handle:
+        handle.write(b"".join(extra))
+    await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= before + 3)
+    assert coordinator.data.telegram.timestamp > coordinator.calculator._previous[0].replace(
+        year=2000
+    )
+    assert await hass.config_entries.async_unload(file_entry.entry_id)
+    await hass.async_block_till_done()
+    assert file_entry.state is ConfigEntryState.NOT_LOADED
+
+
+async def test_setup_retries_when_the_source_is_missing(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=HU_ID,
+        data={CONF_SOURCE: SOURCE_SERIAL, CONF_DEVICE: str(tmp_path / "ttyUSB0"), CONF_BAUDRATE: 115200},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    assert entry.state is ConfigEntryState.SETUP_RETRY
+
+
+async def test_network_source_reconnects(
+    hass: HomeAssistant, tcp_meter: TcpMeter, caplog
+) -> None:  # type: ignore[no-untyped-def]
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=HU_ID,
+        data={CONF_SOURCE: SOURCE_NETWORK, CONF_HOST: "127.0.0.1", CONF_PORT: tcp_meter.port},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    voltage = "sensor.electricity_meter_voltage_l1"
+    await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
+    port = tcp_meter.port
+    await tcp_meter.stop()
+    await wait_for(hass, lambda: state(hass, voltage) == STATE_UNAVAILABLE)
+    assert caplog.text.count("Lost 127.0.0.1") == 1
+    await tcp_meter.start(port)
+    await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
+    assert "is back" in caplog.text
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_serial_source_and_missing_port_issue(hass: HomeAssistant) -> None:
+    meter = PtyMeter(telegrams("hu_sanxing", 10)).start()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=HU_ID,
+        data={CONF_SOURCE: SOURCE_SERIAL, CONF_DEVICE: meter.path, CONF_BAUDRATE: 115200},
+    )
+    entry.add_to_hass(hass)
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        frequency = "sensor.electricity_meter_frequency"
+        await wait_for(hass, lambda: state(hass, frequency) not in (None, STATE_UNAVAILABLE))
+        meter.stop()
+        issues = ir.async_get(hass)
+        await wait_for(
+            hass,
+            lambda: issues.async_get_issue(DOMAIN, f"serial_port_missing_{entry.entry_id}")
+            is not None,
+        )
+        assert state(hass, frequency) == STATE_UNAVAILABLE
+    finally:
+        meter.stop()
+        assert await hass.config_entries.async_unload(entry.entry_id)
