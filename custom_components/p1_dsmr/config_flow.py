@@ -167,9 +167,7 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
 
     # --- serial ------------------------------------------------------------------------------
 
-    async def async_step_serial(
-        self, user_input: dict[str, Any] | None = None
-    ) -> ConfigFlowResult:
+    async def async_step_serial(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Pick a serial port."""
         errors: dict[str, str] = {}
         if user_input is not None:
@@ -346,7 +344,10 @@ class P1OptionsFlow(OptionsFlow):
                     default=options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL),
                 ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
-                        min=0, max=3600, step=1, unit_of_measurement="s",
+                        min=0,
+                        max=3600,
+                        step=1,
+                        unit_of_measurement="s",
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),
@@ -355,7 +356,10 @@ class P1OptionsFlow(OptionsFlow):
                     default=options.get(CONF_VOLTAGE_THRESHOLD, DEFAULT_VOLTAGE_THRESHOLD),
                 ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
-                        min=200, max=300, step=0.1, unit_of_measurement="V",
+                        min=200,
+                        max=300,
+                        step=0.1,
+                        unit_of_measurement="V",
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),
@@ -364,7 +368,10 @@ class P1OptionsFlow(OptionsFlow):
                     default=options.get(CONF_CURRENT_THRESHOLD, DEFAULT_CURRENT_THRESHOLD),
                 ): selector.NumberSelector(
                     selector.NumberSelectorConfig(
-                        min=1, max=200, step=0.1, unit_of_measurement="A",
+                        min=1,
+                        max=200,
+                        step=0.1,
+                        unit_of_measurement="A",
                         mode=selector.NumberSelectorMode.BOX,
                     )
                 ),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
@@ -35,7 +35,7 @@ from .const import (
     LOGGER,
     SOURCE_SERIAL,
 )
-from .p1lib.decoder import DecodeResult, Decoder, Status
+from .p1lib.decoder import Decoder, DecodeResult, Status
 from .p1lib.derived import Derived, DerivedCalculator, Thresholds
 from .p1lib.obis import MBUS_DEVICE_TYPES, Kind
 from .p1lib.parsing import Telegram
@@ -164,8 +164,11 @@ def telegram_values(telegram: Telegram) -> tuple[dict[str, Value], dict[str, Kin
             values[key] = obj.values[0].timestamp if obj.values else None
         elif kind is Kind.PROFILE:
             values[key] = len(obj.values)
-        elif kind in (Kind.IDENTIFIER, Kind.TEXT):
-            values[key] = obj.text[:255]
+        elif kind in (Kind.IDENTIFIER, Kind.TEXT, Kind.VERSION):
+            # Sanxing meters fill an empty provider message with 0xFF bytes.
+            values[key] = obj.text.strip("\xff")[:255]
+        elif kind in (Kind.STATE, Kind.COUNT) and obj.number is not None:
+            values[key] = int(obj.number) if obj.number.is_integer() else obj.number
         elif kind is Kind.MBUS_READING:
             values[key] = obj.number
             stamp = obj.timestamp
@@ -184,7 +187,7 @@ def derived_values(derived: Derived) -> dict[str, Value]:
     values: dict[str, Value] = {}
     for name, key in DERIVED_KEYS.items():
         value = getattr(derived, name)
-        values[key] = value
+        values[key] = round(value, 4) if isinstance(value, float) else value
     return values
 
 
@@ -193,7 +196,9 @@ def mbus_devices(telegram: Telegram) -> dict[int, MbusDevice]:
     devices: dict[int, MbusDevice] = {}
     for channel, objects in telegram.mbus_channels().items():
         device_type = telegram.number(f"0-{channel}:24.1.0")
-        kind = MBUS_DEVICE_TYPES.get(int(device_type), "other") if device_type is not None else "gas"
+        kind = (
+            MBUS_DEVICE_TYPES.get(int(device_type), "other") if device_type is not None else "gas"
+        )
         equipment = None
         for obj in objects:
             if obj.info is not None and obj.info.kind is Kind.IDENTIFIER and obj.text.strip("0"):
@@ -202,8 +207,11 @@ def mbus_devices(telegram: Telegram) -> dict[int, MbusDevice]:
     return devices
 
 
-class P1Coordinator(DataUpdateCoordinator[P1Data]):
-    """Reads the source, decodes telegrams, pushes results (no polling)."""
+class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
+    """Reads the source, decodes telegrams, pushes results (no polling).
+
+    ``data`` is None until the first telegram arrives.
+    """
 
     config_entry: P1ConfigEntry
 
@@ -297,7 +305,9 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
         self.connected = True
         self._lost_logged = False
         if self.config_entry.data.get(CONF_SOURCE) == SOURCE_SERIAL:
-            ir.async_delete_issue(self.hass, DOMAIN, f"serial_port_missing_{self.config_entry.entry_id}")
+            ir.async_delete_issue(
+                self.hass, DOMAIN, f"serial_port_missing_{self.config_entry.entry_id}"
+            )
 
     @callback
     def _lost(self, err: SourceError) -> None:
@@ -305,7 +315,10 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
         if not self._lost_logged:
             LOGGER.warning("Lost %s: %s; reconnecting", self.source.description, err)
             self._lost_logged = True
-        if isinstance(err, SourceMissing) and self.config_entry.data.get(CONF_SOURCE) == SOURCE_SERIAL:
+        if (
+            isinstance(err, SourceMissing)
+            and self.config_entry.data.get(CONF_SOURCE) == SOURCE_SERIAL
+        ):
             ir.async_create_issue(
                 self.hass,
                 DOMAIN,
@@ -355,8 +368,14 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
             if self.data is not None:
                 # Keep the last values; only the link statistics move.
                 self.async_set_updated_data(
-                    P1Data(self.data.values, self.data.telegram, self.data.derived, self._link,
-                           self.data.mbus, self.data.kinds)
+                    P1Data(
+                        self.data.values,
+                        self.data.telegram,
+                        self.data.derived,
+                        self._link,
+                        self.data.mbus,
+                        self.data.kinds,
+                    )
                 )
             return
         telegram = result.telegram
@@ -372,12 +391,14 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
         if self.update_interval_s > 0:
             # At most one update per interval; what arrived in between is averaged, not dropped.
             self._window.append(values)
-            clock = time.monotonic()
+            clock = monotonic()
             if self.data is not None and clock - self._window_started < self.update_interval_s:
                 return
             values = _aggregate(self._window, kinds)
             self._window = []
             self._window_started = clock
+        if self.data is None:
+            self._window_started = monotonic()
         self.async_set_updated_data(
             P1Data(values, telegram, derived, self._link, mbus_devices(telegram), kinds)
         )
@@ -402,10 +423,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
             self._error_issue = False
             ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
-    async def _async_update_data(self) -> P1Data:
+    async def _async_update_data(self) -> P1Data | None:
         """Push-only: there is nothing to fetch; return what was last pushed."""
-        if self.data is None:
-            return P1Data({}, None, None, self._link)
         return self.data
 
     def diagnostics(self) -> dict[str, Any]:
@@ -430,7 +449,9 @@ class P1Coordinator(DataUpdateCoordinator[P1Data]):
             "error_rate_percent": self._link.error_rate,
             "repair_enabled": repair is not None,
             "meter_period_s": repair.period if repair is not None else None,
-            "last_telegram_at": self.last_telegram_at.isoformat() if self.last_telegram_at else None,
+            "last_telegram_at": self.last_telegram_at.isoformat()
+            if self.last_telegram_at
+            else None,
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from homeassistant.components.diagnostics import async_redact_data
@@ -34,17 +35,23 @@ async def async_get_config_entry_diagnostics(
     data = coordinator.data
     telegram = data.telegram if data else None
     last = coordinator.last_result
-    values = {}
+    values: dict[str, Any] = {}
     if data is not None:
         for key, value in data.values.items():
             if data.kinds.get(key) in (Kind.IDENTIFIER, Kind.TEXT):
                 values[key] = REDACTED
+            elif isinstance(value, datetime):
+                values[key] = value.isoformat()
             else:
-                values[key] = value.isoformat() if hasattr(value, "isoformat") else value
+                values[key] = value
     return {
         "entry": async_redact_data(
-            {"data": dict(entry.data), "options": dict(entry.options), "title": entry.title,
-             "unique_id": entry.unique_id},
+            {
+                "data": dict(entry.data),
+                "options": dict(entry.options),
+                "title": entry.title,
+                "unique_id": entry.unique_id,
+            },
             TO_REDACT,
         ),
         "link": coordinator.diagnostics() | {"source": REDACTED},

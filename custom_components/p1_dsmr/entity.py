@@ -35,7 +35,9 @@ class P1Entity(CoordinatorEntity[P1Coordinator]):
             self._attr_device_info = DeviceInfo(
                 identifiers={(DOMAIN, f"{base}_mbus{channel}")},
                 via_device=(DOMAIN, base),
-                translation_key=f"mbus_{kind}" if kind in ("gas", "water", "heat") else "mbus_other",
+                translation_key=f"mbus_{kind}"
+                if kind in ("gas", "water", "heat")
+                else "mbus_other",
                 translation_placeholders={"channel": str(channel)},
                 serial_number=mbus.equipment_id if mbus is not None else None,
                 model=kind,

@@ -29,9 +29,9 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import P1ConfigEntry
-from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data, unknown_key
+from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data
 from .entity import P1Entity
-from .p1lib.obis import REGISTRY, Kind
+from .p1lib.obis import Kind
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 
@@ -231,7 +231,13 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
             suggested_display_precision=3,
             value_fn=_value(key),
         )
-        for key in ("net_power", "net_power_l1", "net_power_l2", "net_power_l3", "simultaneous_power")
+        for key in (
+            "net_power",
+            "net_power_l1",
+            "net_power_l2",
+            "net_power_l3",
+            "simultaneous_power",
+        )
     ),
     *(
         P1SensorEntityDescription(

@@ -28,15 +28,15 @@ from .const import (
     CONF_SOURCE,
     FILE_MODE_REPLAY,
     FILE_POLL_INTERVAL,
-    WATCHDOG_TIMEOUT,
     SOURCE_FILE,
     SOURCE_NETWORK,
     SOURCE_SERIAL,
+    WATCHDOG_TIMEOUT,
 )
-from .p1lib.framing import Framer
+from .p1lib.framing import Frame, Framer
 
 try:
-    from termios import error as TermiosError  # noqa: N812 - the serial port's own error
+    from termios import error as TermiosError
 except ImportError:  # pragma: no cover - not on POSIX
     TermiosError = OSError  # type: ignore[assignment,misc]
 
@@ -270,7 +270,7 @@ class FileSource(P1Source):
         framer = Framer()
         with self.path.open("rb") as handle:
             handle.seek(self._position)
-            frames = []
+            frames: list[Frame] = []
             while not frames:
                 chunk = handle.read(CHUNK)
                 frames = [f for f in framer.feed(chunk) if f.complete] if chunk else []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -42,12 +43,12 @@ def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
 @pytest.fixture
 def entity_registry_enabled_by_default() -> Iterator[None]:
     """Create every entity enabled, also those disabled by default."""
-    from unittest.mock import patch  # noqa: PLC0415
+    from unittest.mock import PropertyMock, patch
 
     with patch(
         "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        new_callable=PropertyMock,
         return_value=True,
-        new_callable=lambda: property(lambda self: True),
     ):
         yield
 
@@ -124,10 +125,8 @@ class PtyMeter:
         self._stop.set()
         self._thread.join(timeout=2)
         for fd in (self.master, self.slave):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
 
 
 @pytest.fixture

@@ -56,7 +56,9 @@ async def start(hass: HomeAssistant, choice: str) -> dict[str, Any]:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.MENU
     assert result["menu_options"] == ["serial", "network", "file"]
-    return await hass.config_entries.flow.async_configure(result["flow_id"], {"next_step_id": choice})
+    return await hass.config_entries.flow.async_configure(
+        result["flow_id"], {"next_step_id": choice}
+    )
 
 
 def ports(*devices: str) -> Any:
@@ -206,7 +208,9 @@ async def test_network_errors_then_success(hass: HomeAssistant, socket_enabled: 
     assert result["title"] == "Iskra E0044007382246019"
 
 
-async def test_file_errors_then_success(hass: HomeAssistant, tmp_path: Path, log_file: Path) -> None:
+async def test_file_errors_then_success(
+    hass: HomeAssistant, tmp_path: Path, log_file: Path
+) -> None:
     garbage = tmp_path / "garbage.log"
     garbage.write_bytes(b"nothing to see\r\n" * 100)
     result = await start(hass, "file")

@@ -45,7 +45,7 @@ async def test_file_follow_setup_update_unload(
     assert file_entry.state is ConfigEntryState.LOADED
     voltage = "sensor.electricity_meter_voltage_l1"
     await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
-    first = state(hass, voltage)
+    state(hass, voltage)
     coordinator = file_entry.runtime_data
     assert coordinator.data.telegram is not None
     before = coordinator.decoder.stats.telegrams
@@ -54,9 +54,9 @@ async def test_file_follow_setup_update_unload(
     with log_file.open("ab") as handle:
         handle.write(b"".join(extra))
     await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= before + 3)
-    assert coordinator.data.telegram.timestamp > coordinator.calculator._previous[0].replace(
-        year=2000
-    )
+    newest = extra[-1].split(b"0-0:1.0.0(")[1][:12].decode()
+    assert coordinator.data.telegram.timestamp.strftime("%y%m%d%H%M%S") == newest
+    assert state(hass, voltage) == str(coordinator.data.values["voltage_l1"])
     assert await hass.config_entries.async_unload(file_entry.entry_id)
     await hass.async_block_till_done()
     assert file_entry.state is ConfigEntryState.NOT_LOADED
@@ -68,7 +68,11 @@ async def test_setup_retries_when_the_source_is_missing(
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=HU_ID,
-        data={CONF_SOURCE: SOURCE_SERIAL, CONF_DEVICE: str(tmp_path / "ttyUSB0"), CONF_BAUDRATE: 115200},
+        data={
+            CONF_SOURCE: SOURCE_SERIAL,
+            CONF_DEVICE: str(tmp_path / "ttyUSB0"),
+            CONF_BAUDRATE: 115200,
+        },
     )
     entry.add_to_hass(hass)
     await hass.config_entries.async_setup(entry.entry_id)
@@ -76,9 +80,7 @@ async def test_setup_retries_when_the_source_is_missing(
     assert entry.state is ConfigEntryState.SETUP_RETRY
 
 
-async def test_network_source_reconnects(
-    hass: HomeAssistant, tcp_meter: TcpMeter, caplog
-) -> None:  # type: ignore[no-untyped-def]
+async def test_network_source_reconnects(hass: HomeAssistant, tcp_meter: TcpMeter, caplog) -> None:  # type: ignore[no-untyped-def]
     entry = MockConfigEntry(
         domain=DOMAIN,
         unique_id=HU_ID,
@@ -114,8 +116,9 @@ async def test_serial_source_and_missing_port_issue(hass: HomeAssistant) -> None
         issues = ir.async_get(hass)
         await wait_for(
             hass,
-            lambda: issues.async_get_issue(DOMAIN, f"serial_port_missing_{entry.entry_id}")
-            is not None,
+            lambda: (
+                issues.async_get_issue(DOMAIN, f"serial_port_missing_{entry.entry_id}") is not None
+            ),
         )
         assert state(hass, frequency) == STATE_UNAVAILABLE
     finally:

@@ -230,7 +230,9 @@ class RepairEngine:
                 if (old_value.timestamp is not None and new_value.timestamp is None) or (
                     old_value.number is not None and new_value.number is None
                 ):
-                    return f"{code} no longer reads as a {'date' if old_value.timestamp else 'number'}"
+                    return (
+                        f"{code} no longer reads as a {'date' if old_value.timestamp else 'number'}"
+                    )
             if code != "0-0:1.0.0":
                 # Other clocks (M-Bus readings, peaks) never go back and move at most an hour.
                 for new_value, old_value in zip(new.values, old.values, strict=False):

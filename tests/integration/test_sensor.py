@@ -1,0 +1,120 @@
+"""Sensor entities: snapshots for a Hungarian and a Dutch meter, dynamic M-Bus devices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from unittest.mock import patch
+
+import pytest
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
+from homeassistant.helpers import entity_registry as er
+from pytest_homeassistant_custom_component.common import MockConfigEntry, snapshot_platform
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.p1_dsmr.const import (
+    CONF_FILE_MODE,
+    CONF_FILE_PATH,
+    CONF_LOOP,
+    CONF_SOURCE,
+    DOMAIN,
+    FILE_MODE_FOLLOW,
+    SOURCE_FILE,
+)
+
+from .conftest import telegrams
+from .test_init import state, wait_for
+
+
+async def setup_file(hass: HomeAssistant, path: Path, unique_id: str) -> MockConfigEntry:
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="meter",
+        unique_id=unique_id,
+        data={
+            CONF_SOURCE: SOURCE_FILE,
+            CONF_FILE_PATH: str(path),
+            CONF_FILE_MODE: FILE_MODE_FOLLOW,
+            CONF_LOOP: False,
+        },
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await wait_for(
+        hass,
+        lambda: (
+            entry.runtime_data.data is not None and entry.runtime_data.data.telegram is not None
+        ),
+    )
+    await hass.async_block_till_done()
+    return entry
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize(
+    ("style", "unique_id"),
+    [
+        ("hu_sanxing", "AUX1030302759988"),
+        ("nl_dsmr5", "E0044007382246019"),
+        ("be_fluvius", "1SAG1100000292"),
+    ],
+)
+async def test_sensors(
+    hass: HomeAssistant,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    tmp_path: Path,
+    style: str,
+    unique_id: str,
+) -> None:
+    path = tmp_path / "meter.log"
+    path.write_bytes(b"".join(telegrams(style, 3)))
+    with patch("custom_components.p1_dsmr.PLATFORMS", [Platform.SENSOR]):
+        entry = await setup_file(hass, path, unique_id)
+        await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_defaults_and_energy_dashboard(hass: HomeAssistant, tmp_path: Path) -> None:
+    path = tmp_path / "meter.log"
+    path.write_bytes(b"".join(telegrams("hu_sanxing", 2)))
+    entry = await setup_file(hass, path, "AUX1030302759988")
+    energy = hass.states.get("sensor.electricity_meter_energy_import")
+    assert energy is not None
+    assert energy.attributes["device_class"] == "energy"
+    assert energy.attributes["state_class"] == "total_increasing"
+    assert energy.attributes["unit_of_measurement"] == "kWh"
+    # Rare values are created disabled.
+    registry = er.async_get(hass)
+    q3 = registry.async_get("sensor.electricity_meter_reactive_energy_qiii")
+    assert q3 is not None
+    assert q3.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    # Link quality is there from the start.
+    assert state(hass, "sensor.electricity_meter_telegrams_received") == "1"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_mbus_meter_appearing_later(hass: HomeAssistant, tmp_path: Path) -> None:
+    nl = telegrams("nl_dsmr5", 4)
+    without_gas = [t.split(b"0-1:24.1.0")[0] for t in nl]
+    from custom_components.p1_dsmr.p1lib.crc import crc16
+
+    without_gas = [
+        body + b"!" + f"{crc16(body + b'!'):04X}".encode() + b"\r\n" for body in without_gas
+    ]
+    path = tmp_path / "meter.log"
+    path.write_bytes(without_gas[0])
+    entry = await setup_file(hass, path, "E0044007382246019")
+    devices = dr.async_get(hass)
+    assert len(dr.async_entries_for_config_entry(devices, entry.entry_id)) == 1
+    with path.open("ab") as handle:
+        handle.write(nl[1])
+    gas = "sensor.gas_meter_1_reading"
+    await wait_for(hass, lambda: state(hass, gas) not in (None, "unavailable"))
+    gas_devices = [
+        d for d in dr.async_entries_for_config_entry(devices, entry.entry_id) if d.via_device_id
+    ]
+    assert len(gas_devices) == 1
+    assert hass.states.get(gas).attributes["device_class"] == "gas"
+    assert await hass.config_entries.async_unload(entry.entry_id)
