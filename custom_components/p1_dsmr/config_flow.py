@@ -279,25 +279,24 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
     async def async_step_reconfigure(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
-        """Change the port, host or path of the same meter; the entities stay."""
+        """Change the port, host or path of the same meter; the entities stay.
+
+        The form is the one of the entry's kind of source, filled in; it is handled by that step.
+        """
         entry = self._get_reconfigure_entry()
         kind = entry.data[CONF_SOURCE]
         if kind == SOURCE_SERIAL:
-            return await self.async_step_serial_manual(user_input)
-        if kind == SOURCE_NETWORK:
-            if user_input is None:
-                user_input = {CONF_HOST: entry.data[CONF_HOST], CONF_PORT: entry.data[CONF_PORT]}
-                return self.async_show_form(
-                    step_id="network",
-                    data_schema=self.add_suggested_values_to_schema(_NETWORK_SCHEMA, user_input),
-                )
-            return await self.async_step_network(user_input)
-        if user_input is None:
             return self.async_show_form(
-                step_id="file",
-                data_schema=self.add_suggested_values_to_schema(_FILE_SCHEMA, dict(entry.data)),
+                step_id="serial_manual",
+                data_schema=self.add_suggested_values_to_schema(
+                    vol.Schema({vol.Required(CONF_DEVICE): str}), dict(entry.data)
+                ),
             )
-        return await self.async_step_file(user_input)
+        schema = _NETWORK_SCHEMA if kind == SOURCE_NETWORK else _FILE_SCHEMA
+        return self.async_show_form(
+            step_id=kind,
+            data_schema=self.add_suggested_values_to_schema(schema, dict(entry.data)),
+        )
 
     async def _finish(self, telegram: Telegram, data: dict[str, Any]) -> ConfigFlowResult:
         await self.async_set_unique_id(_unique_id(telegram))

@@ -182,6 +182,7 @@ class FileSource(P1Source):
         self._inode: int | None = None
         self._pending: list[bytes] = []
         self._replay_time: float | None = None
+        self._replaying = False
         self.watchdog = None
 
     @property
@@ -199,6 +200,7 @@ class FileSource(P1Source):
             raise SourceError(f"cannot read {self.path}: {err}") from err
         self.finished = False
         self._replay_time = None
+        self._replaying = False
 
     def _open_blocking(self) -> tuple[list[bytes], int, int]:
         stat = self.path.stat()
@@ -252,17 +254,18 @@ class FileSource(P1Source):
         telegram, stamp = await self.hass.async_add_executor_job(self._next_telegram)
         if not telegram and self.loop:
             self._position = 0
-            self._replay_time = None
             telegram, stamp = await self.hass.async_add_executor_job(self._next_telegram)
         if not telegram:
             self.finished = True
             return b""
-        if stamp is not None and self._replay_time is not None:
-            await asyncio.sleep(min(max(stamp - self._replay_time, 0.0), 60.0))
-        elif self._replay_time is not None:
-            await asyncio.sleep(1.0)
-        if stamp is not None:
-            self._replay_time = stamp
+        if self._replaying:
+            # The meter's own pace: the time between the telegrams' clocks (1 s without clocks).
+            delay = 1.0
+            if stamp is not None and self._replay_time is not None:
+                delay = min(max(stamp - self._replay_time, 0.0), 60.0)
+            await asyncio.sleep(delay)
+        self._replaying = True
+        self._replay_time = stamp
         return telegram
 
     def _next_telegram(self) -> tuple[bytes, float | None]:

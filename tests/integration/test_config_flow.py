@@ -335,3 +335,31 @@ async def test_every_form_has_descriptions(hass: HomeAssistant, choice: str) -> 
     with ports():
         result = await start(hass, choice)
     assert result["type"] is FlowResultType.FORM
+
+
+async def test_file_with_a_damaged_telegram_first(hass: HomeAssistant, tmp_path: Path) -> None:
+    data = telegrams("nl_dsmr5", 2)
+    path = tmp_path / "m.log"
+    path.write_bytes(data[0].replace(b"1-0:1.7.0", b"1-0:1.7.1") + data[1])
+    result = await start(hass, "file")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_FILE_PATH: str(path)}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_serial_by_id_without_a_match(hass: HomeAssistant, tmp_path: Path) -> None:
+    meter = PtyMeter(telegrams("hu_sanxing", 10)).start()
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-other-device").symlink_to(tmp_path)
+    try:
+        with ports(meter.path), patch("custom_components.p1_dsmr.config_flow.Path") as fake:
+            fake.side_effect = lambda p: by_id if p == "/dev/serial/by-id" else Path(p)
+            result = await start(hass, "serial")
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_DEVICE: meter.path}
+            )
+    finally:
+        meter.stop()
+    assert result["data"][CONF_DEVICE] == meter.path

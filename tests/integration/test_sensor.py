@@ -118,3 +118,41 @@ async def test_mbus_meter_appearing_later(hass: HomeAssistant, tmp_path: Path) -
     assert len(gas_devices) == 1
     assert hass.states.get(gas).attributes["device_class"] == "gas"
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_water_heat_and_unknown_codes(hass: HomeAssistant, tmp_path: Path) -> None:
+    from custom_components.p1_dsmr.p1lib.crc import crc16
+
+    lines = [
+        "/XYZ5 test",
+        "",
+        "0-0:96.1.1(4530303434303037333832323436303139)",
+        "0-0:1.0.0(230502215000S)",
+        "0-0:1.0.0(230502215000S)",
+        "1-0:1.7.0(00.100*kW)",
+        "1-0:99.99.9(42)",
+        "0-1:24.1.0(007)",
+        "0-1:24.2.1(230502215000S)(00012.345*m3)",
+        "0-2:24.1.0(004)",
+        "0-2:24.2.1(230502215000S)(00001.234*GJ)",
+    ]
+    body = ("\r\n".join(lines) + "\r\n!").encode()
+    path = tmp_path / "m.log"
+    path.write_bytes(body + f"{crc16(body):04X}\r\n".encode())
+    entry = await setup_file(hass, path, "E0044007382246019")
+    water = hass.states.get("sensor.water_meter_1_reading")
+    heat = hass.states.get("sensor.heat_meter_2_reading")
+    assert water is not None
+    assert water.attributes["device_class"] == "water"
+    assert heat is not None
+    assert heat.attributes["unit_of_measurement"] == "GJ"
+    registry = er.async_get(hass)
+    unknown = registry.async_get("sensor.electricity_meter_obis_1_0_99_99_9")
+    assert unknown is not None
+    assert unknown.disabled_by is not None
+    raw: list[bytes] = []
+    remove = entry.runtime_data.add_raw_listener(lambda chunk, when: raw.append(chunk))
+    entry.runtime_data.feed(path.read_bytes())
+    remove()
+    assert raw == [path.read_bytes()]
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -63,3 +63,13 @@ def test_every_fault_breaks_the_crc(fault: str) -> None:
             decoder = Decoder()
             results = decoder.feed(damaged) + decoder.flush()
             assert all(r.status is not Status.VALID or r.data == original for r in results)
+
+
+def test_faults_fall_back_when_their_target_is_missing() -> None:
+    from p1lib.faults import crc_field, message
+
+    rng = random.Random(1)
+    plain = MeterSimulator("nl_dsmr5", seed=1).telegram()
+    assert message(plain, rng) != plain  # no 0xFF message: a bit is lost instead
+    no_crc = plain[: plain.rindex(b"!") + 1] + b"\r\n"
+    assert crc_field(no_crc, rng) != no_crc

@@ -243,3 +243,57 @@ def test_registry() -> None:
     assert canonical_number(2.0, "kVArh") == (2.0, "kvarh")
     assert canonical_number(2.0, None) == (2.0, None)
     assert canonical_number(2.0, "m3") == (2.0, "m3")
+
+
+def test_reuse_falls_back_to_a_full_parse() -> None:
+    parser = Parser()
+    base = ["1-0:1.7.0(00.100*kW)", "1-0:32.7.0(230.0*V)"]
+
+    def run(*lines: str):  # type: ignore[no-untyped-def]
+        data = telegram(*lines)
+        return parser.parse(data[: data.rindex(b"!") + 1])
+
+    run(*base)
+    broken = run("1-0:1.7.0(00.100*kW)", "1-0:32.7.0 230.0")  # same layout, a line no longer parses
+    assert broken is not None
+    assert broken.unparsed == ((3, "1-0:32.7.0 230.0"),)
+    moved = run("1-0:1.7.0(00.100*kW)", "1-0:52.7.0(231.0*V)")  # another code in the same place
+    assert moved is not None
+    assert moved.number("1-0:52.7.0") == 231.0
+    again = run(*base)
+    assert again is not None
+    assert again.number("1-0:32.7.0") == 230.0
+
+
+def test_accessors_without_values() -> None:
+    t = parse(telegram("1-0:1.7.0(00.100*kW)", "0-0:96.13.0(48656C6C6F)", header="/XYZ5"))
+    assert t.timestamp is None
+    assert t.equipment_id is None
+    assert t.protocol_version is None
+    assert t.get("0-0:96.13.0").text == "Hello"  # type: ignore[union-attr]
+    assert t.get("1-0:1.7.0").text == "00.100"  # type: ignore[union-attr]
+    assert t.get("1-0:1.7.0").timestamp is None  # type: ignore[union-attr]
+    odd = parse(telegram("1-3:0.2.8(x5)", header="/XYZ5"))
+    assert odd.protocol_version == "x5"
+
+
+def test_continuation_that_is_not_a_number() -> None:
+    t = parse(
+        telegram(
+            "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
+            "(abc)",
+            "((x)",
+            header="/ISk5\\2MT382-1004",
+            crc=False,
+        )
+    )
+    assert [line for _, line in t.unparsed] == ["(abc)", "((x)"]
+
+
+def test_caches_are_bounded() -> None:
+    parser = Parser(cache_size=4)
+    for n in range(20):
+        data = telegram(f"1-0:{n}.7.0({n:03d}.000*kW)", f"1-0:1.8.{n}(1*kWh)")
+        assert parser.parse(data[: data.rindex(b"!") + 1]) is not None
+    assert len(parser._codes) <= 5
+    assert len(parser._values) <= 5

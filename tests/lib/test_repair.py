@@ -124,7 +124,12 @@ def test_unrepairable_is_rejected_with_attempts() -> None:
 
 @pytest.mark.parametrize(
     ("style", "seed", "fault"),
-    [("nl_dsmr5", 358, "crc_field"), ("hu_sanxing", 64, "crc_field"), ("hu_sanxing", 55, "burst")],
+    [
+        ("nl_dsmr5", 358, "crc_field"),
+        ("hu_sanxing", 64, "crc_field"),
+        ("be_fluvius", 66, "burst"),
+        ("nl_dsmr4", 184, "two_faults"),
+    ],
 )
 def test_ambiguous_candidates_are_rejected(style: str, seed: int, fault: str) -> None:
     """Cases (found by search) where two different repairs both reproduce the CRC: rejected."""
@@ -174,3 +179,123 @@ def test_real_noisy_telegram(samples: Path) -> None:
 def test_stripped_log_repairs_nothing(samples: Path) -> None:
     results = decode((samples / "logs" / "seed_putty_20230427_stripped.log").read_bytes())
     assert not any(r.accepted for r in results)
+
+
+def parse(data: bytes):  # type: ignore[no-untyped-def]
+    from p1lib.parsing import Parser
+
+    telegram = Parser().parse(data[: data.rindex(b"!") + 1])
+    assert telegram is not None
+    return telegram
+
+
+def test_plausibility_rules() -> None:
+    first, second, _ = stream("hu_sagemcom", 9)
+    engine = RepairEngine()
+    engine.learn(first[: first.rindex(b"!") + 1], parse(first))
+    good = parse(second)
+    assert engine.plausible(good, {"0-0:1.0.0", "1-0:1.8.0", "1-0:32.7.0"}) is None
+
+    def changed(code: bytes, value: bytes) -> str | None:
+        start = second.index(code + b"(") + len(code) + 1
+        end = second.index(b")", start)
+        telegram = parse(second[:start] + value + second[end:])
+        return engine.plausible(telegram, {code.decode()})
+
+    assert changed(b"0-0:1.0.0", b"230502215100S") == "clock moved 70 s" or "clock" in str(
+        changed(b"0-0:1.0.0", b"230502225000S")
+    )
+    assert "no longer reads as a date" in str(changed(b"0-0:1.0.0", b"231302215000S"))
+    assert "moved by" in str(changed(b"1-0:1.8.0", b"000000.000*kWh"))
+    assert "V" in str(changed(b"1-0:32.7.0", b"180.0*V"))
+    assert "Hz" in str(changed(b"1-0:14.7.0", b"45.00*Hz"))
+    assert "no longer reads as a number" in str(changed(b"1-0:1.8.0", b"00 000.000*kWh"))
+    assert changed(b"1-0:13.7.0", b"7.000") is not None
+    assert changed(b"0-0:96.14.0", b"0003") is None  # a tariff may change
+
+
+def test_other_clocks_never_go_back() -> None:
+    first, second, _ = stream("nl_dsmr5", 10)
+    engine = RepairEngine()
+    engine.learn(first[: first.rindex(b"!") + 1], parse(first))
+    start = second.index(b"0-1:24.2.1(") + 11
+    telegram = parse(second[:start] + b"220502215000S" + second[start + 13 :])
+    assert "time moved" in str(engine.plausible(telegram, {"0-1:24.2.1"}))
+
+
+def test_counts_move_a_little() -> None:
+    first, second, _ = stream("nl_dsmr5", 11)
+    engine = RepairEngine()
+    engine.learn(first[: first.rindex(b"!") + 1], parse(first))
+    start = second.index(b"0-0:96.7.21(") + 12
+    telegram = parse(second[:start] + b"00099" + second[start + 5 :])
+    assert "moved by" in str(engine.plausible(telegram, {"0-0:96.7.21"}))
+
+
+def test_damaged_header_text_is_rebuilt_from_the_blank_line() -> None:
+    first, original, _ = stream("nl_dsmr4", 12)
+    damaged = b"/KF\x0d5KAIFA-METER" + original[original.index(b"\r\n\r\n") :]
+    result = decode(first, damaged)[1]
+    assert result.status is Status.REPAIRED
+    assert result.data == original
+
+
+def test_header_missing_entirely() -> None:
+    first, original, _ = stream("nl_dsmr4", 13)
+    damaged = b"\x0e" + original[original.index(b"1-3:0.2.8") :]
+    result = decode(first, damaged)[1]
+    assert result.status is Status.INVALID
+    assert any("header" in attempt for attempt in result.attempts)
+
+
+def test_unreadable_crc_field_with_an_intact_body() -> None:
+    first, original, _ = stream("hu_sanxing", 14)
+    bang = original.rindex(b"!")
+    text = original[bang + 1 : bang + 5]
+    bad = bytes((text[0] & 0xBF,)) + text[1:]  # a hex letter or digit loses a bit
+    if all(chr(c) in "0123456789ABCDEF" for c in bad):
+        bad = b"\x00" + text[1:]
+    damaged = original[: bang + 1] + bad + b"\r\n"
+    result = decode(first, damaged)[1]
+    if result.status is Status.REPAIRED:
+        assert result.data == original
+    else:
+        assert any("crc field" in attempt for attempt in result.attempts)
+
+
+def test_lowercase_crc_field_repaired_in_lowercase() -> None:
+    first, original, _ = stream("nl_dsmr5", 15)
+    bang = original.rindex(b"!")
+    lower = original[: bang + 1] + original[bang + 1 : bang + 5].lower() + b"\r\n"
+    body = lower[: bang + 1]
+    # Drop one CRC digit: three lowercase hex digits remain.
+    damaged = body + lower[bang + 2 : bang + 5] + b"\r\n"
+    result = decode(first, damaged)[1]
+    if result.status is Status.REPAIRED:
+        assert result.data[bang + 1 : bang + 5].lower() == lower[bang + 1 : bang + 5]
+
+
+def test_budget_is_bounded() -> None:
+    first, original, _ = stream("hu_sagemcom", 16)
+    engine = RepairEngine(max_candidates=5)
+    decoder = Decoder(repair=engine)
+    decoder.feed(first)
+    damaged = original.replace(b"1-0:1.8.0(0", b"1-0:1.8.0(\x01\x02", 1)
+    (result,) = decoder.feed(damaged)
+    assert result.status is Status.INVALID
+    assert any("budget" in attempt for attempt in result.attempts)
+
+
+def test_three_unknown_digits_only_in_bounded_fields() -> None:
+    rng = random.Random(3)
+    recovered = 0
+    for seed in range(10):
+        first, original, _ = stream("hu_sanxing", 100 + seed)
+        at = original.index(b"1-0:1.8.0(") + 16  # three digits of the import counter
+        damaged = (
+            original[:at] + bytes(rng.randrange(0x80, 0xFF) for _ in range(3)) + original[at + 3 :]
+        )
+        result = decode(first, damaged)[1]
+        assert result.status is Status.INVALID or result.data == original
+        recovered += result.status is Status.REPAIRED
+    assert recovered >= 5

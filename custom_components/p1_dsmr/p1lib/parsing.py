@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from itertools import compress
 from operator import ne
@@ -537,8 +537,3 @@ def normalize_code(code: str) -> str:
     if code.count(".") > 2:
         return code[: code.rfind(".")]
     return code
-
-
-def utc_now() -> datetime:
-    """The current time (UTC), for sources without a meter clock."""
-    return datetime.now(UTC)

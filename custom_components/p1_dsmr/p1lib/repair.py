@@ -260,7 +260,7 @@ class RepairEngine:
             elif kind is Kind.POWER_FACTOR:
                 if not 0.0 <= new.number <= 1.0 and abs(delta) > 0.2:
                     return f"{code} is {new.number:g}"
-            elif kind in (Kind.STATE, Kind.VERSION, Kind.IDENTIFIER, Kind.TEXT) and delta:
+            elif kind in (Kind.VERSION, Kind.IDENTIFIER, Kind.TEXT) and delta:
                 return f"{code} changed"
         return None
 
@@ -303,17 +303,16 @@ class _Search:
             data = rebuilt
             self.prefix = "header"
             attempts.append("header: rebuilt from the last good header")
-        crc_options = self._crc_options()
         if self.crc_sent is None:
             # The CRC field is unreadable: only bodies that are intact or fully restored from the
             # template (no unknown digit) can be checked against what is left of it.
-            self._align_tier(data, crc_options, 1)
+            self._align_tier(data, 1)
             if not self._decide(1):
                 attempts.append("crc field: unreadable, and the body does not explain it")
             return
         # Tier 1: one hypothesis at a time; tier 2: up to MAX_EDITS edits.
         for max_edits in (1, MAX_EDITS):
-            self._align_tier(data, crc_options, max_edits)
+            self._align_tier(data, max_edits)
             if max_edits == 1:
                 self._digit_tier(data)
             if self._decide(max_edits):
@@ -363,16 +362,6 @@ class _Search:
 
     # --- CRC ---------------------------------------------------------------------------------
 
-    def _crc_options(self) -> list[tuple[int, bytes]]:
-        """The CRC values the meter may have sent: as received, or its field repaired.
-
-        A repaired field is only believed together with an intact body (checked by the caller).
-        """
-        options: list[tuple[int, bytes]] = []
-        if self.crc_sent is not None:
-            options.append((self.crc_sent, self.crc_text))
-        return options
-
     def _check(self, candidate: bytes, method: str) -> None:
         """Test one fully determined candidate against the CRC, the structure and physics."""
         self.tested += 1
@@ -407,12 +396,8 @@ class _Search:
 
     # --- alignment ---------------------------------------------------------------------------
 
-    def _align_tier(
-        self, data: bytes, crc_options: list[tuple[int, bytes]], max_edits: int
-    ) -> None:
+    def _align_tier(self, data: bytes, max_edits: int) -> None:
         template = self.template
-        if data == template.data[: len(data)] and len(data) == len(template.data):
-            pass
         paths = _align(data, template, max_edits)
         if not paths and max_edits == 1 and _matches_template(data, template):
             # No visible damage: the body may be intact and the CRC field damaged.
@@ -623,15 +608,16 @@ def _align(data: bytes, template: _Template, max_edits: int) -> list[tuple[_Edit
         remaining = max_edits - len(edits)
         if abs((size - i) - (tsize - j)) > remaining:
             continue
-        if i < size and j < tsize:
-            stack.append((i + 1, j + 1, (*edits, _Edit("sub", i, j))))
+        # Pushed in reverse order of likelihood: the stack explores a substitution first.
         back = _digit_run_back(data, i, template, j)
-        for offset in range(back + 1):
+        for offset in range(back, -1, -1):
             a, b = i - offset, j - offset
             if a < size:
                 stack.append((a + 1, b, (*edits, _Edit("del", a, b))))
             if b < tsize:
                 stack.append((a, b + 1, (*edits, _Edit("ins", a, b))))
+        if i < size and j < tsize:
+            stack.append((i + 1, j + 1, (*edits, _Edit("sub", i, j))))
     return results
 
 
