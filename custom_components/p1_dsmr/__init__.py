@@ -7,10 +7,13 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
-from .const import DOMAIN
+from .archive import Archive
+from .const import CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS, DOMAIN
 from .coordinator import P1Coordinator
+from .services import async_setup_services
 from .source import SourceError, create_source
 
 PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.SENSOR]
@@ -20,7 +23,8 @@ type P1ConfigEntry = ConfigEntry[P1Coordinator]
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """Set up the integration (its actions are registered here, not per entry)."""
+    """Set up the integration: its actions are registered here, not per entry."""
+    async_setup_services(hass)
     return True
 
 
@@ -36,6 +40,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
             translation_placeholders={"source": coordinator.source.description, "error": str(err)},
         ) from err
     entry.runtime_data = coordinator
+    archive = coordinator.archive = Archive(
+        hass, entry.entry_id, int(entry.options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS))
+    )
+    entry.async_on_unload(coordinator.add_raw_listener(archive.add))
     coordinator.start()
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -46,8 +54,26 @@ async def async_unload_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
     """Unload the platforms and close the source."""
     unloaded = await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
     if unloaded:
-        await entry.runtime_data.async_stop()
+        coordinator = entry.runtime_data
+        await coordinator.async_stop()
+        if coordinator.archive is not None:
+            await coordinator.archive.async_close()
     return unloaded
+
+
+async def async_remove_config_entry_device(
+    hass: HomeAssistant, entry: P1ConfigEntry, device: dr.DeviceEntry
+) -> bool:
+    """Let the user remove an M-Bus meter the telegrams no longer mention (a replaced gas meter)."""
+    base = entry.unique_id or entry.entry_id
+    data = entry.runtime_data.data
+    for domain, identifier in device.identifiers:
+        if domain != DOMAIN or identifier == base:
+            continue
+        channel = identifier.rsplit("_mbus", 1)[-1]
+        if channel.isdigit() and (data is None or int(channel) not in data.mbus):
+            return True
+    return False
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: P1ConfigEntry) -> None:

@@ -22,6 +22,7 @@ from homeassistant.core import callback
 from homeassistant.helpers import selector
 
 from .const import (
+    CONF_ARCHIVE_DAYS,
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_CURRENT_THRESHOLD,
@@ -34,6 +35,7 @@ from .const import (
     CONF_SOURCE,
     CONF_UPDATE_INTERVAL,
     CONF_VOLTAGE_THRESHOLD,
+    DEFAULT_ARCHIVE_DAYS,
     DEFAULT_CURRENT_THRESHOLD,
     DEFAULT_REPAIR,
     DEFAULT_UPDATE_INTERVAL,
@@ -377,6 +379,18 @@ class P1OptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_REPAIR, default=options.get(CONF_REPAIR, DEFAULT_REPAIR)
                 ): selector.BooleanSelector(),
+                vol.Required(
+                    CONF_ARCHIVE_DAYS,
+                    default=options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS),
+                ): selector.NumberSelector(
+                    selector.NumberSelectorConfig(
+                        min=0,
+                        max=3650,
+                        step=1,
+                        unit_of_measurement="d",
+                        mode=selector.NumberSelectorMode.BOX,
+                    )
+                ),
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)

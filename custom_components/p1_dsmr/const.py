@@ -28,11 +28,13 @@ CONF_UPDATE_INTERVAL: Final = "update_interval"
 CONF_VOLTAGE_THRESHOLD: Final = "voltage_threshold"
 CONF_CURRENT_THRESHOLD: Final = "current_threshold"
 CONF_REPAIR: Final = "repair"
+CONF_ARCHIVE_DAYS: Final = "archive_days"
 
 DEFAULT_UPDATE_INTERVAL: Final = 0  # every telegram
 DEFAULT_VOLTAGE_THRESHOLD: Final = 253.0  # V: EN 50160's upper limit, where inverters trip
 DEFAULT_CURRENT_THRESHOLD: Final = 25.0  # A
 DEFAULT_REPAIR: Final = True
+DEFAULT_ARCHIVE_DAYS: Final = 14  # 0: no archive
 
 # Line settings tried in order when setting up a serial port: (baud rate, byte size, parity).
 # 115200 8N1 also reads a 115200 7E1 meter (same frame length; the parity bit is masked off).

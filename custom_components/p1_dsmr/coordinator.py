@@ -44,6 +44,7 @@ from .source import P1Source, SourceError, SourceMissing
 
 if TYPE_CHECKING:
     from . import P1ConfigEntry
+    from .archive import Archive
 
 Value = float | int | str | datetime | None
 
@@ -245,6 +246,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self._lost_logged = False
         self._error_issue = False
         self._raw_listeners: list[Callable[[bytes, datetime], None]] = []
+        self.archive: Archive | None = None
+        self.export_lock = asyncio.Lock()
         self._simultaneous: float | None = None  # kWh imported and exported in the same intervals
 
     # --- lifecycle -----------------------------------------------------------------------

@@ -54,6 +54,16 @@ def entity_registry_enabled_by_default() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def config_dir(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """A configuration directory of each test's own (the archive and exports go there)."""
+    path = tmp_path / "config"
+    path.mkdir()
+    if "hass" in request.fixturenames:
+        request.getfixturevalue("hass").config.config_dir = str(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
 def fast_timing(monkeypatch: pytest.MonkeyPatch) -> None:
     """Short timeouts: the meters in these tests send several telegrams a second."""
     monkeypatch.setattr("custom_components.p1_dsmr.config_flow.TELEGRAM_TIMEOUT", 2.0)

@@ -323,6 +323,7 @@ async def test_options_flow(hass: HomeAssistant, file_entry: MockConfigEntry) ->
         CONF_VOLTAGE_THRESHOLD: 250.0,
         CONF_CURRENT_THRESHOLD: 20.0,
         CONF_REPAIR: False,
+        "archive_days": 30,
     }
     result = await hass.config_entries.options.async_configure(result["flow_id"], options)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -18,19 +18,36 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
 from .decoder import Decoder, DecodeResult
 from .derived import DerivedCalculator, Thresholds
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
 from .repair import RepairEngine
 
-__all__ = ["ConvertOptions", "ConvertSummary", "SAMPLE_LOG", "convert", "convert_stream", "main"]
+__all__ = [
+    "ByteSource",
+    "ConvertOptions",
+    "ConvertSummary",
+    "SAMPLE_LOG",
+    "atomic_outputs",
+    "convert",
+    "convert_stream",
+    "main",
+]
 
 SAMPLE_LOG = Path(__file__).parent / "samples" / "hu_sanxing_demo.log"
 """The bundled sample log (generated, Hungarian Sanxing style, with noise): the default input."""
 
 CHUNK = 1 << 20
+
+
+class ByteSource(Protocol):
+    """Anything with a binary ``read`` (a file, a socket's reader, a sequence of chunks)."""
+
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to ``size`` bytes; b"" at the end."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +82,7 @@ def iter_results(chunks: Iterator[bytes], decoder: Decoder) -> Iterator[DecodeRe
 
 
 def convert_stream(
-    source: IO[bytes],
+    source: ByteSource,
     name: str,
     records: IO[str],
     validity: IO[str],
@@ -107,7 +124,7 @@ def convert_stream(
 
 
 @contextlib.contextmanager
-def _atomic_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
+def atomic_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
     """Yield temporary paths; rename them to ``paths`` on success, delete them on failure."""
     temporary = [path.with_name(f".{path.name}.part") for path in paths]
     try:
@@ -133,7 +150,7 @@ def convert(path: Path, out_dir: Path, options: ConvertOptions) -> ConvertSummar
         finals.append(out_dir / f"{stem}.repaired.log")
     with path.open("rb") as source:
         out_dir.mkdir(parents=True, exist_ok=True)
-        with _atomic_outputs(finals) as temps, contextlib.ExitStack() as stack:
+        with atomic_outputs(finals) as temps, contextlib.ExitStack() as stack:
             records, validity, errors = (
                 stack.enter_context(p.open("w", encoding="utf-8", newline="")) for p in temps[:3]
             )
