@@ -51,7 +51,8 @@ async def test_export_from_a_live_entry(hass: HomeAssistant, tmp_path: Path) -> 
     files = result["files"]
     assert set(files) == {"records", "validity", "errors", "repaired"}
     assert Path(files["records"]).parent == Path(hass.config.path(DOMAIN, "exports"))
-    rows = list(csv.DictReader(open(files["records"], encoding="utf-8"), delimiter=";"))
+    with open(files["records"], encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == 6
     assert "," in rows[0]["voltage_l1_v"]
     assert Path(files["repaired"]).read_bytes() == b"".join(telegrams("hu_sanxing", 6))
@@ -107,9 +108,11 @@ async def test_full_disk_leaves_no_partial_file(hass: HomeAssistant, tmp_path: P
     def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
-    with patch("custom_components.p1_dsmr.p1lib.export.RecordsWriter.write", full):
-        with pytest.raises(HomeAssistantError) as error:
-            await export(hass, config_entry_id=entry.entry_id)
+    with (
+        patch("custom_components.p1_dsmr.p1lib.export.RecordsWriter.write", full),
+        pytest.raises(HomeAssistantError) as error,
+    ):
+        await export(hass, config_entry_id=entry.entry_id)
     assert error.value.translation_key == "disk_full"
     exports = Path(hass.config.path(DOMAIN, "exports"))
     assert not exports.exists() or list(exports.iterdir()) == []
