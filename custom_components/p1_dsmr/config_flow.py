@@ -330,6 +330,18 @@ _FILE_SCHEMA = vol.Schema(
 )
 
 
+def _number(minimum: float, maximum: float, step: float, unit: str) -> selector.NumberSelector:
+    return selector.NumberSelector(
+        selector.NumberSelectorConfig(
+            min=minimum,
+            max=maximum,
+            step=step,
+            unit_of_measurement=unit,
+            mode=selector.NumberSelectorMode.BOX,
+        )
+    )
+
+
 class P1OptionsFlow(OptionsFlow):
     """How often to update, the thresholds, repair on or off."""
 
@@ -343,54 +355,22 @@ class P1OptionsFlow(OptionsFlow):
                 vol.Required(
                     CONF_UPDATE_INTERVAL,
                     default=options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=0,
-                        max=3600,
-                        step=1,
-                        unit_of_measurement="s",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(0, 3600, 1, "s"),
                 vol.Required(
                     CONF_VOLTAGE_THRESHOLD,
                     default=options.get(CONF_VOLTAGE_THRESHOLD, DEFAULT_VOLTAGE_THRESHOLD),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=200,
-                        max=300,
-                        step=0.1,
-                        unit_of_measurement="V",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(200, 300, 0.1, "V"),
                 vol.Required(
                     CONF_CURRENT_THRESHOLD,
                     default=options.get(CONF_CURRENT_THRESHOLD, DEFAULT_CURRENT_THRESHOLD),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=1,
-                        max=200,
-                        step=0.1,
-                        unit_of_measurement="A",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(1, 200, 0.1, "A"),
                 vol.Required(
                     CONF_REPAIR, default=options.get(CONF_REPAIR, DEFAULT_REPAIR)
                 ): selector.BooleanSelector(),
                 vol.Required(
                     CONF_ARCHIVE_DAYS,
                     default=options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS),
-                ): selector.NumberSelector(
-                    selector.NumberSelectorConfig(
-                        min=0,
-                        max=3650,
-                        step=1,
-                        unit_of_measurement="d",
-                        mode=selector.NumberSelectorMode.BOX,
-                    )
-                ),
+                ): _number(0, 3650, 1, "d"),
             }
         )
         return self.async_show_form(step_id="init", data_schema=schema)

@@ -300,6 +300,12 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
                 await self.source.close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
+            except Exception:  # a bug must not stop the reader for good: log it, start again
+                LOGGER.exception("Unexpected error reading %s", self.source.description)
+                self._lost(SourceError("unexpected error"))
+                await self.source.close()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, BACKOFF_MAX)
 
     @callback
     def _connected(self) -> None:

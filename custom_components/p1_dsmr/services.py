@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import itertools
 import re
@@ -19,7 +18,7 @@ from homeassistant.util import dt as dt_util
 
 from .archive import ArchiveWindow, ChunkReader
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN
-from .p1lib.converter import ConvertOptions, atomic_outputs, convert_stream
+from .p1lib.converter import ConvertOptions, convert_to_directory
 
 SERVICE_EXPORT = "export"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -144,33 +143,10 @@ def _write_files(
     first = next(chunks, None)
     if first is None:
         raise EmptyWindow
-    directory.mkdir(parents=True, exist_ok=True)
-    paths = [
-        directory / f"{stem}.records.csv",
-        directory / f"{stem}.validity.csv",
-        directory / f"{stem}.errors.log",
-    ]
-    if options.repaired_log:
-        paths.append(directory / f"{stem}.repaired.log")
-    with atomic_outputs(paths) as temps, contextlib.ExitStack() as stack:
-        records, validity, errors = (
-            stack.enter_context(temp.open("w", encoding="utf-8", newline="")) for temp in temps[:3]
-        )
-        repaired = stack.enter_context(temps[3].open("wb")) if options.repaired_log else None
-        summary = convert_stream(
-            ChunkReader(itertools.chain((first,), chunks)),
-            stem,
-            records,
-            validity,
-            errors,
-            repaired,
-            options,
-        )
-    files = {"records": str(paths[0]), "validity": str(paths[1]), "errors": str(paths[2])}
-    if options.repaired_log:
-        files["repaired"] = str(paths[3])
+    source = ChunkReader(itertools.chain((first,), chunks))
+    summary, paths = convert_to_directory(source, stem, directory, stem, options)
     return {
-        "files": files,
+        "files": {kind: str(path) for kind, path in paths.items()},
         "telegrams": summary.telegrams,
         "valid": summary.valid,
         "repaired": summary.repaired,

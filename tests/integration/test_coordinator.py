@@ -183,3 +183,30 @@ async def test_watchdog_reconnects_a_silent_source(
             assert await hass.config_entries.async_unload(entry.entry_id)
     finally:
         await meter.stop()
+
+
+async def test_an_unexpected_error_does_not_stop_the_reader(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = telegrams("nl_dsmr5", 3)
+    path = tmp_path / "meter.log"
+    path.write_bytes(data[0])
+    entry = await setup_file(hass, path, "E0044007382246019")
+    coordinator = entry.runtime_data
+    original = coordinator.feed
+    calls = []
+
+    def failing(chunk: bytes) -> None:
+        calls.append(chunk)
+        if len(calls) == 1:
+            raise RuntimeError("boom")
+        original(chunk)
+
+    coordinator.feed = failing  # type: ignore[method-assign]
+    with path.open("ab") as handle:
+        handle.write(data[1])
+    await wait_for(hass, lambda: "Unexpected error reading" in caplog.text)
+    with path.open("ab") as handle:
+        handle.write(data[2])
+    await wait_for(hass, lambda: coordinator.connected and len(calls) >= 2)
+    assert await hass.config_entries.async_unload(entry.entry_id)

@@ -32,6 +32,8 @@ __all__ = [
     "SAMPLE_LOG",
     "atomic_outputs",
     "convert",
+    "convert_to_directory",
+    "output_paths",
     "convert_stream",
     "main",
 ]
@@ -138,24 +140,38 @@ def atomic_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
         os.replace(temp, final)
 
 
+def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str, Path]:
+    """The files a conversion writes, by kind."""
+    paths = {
+        "records": out_dir / f"{stem}.records.csv",
+        "validity": out_dir / f"{stem}.validity.csv",
+        "errors": out_dir / f"{stem}.errors.log",
+    }
+    if options.repaired_log:
+        paths["repaired"] = out_dir / f"{stem}.repaired.log"
+    return paths
+
+
+def convert_to_directory(
+    source: ByteSource, name: str, out_dir: Path, stem: str, options: ConvertOptions
+) -> tuple[ConvertSummary, dict[str, Path]]:
+    """Convert a byte stream into ``out_dir``/``stem``.*, each file complete or not at all."""
+    paths = output_paths(out_dir, stem, options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_outputs(list(paths.values())) as temps, contextlib.ExitStack() as stack:
+        records, validity, errors = (
+            stack.enter_context(p.open("w", encoding="utf-8", newline="")) for p in temps[:3]
+        )
+        repaired = stack.enter_context(temps[3].open("wb")) if options.repaired_log else None
+        summary = convert_stream(source, name, records, validity, errors, repaired, options)
+    return summary, paths
+
+
 def convert(path: Path, out_dir: Path, options: ConvertOptions) -> ConvertSummary:
     """Convert one log file into ``out_dir``. Raises OSError for unreadable input or failed output."""
     stem = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
-    finals = [
-        out_dir / f"{stem}.records.csv",
-        out_dir / f"{stem}.validity.csv",
-        out_dir / f"{stem}.errors.log",
-    ]
-    if options.repaired_log:
-        finals.append(out_dir / f"{stem}.repaired.log")
     with path.open("rb") as source:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with atomic_outputs(finals) as temps, contextlib.ExitStack() as stack:
-            records, validity, errors = (
-                stack.enter_context(p.open("w", encoding="utf-8", newline="")) for p in temps[:3]
-            )
-            repaired = stack.enter_context(temps[3].open("wb")) if options.repaired_log else None
-            return convert_stream(source, str(path), records, validity, errors, repaired, options)
+        return convert_to_directory(source, str(path), out_dir, stem, options)[0]
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import product
+from itertools import pairwise, product
 
 from .crc import _TABLE, crc16
 from .framing import Frame
@@ -57,7 +57,15 @@ MAX_CANDIDATES = 6000
 template's structure and be physically plausible, and be the only one that does."""
 MAX_EDITS = 4
 _BOUNDED_KINDS = frozenset(
-    (Kind.ENERGY, Kind.REACTIVE_ENERGY, Kind.MBUS_READING, Kind.COUNT, Kind.TIMESTAMP)
+    (
+        Kind.ENERGY,
+        Kind.REACTIVE_ENERGY,
+        Kind.MBUS_READING,
+        Kind.COUNT,
+        Kind.TIMESTAMP,
+        Kind.VOLTAGE,
+        Kind.FREQUENCY,
+    )
 )
 _CONSTANT_KINDS = frozenset((Kind.IDENTIFIER, Kind.TEXT, Kind.VERSION, Kind.PROFILE))
 
@@ -435,16 +443,23 @@ class _Search:
         if not unknown:
             self._check(bytes(out), method)
             return
+        # Several edits and unknown digits together make a wide search: only a burst (adjacent
+        # replacements) with at most two unknown digits, or values physics bounds (counters,
+        # clocks, voltage, frequency), make a fit there strong enough evidence.
+        burst = all(e.kind == "sub" for e in edits) and all(
+            b.position == a.position + 1 for a, b in pairwise(edits)
+        )
+        wide = len(unknown) == 3 or (len(edits) > 1 and not burst)
         if (
             self.crc_sent is None
             or len(unknown) > 3
-            or (len(unknown) == 3 and not self._bounded_fields(out, unknown))
+            or (wide and not self._bounded_fields(out, unknown))
         ):
             return
         self._solve(out, unknown, method)
 
     def _bounded_fields(self, out: bytearray, unknown: list[int]) -> bool:
-        """Whether every unknown digit lies in a counter or the clock, whose moves physics bounds."""
+        """Whether every unknown digit lies in a value whose moves physics bounds."""
         for position in unknown:
             start = out.rfind(b"\n", 0, position) + 1
             at = out.find(b"(", start, position)
