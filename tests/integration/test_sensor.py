@@ -156,3 +156,23 @@ async def test_water_heat_and_unknown_codes(hass: HomeAssistant, tmp_path: Path)
     remove()
     assert raw == [path.read_bytes()]
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_stale_mbus_device_can_be_removed(hass: HomeAssistant, tmp_path: Path) -> None:
+    from custom_components.p1_dsmr import async_remove_config_entry_device
+
+    path = tmp_path / "meter.log"
+    path.write_bytes(b"".join(telegrams("nl_dsmr5", 2)))
+    entry = await setup_file(hass, path, "E0044007382246019")
+    devices = dr.async_get(hass)
+    meter = devices.async_get_device(identifiers={(DOMAIN, "E0044007382246019")})
+    gas = devices.async_get_device(identifiers={(DOMAIN, "E0044007382246019_mbus1")})
+    assert meter is not None
+    assert gas is not None
+    assert not await async_remove_config_entry_device(hass, entry, meter)
+    assert not await async_remove_config_entry_device(hass, entry, gas)  # still sending
+    stale = devices.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, "E0044007382246019_mbus2")}
+    )
+    assert await async_remove_config_entry_device(hass, entry, stale)
+    assert await hass.config_entries.async_unload(entry.entry_id)
