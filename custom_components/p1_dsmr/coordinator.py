@@ -240,6 +240,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self.last_telegram_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
         self._recent: deque[bool] = deque(maxlen=ERROR_RATE_WINDOW)
+        self._damaged = 0  # damaged telegrams in _recent
         self._link = LinkStats()
         self._window: list[dict[str, Value]] = []
         self._window_started = 0.0
@@ -357,8 +358,11 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
     def _handle(self, result: DecodeResult, now: datetime) -> None:
         stats = self.decoder.stats
         damaged = result.status in (Status.REPAIRED, Status.INVALID)
+        if len(self._recent) == self._recent.maxlen:
+            self._damaged -= self._recent[0]
         self._recent.append(damaged)
-        rate = 100.0 * sum(self._recent) / len(self._recent)
+        self._damaged += damaged
+        rate = 100.0 * self._damaged / len(self._recent)
         last_repair, method = self._link.last_repair, self._link.last_repair_method
         if result.repair is not None:
             last_repair, method = now, result.repair.method
