@@ -112,7 +112,7 @@ _DIAGNOSTIC_KINDS = frozenset(
 )
 
 
-def _kind_style(kind: Kind, key: str) -> dict[str, object]:
+def _kind_style(kind: Kind) -> dict[str, object]:
     """Device class, state class and unit for a kind of value (canonical units of the library)."""
     if kind is Kind.ENERGY:
         return {"device_class": _E, "state_class": _TOTAL, "unit": UnitOfEnergy.KILO_WATT_HOUR}
@@ -188,10 +188,10 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         device = data.mbus.get(channel)
         style = (
             _mbus_style(device.kind if device else "gas")
-            if translation_key == "mbus_reading"
-            else _kind_style(kind, translation_key)
+            if kind is Kind.MBUS_READING
+            else _kind_style(kind)
         )
-        enabled = translation_key == "mbus_reading"
+        enabled = kind is Kind.MBUS_READING
     elif key.startswith("obis_"):
         code = key[5:]
         translation_key = "obis_code"
@@ -199,7 +199,7 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         style = {}
         enabled = False
     else:
-        style = _kind_style(kind, key)
+        style = _kind_style(kind)
         enabled = key in _ENABLED
     return P1SensorEntityDescription(
         key=key,

@@ -176,3 +176,25 @@ async def test_stale_mbus_device_can_be_removed(hass: HomeAssistant, tmp_path: P
     )
     assert await async_remove_config_entry_device(hass, entry, stale)
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_dsmr22_gas_reading(hass: HomeAssistant, tmp_path: Path) -> None:
+    lines = [
+        "/ISk5\\2MT382-1004",
+        "",
+        "0-0:96.1.1(4B384547303034303436333935353037)",
+        "1-0:1.8.1(12345.678*kWh)",
+        "1-0:1.7.0(0001.01*kW)",
+        "0-1:24.1.0(3)",
+        "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
+        "(00001.001)",
+        "!",
+    ]
+    path = tmp_path / "m.log"
+    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    entry = await setup_file(hass, path, "K8EG004046395507")
+    gas = hass.states.get("sensor.gas_meter_1_reading")
+    assert gas is not None
+    assert gas.state == "1.001"
+    assert gas.attributes["device_class"] == "gas"
+    assert await hass.config_entries.async_unload(entry.entry_id)
