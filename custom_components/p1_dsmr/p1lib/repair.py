@@ -174,6 +174,7 @@ class RepairEngine:
     def __init__(self, max_candidates: int = MAX_CANDIDATES) -> None:
         self.max_candidates = max_candidates
         self._template: _Template | None = None
+        self._learned: tuple[bytes, Telegram] | None = None
         self._previous_time: datetime | None = None
         self.period: float | None = None
         self._parser = Parser(cache_size=256)
@@ -189,7 +190,18 @@ class RepairEngine:
                 self.period = seconds
         if stamp is not None:
             self._previous_time = stamp
-        self._template = _Template(data, telegram, tuple(obj.code for obj in telegram.objects))
+        self._learned = (data, telegram)  # the template is built only when a repair needs it
+
+    def _template_for_repair(self) -> _Template | None:
+        learned = self._learned
+        if learned is None:
+            return None
+        template = self._template
+        if template is None or template.data is not learned[0]:
+            data, telegram = learned
+            template = _Template(data, telegram, tuple(obj.code for obj in telegram.objects))
+            self._template = template
+        return template
 
     # --- repairing -----------------------------------------------------------------------
 
@@ -197,7 +209,7 @@ class RepairEngine:
         """Try to recover ``data`` (normalized, ``/`` or whatever came first, through ``!``)."""
         started = time.perf_counter()
         outcome = RepairOutcome(None, frame.crc_text, None, None)
-        template = self._template
+        template = self._template_for_repair()
         if template is None:
             outcome.attempts.append("none: no good telegram from this meter yet to learn from")
             return outcome
@@ -213,9 +225,9 @@ class RepairEngine:
 
     def plausible(self, candidate: Telegram, changed: set[str]) -> str | None:
         """None when the values a repair changed are physically plausible, else why not."""
-        template = self._template
-        if template is None:  # pragma: no cover - repair() checks first
-            return "no template"
+        template = self._template_for_repair()
+        if template is None:
+            return "no good telegram to compare with"
         previous = template.telegram
         old_time = previous.timestamp
         new_time = candidate.timestamp
