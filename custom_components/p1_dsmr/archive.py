@@ -13,6 +13,7 @@ All file work runs in the executor; the event loop only appends chunks to a boun
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import os
@@ -111,7 +112,8 @@ class Archive:
         self._flush_scheduled: object = None
         self._day: date | None = None
         self._disk_full = False
-        self._last_disk_check = 0.0
+        self._write_lock = asyncio.Lock()  # one writer at a time: records stay in order
+        self._watch: asyncio.Task[None] | None = None
         self.dropped = 0
         self.written = 0
 
@@ -139,16 +141,17 @@ class Archive:
 
     async def async_flush(self) -> None:
         """Write what is queued (in the executor)."""
-        if not self._pending:
-            return
-        records, self._pending = self._pending, []
-        self._pending_bytes = 0
-        try:
-            full = await self.hass.async_add_executor_job(self._write, records)
-        except OSError as err:
-            LOGGER.warning("Cannot write the telegram archive in %s: %s", self.directory, err)
-            full = True
-        self._set_disk_full(full)
+        async with self._write_lock:
+            if not self._pending:
+                return
+            records, self._pending = self._pending, []
+            self._pending_bytes = 0
+            try:
+                full = await self.hass.async_add_executor_job(self._write, records)
+            except OSError as err:
+                LOGGER.warning("Cannot write the telegram archive in %s: %s", self.directory, err)
+                full = True
+            self._set_disk_full(full)
 
     async def async_close(self) -> None:
         """Write what is left (at unload)."""
@@ -156,6 +159,9 @@ class Archive:
         if callable(cancel):
             cancel()
         self._flush_scheduled = None
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
         await self.async_flush()
 
     @callback
@@ -173,7 +179,7 @@ class Archive:
                 translation_key="archive_disk_full",
                 translation_placeholders={"directory": str(self.directory)},
             )
-            self.hass.async_create_background_task(
+            self._watch = self.hass.async_create_background_task(
                 self._async_watch_disk(), f"{DOMAIN} archive disk watch"
             )
         elif not full and was_full:
