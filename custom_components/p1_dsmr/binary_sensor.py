@@ -9,12 +9,12 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 
 from . import P1ConfigEntry
-from .coordinator import P1Coordinator
-from .entity import P1Entity
+from .coordinator import P1Coordinator, P1Data
+from .entity import P1Entity, add_entities_as_they_appear
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 
@@ -57,39 +57,32 @@ _PHASE_CODES = {1: "1-0:32.7.0", 2: "1-0:52.7.0", 3: "1-0:72.7.0"}
 _CURRENT_CODES = {1: "1-0:31.7.0", 2: "1-0:51.7.0", 3: "1-0:71.7.0"}
 
 
+def present_flags(data: P1Data) -> list[P1BinarySensorEntityDescription]:
+    """The flags for the phases (and the total power) the meter measures."""
+    telegram = data.telegram
+    if telegram is None:
+        return []
+    found = []
+    for description in BINARY_SENSORS:
+        phase = description.phase
+        if description.key.startswith("overvoltage") and phase is not None:
+            code = _PHASE_CODES[phase]
+        elif description.key.startswith("overcurrent") and phase is not None:
+            code = _CURRENT_CODES[phase]
+        else:
+            code = "1-0:1.7.0"
+        if telegram.get(code) is not None:
+            found.append(description)
+    return found
+
+
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: P1ConfigEntry,
     async_add_entities: AddEntitiesCallback,
 ) -> None:
     """Add the flags for the phases the meter measures."""
-    coordinator = entry.runtime_data
-    known: set[str] = set()
-
-    @callback
-    def add_new() -> None:
-        telegram = coordinator.data.telegram if coordinator.data else None
-        if telegram is None:
-            return
-        new = []
-        for description in BINARY_SENSORS:
-            if description.key in known:
-                continue
-            phase = description.phase
-            if description.key.startswith("overvoltage"):
-                present = phase is not None and telegram.get(_PHASE_CODES[phase]) is not None
-            elif description.key.startswith("overcurrent"):
-                present = phase is not None and telegram.get(_CURRENT_CODES[phase]) is not None
-            else:
-                present = telegram.get("1-0:1.7.0") is not None
-            if present:
-                known.add(description.key)
-                new.append(P1BinarySensor(coordinator, description))
-        if new:
-            async_add_entities(new)
-
-    add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    add_entities_as_they_appear(entry, async_add_entities, present_flags, P1BinarySensor)
 
 
 class P1BinarySensor(P1Entity, BinarySensorEntity):

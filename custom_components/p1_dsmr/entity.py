@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from homeassistant.core import callback
 from homeassistant.helpers.device_registry import DeviceInfo
-from homeassistant.helpers.entity import EntityDescription
+from homeassistant.helpers.entity import Entity, EntityDescription
+from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURERS
-from .coordinator import P1Coordinator, Value
+from .coordinator import P1Coordinator, P1Data, Value
+
+if TYPE_CHECKING:
+    from . import P1ConfigEntry
+
+
+def add_entities_as_they_appear[DescriptionT: EntityDescription](
+    entry: P1ConfigEntry,
+    async_add_entities: AddEntitiesCallback,
+    present: Callable[[P1Data], Iterable[DescriptionT]],
+    factory: Callable[[P1Coordinator, DescriptionT], Entity],
+) -> None:
+    """Add an entity for each description ``present`` finds, now and whenever new ones appear
+    (a gas meter plugged in later); each key once."""
+    coordinator = entry.runtime_data
+    known: set[str] = set()
+
+    @callback
+    def add_new() -> None:
+        data = coordinator.data
+        if data is None or data.telegram is None:
+            return
+        new = [d for d in present(data) if d.key not in known]
+        if new:
+            known.update(d.key for d in new)
+            async_add_entities(factory(coordinator, d) for d in new)
+
+    add_new()
+    entry.async_on_unload(coordinator.async_add_listener(add_new))
 
 
 class P1Entity(CoordinatorEntity[P1Coordinator]):

@@ -24,13 +24,13 @@ from homeassistant.const import (
     UnitOfTime,
     UnitOfVolume,
 )
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import P1ConfigEntry
 from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data
-from .entity import P1Entity
+from .entity import P1Entity, add_entities_as_they_appear
 from .p1lib.obis import Kind
 
 PARALLEL_UPDATES = 0  # push: entities never poll
@@ -361,21 +361,8 @@ async def async_setup_entry(
 ) -> None:
     """Add sensors for what the meter sends, and more as new values appear (M-Bus devices)."""
     coordinator = entry.runtime_data
-    known: set[str] = set()
     async_add_entities(P1LinkSensor(coordinator, description) for description in LINK_SENSORS)
-
-    @callback
-    def add_new() -> None:
-        data = coordinator.data
-        if data is None or data.telegram is None:
-            return
-        new = [d for d in available_descriptions(data) if d.key not in known]
-        if new:
-            known.update(d.key for d in new)
-            async_add_entities(P1Sensor(coordinator, d) for d in new)
-
-    add_new()
-    entry.async_on_unload(coordinator.async_add_listener(add_new))
+    add_entities_as_they_appear(entry, async_add_entities, available_descriptions, P1Sensor)
 
 
 class P1Sensor(P1Entity, SensorEntity):
