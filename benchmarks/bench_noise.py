@@ -16,6 +16,7 @@ import time
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
+from itertools import accumulate
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,11 +85,7 @@ def ours(
     clean: Tally,
 ) -> None:
     decoder = Decoder(repair=RepairEngine())
-    starts = []
-    offset = 0
-    for telegram in sent:
-        starts.append(offset)
-        offset += len(telegram)
+    starts = list(accumulate((len(t) for t in sent[:-1]), initial=0))
     outcome: dict[int, list[tuple[bool, bytes]]] = defaultdict(list)
     elapsed: dict[int, float] = {}
     for index, telegram in enumerate(sent):
@@ -144,11 +141,7 @@ def original_tool(
     """The original tool's five fixes on the same frames."""
     repair = OriginalRepair()
     framer = Framer()
-    starts = []
-    offset = 0
-    for telegram in sent:
-        starts.append(offset)
-        offset += len(telegram)
+    starts = list(accumulate((len(t) for t in sent[:-1]), initial=0))
     outcome: dict[int, list[tuple[bool, bytes]]] = defaultdict(list)
     elapsed: dict[int, float] = {}
     frames = []

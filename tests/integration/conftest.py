@@ -86,20 +86,25 @@ def log_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def file_entry(log_file: Path) -> MockConfigEntry:
-    """A config entry that follows the log file."""
+def file_config_entry(path: Path, unique_id: str, title: str = "meter") -> MockConfigEntry:
+    """A config entry that follows a log file."""
     return MockConfigEntry(
         domain=DOMAIN,
-        title="Sanxing AUX1030302759988",
-        unique_id=HU_ID,
+        title=title,
+        unique_id=unique_id,
         data={
             CONF_SOURCE: SOURCE_FILE,
-            CONF_FILE_PATH: str(log_file),
+            CONF_FILE_PATH: str(path),
             CONF_FILE_MODE: FILE_MODE_FOLLOW,
             CONF_LOOP: False,
         },
     )
+
+
+@pytest.fixture
+def file_entry(log_file: Path) -> MockConfigEntry:
+    """A config entry that follows the log file."""
+    return file_config_entry(log_file, HU_ID, "Sanxing AUX1030302759988")
 
 
 class PtyMeter:

@@ -14,31 +14,15 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry, snapsh
 from syrupy.assertion import SnapshotAssertion
 
 from custom_components.p1_dsmr.const import (
-    CONF_FILE_MODE,
-    CONF_FILE_PATH,
-    CONF_LOOP,
-    CONF_SOURCE,
     DOMAIN,
-    FILE_MODE_FOLLOW,
-    SOURCE_FILE,
 )
 
-from .conftest import telegrams
+from .conftest import file_config_entry, telegrams
 from .test_init import state, wait_for
 
 
 async def setup_file(hass: HomeAssistant, path: Path, unique_id: str) -> MockConfigEntry:
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        title="meter",
-        unique_id=unique_id,
-        data={
-            CONF_SOURCE: SOURCE_FILE,
-            CONF_FILE_PATH: str(path),
-            CONF_FILE_MODE: FILE_MODE_FOLLOW,
-            CONF_LOOP: False,
-        },
-    )
+    entry = file_config_entry(path, unique_id)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(
