@@ -162,7 +162,10 @@ class Decoder:
     def _count(self, result: DecodeResult) -> DecodeResult:
         self.stats.count(result)
         if result.telegram is not None and self.repair is not None:
-            self.repair.learn(result.data[: result.data.rindex(b"!") + 1], result.telegram)
+            bang = result.data.rindex(b"!")
+            self.repair.learn(
+                result.data[: bang + 1], result.telegram, result.data[bang + 1 :].rstrip(b"\r\n")
+            )
         return result
 
     def decode_frame(self, frame: Frame) -> DecodeResult:

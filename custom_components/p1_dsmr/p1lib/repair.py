@@ -175,14 +175,18 @@ class RepairEngine:
         self.max_candidates = max_candidates
         self._template: _Template | None = None
         self._learned: tuple[bytes, Telegram] | None = None
+        self.crc_width = 4  # how many CRC digits this meter sends
         self._previous_time: datetime | None = None
         self.period: float | None = None
         self._parser = Parser(cache_size=256)
 
     # --- learning ------------------------------------------------------------------------
 
-    def learn(self, data: bytes, telegram: Telegram) -> None:
-        """Take an accepted telegram (``/`` through ``!``) as the template for the next repairs."""
+    def learn(self, data: bytes, telegram: Telegram, crc_text: bytes = b"") -> None:
+        """Take an accepted telegram (``/`` through ``!``, and the CRC field it came with) as the
+        template for the next repairs."""
+        if crc_text:
+            self.crc_width = len(crc_text)
         stamp = telegram.timestamp
         if stamp is not None and self._previous_time is not None:
             seconds = (stamp - self._previous_time).total_seconds()
@@ -352,6 +356,10 @@ class _Search:
             self.fits = {}
             return True
         ((repaired, (method, telegram, crc_text)),) = fits.items()
+        width = self.engine.crc_width
+        if len(crc_text) < width and _HEX.issuperset(crc_text):
+            # A lost leading zero reads as the same number: restore the field as the meter sends it.
+            crc_text = crc_text.rjust(width, b"0")
         if self.prefix:
             method = self.prefix if method == "intact" else f"{self.prefix} + {method}"
         self.outcome.data = repaired
