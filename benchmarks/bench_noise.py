@@ -24,9 +24,8 @@ sys.path.insert(0, str(ROOT / "custom_components" / "p1_dsmr"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_original import OriginalRepair  # noqa: E402
-from p1lib.crc import parse_crc_field  # noqa: E402
 from p1lib.decoder import Decoder  # noqa: E402
-from p1lib.faults import FAULTS, SINGLE_FAULTS, inject  # noqa: E402
+from p1lib.faults import FAULTS, SINGLE_FAULTS, inject, same_telegram  # noqa: E402
 from p1lib.framing import Framer, normalize_line_ends  # noqa: E402
 from p1lib.generator import STYLES, MeterSimulator  # noqa: E402
 from p1lib.repair import RepairEngine  # noqa: E402
@@ -123,14 +122,6 @@ def account(
             tally.times.append(elapsed[index])
 
 
-def same_telegram(got: bytes, original: bytes) -> bool:
-    """Byte-exact through '!', and the same CRC value (a CRC sent as 6BA for 06BA is the same)."""
-    bang = original.rindex(b"!")
-    if got[: bang + 1] != original[: bang + 1]:
-        return False
-    return parse_crc_field(got[bang + 1 :].strip()) == parse_crc_field(original[bang + 1 :].strip())
-
-
 def original_tool(
     sent: list[bytes],
     originals: list[bytes],
@@ -148,7 +139,7 @@ def original_tool(
     for index, telegram in enumerate(sent):
         frames += [(index, f) for f in framer.feed(telegram)]
     frames += [(len(sent), f) for f in framer.flush()]
-    from p1lib.crc import crc16
+    from p1lib.crc import crc16, parse_crc_field
 
     for _, frame in frames:
         owner = bisect_right(starts, frame.offset) - 1

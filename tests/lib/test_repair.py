@@ -6,11 +6,11 @@ import random
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from p1lib.crc import crc16
 from p1lib.decoder import Decoder, DecodeResult, Status
-from p1lib.faults import FAULTS, inject
+from p1lib.faults import FAULTS, inject, same_telegram
 from p1lib.generator import STYLES, MeterSimulator
 from p1lib.repair import RepairEngine
 
@@ -33,13 +33,14 @@ def decode(*telegrams: bytes) -> list[DecodeResult]:
     st.sampled_from(sorted(FAULTS)),
     st.integers(0, 10_000),
 )
+@example("nl_dsmr5", "crc_field", 222)  # "083A" arrives as "83A": the same telegram, accepted
 def test_never_accepts_a_wrong_telegram(style: str, fault: str, seed: int) -> None:
     first, original, after = stream(style, seed)
     damaged = inject(original, fault, random.Random(seed))
     results = decode(first, damaged, after)
     for result in results:
         if result.accepted:
-            assert result.data in (first, original, after)
+            assert any(same_telegram(result.data, sent) for sent in (first, original, after))
     assert results[0].status is Status.VALID
     assert results[-1].data == after  # the next telegram is never swallowed
 

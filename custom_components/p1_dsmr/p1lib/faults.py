@@ -11,7 +11,9 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 
-__all__ = ["FAULTS", "SINGLE_FAULTS", "inject"]
+from .crc import parse_crc_field
+
+__all__ = ["FAULTS", "SINGLE_FAULTS", "inject", "same_telegram"]
 
 
 def _positions(data: bytes) -> tuple[int, int]:
@@ -146,3 +148,12 @@ def inject(data: bytes, fault: str, rng: random.Random) -> bytes:
         if damaged != data:
             return damaged
     raise ValueError(f"{fault} could not change this telegram")
+
+
+def same_telegram(got: bytes, original: bytes) -> bool:
+    """Whether a decoded telegram is the original one: byte-exact through ``!`` and the same CRC
+    value (a meter's ``06BA`` received as ``6BA`` is the same value, so the same telegram)."""
+    bang = original.rindex(b"!")
+    if got[: bang + 1] != original[: bang + 1]:
+        return False
+    return parse_crc_field(got[bang + 1 :].strip()) == parse_crc_field(original[bang + 1 :].strip())
