@@ -23,6 +23,13 @@ def test_fast_equals_bytewise(data: bytes) -> None:
     assert crc16(data) == crc16_bytewise(data)
 
 
+def test_fast_equals_bytewise_at_every_length() -> None:
+    """The fold plan differs per length: check each length a telegram can have, worst-case bytes."""
+    for length in range(1, 2600):
+        for data in (b"\xff" * length, bytes(range(256)) * (length // 256) + bytes(length % 256)):
+            assert crc16(data) == crc16_bytewise(data), length
+
+
 @given(st.binary(max_size=200), st.binary(max_size=200))
 def test_incremental(first: bytes, second: bytes) -> None:
     assert crc16_bytewise(second, crc16_bytewise(first)) == crc16(first + second)

@@ -77,6 +77,18 @@ def test_hungarian_excel_locale() -> None:
     assert validity.splitlines()[0] == ";".join(VALIDITY_COLUMNS)
 
 
+@pytest.mark.parametrize(("delimiter", "decimal"), [("-", "."), (".", ","), (":", ","), ("T", ".")])
+def test_any_delimiter_is_quoted_where_a_cell_holds_it(delimiter: str, decimal: str) -> None:
+    """Delimiters that can occur in a cell (times hold '-', ':' and 'T') go through csv quoting."""
+    log = b"".join(MeterSimulator("nl_dsmr5", seed=2).telegrams(3))
+    plain_records, plain_validity, _ = run(log)
+    records, validity, _ = run(log, delimiter, decimal)
+    for got, plain in ((records, plain_records), (validity, plain_validity)):
+        rows = list(csv.reader(io.StringIO(got), delimiter=delimiter))
+        expected = list(csv.reader(io.StringIO(plain)))
+        assert [[cell.replace(decimal, ".") for cell in row] for row in rows] == expected
+
+
 def test_delimiter_and_decimal_must_differ() -> None:
     with pytest.raises(ValueError, match="differ"):
         RecordsWriter(io.StringIO(), ",", ",")

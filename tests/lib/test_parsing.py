@@ -125,6 +125,16 @@ def test_timestamps() -> None:
     assert parse_timestamp("231302120000S") is None
 
 
+def test_timestamps_within_a_cached_minute() -> None:
+    assert parse_timestamp("240229235900W") == datetime(2024, 2, 29, 23, 59, tzinfo=CET)
+    # The minute is cached now; the seconds still have to be valid.
+    assert parse_timestamp("240229235959W") == datetime(2024, 2, 29, 23, 59, 59, tzinfo=CET)
+    assert parse_timestamp("240229235960W") is None
+    assert parse_timestamp("2402292359x1W") is None
+    assert parse_timestamp("2402292359\u00b21W") is None  # superscript two: a digit, not decimal
+    assert parse_timestamp("240229235907S") == datetime(2024, 2, 29, 23, 59, 7, tzinfo=CEST)
+
+
 def test_hex_text() -> None:
     assert decode_hex_text("4530303434303037333832323436303139") == "E0044007382246019"
     assert decode_hex_text("9902759988") == "9902759988"  # not printable when decoded
@@ -295,5 +305,5 @@ def test_caches_are_bounded() -> None:
     for n in range(20):
         data = telegram(f"1-0:{n}.7.0({n:03d}.000*kW)", f"1-0:1.8.{n}(1*kWh)")
         assert parser.parse(data[: data.rindex(b"!") + 1]) is not None
-    assert len(parser._codes) <= 5
-    assert len(parser._values) <= 5
+    assert len(parser._codes) <= 4
+    assert len(parser._objects) <= 4

@@ -11,7 +11,8 @@ Two implementations give the same answer:
   as one big polynomial over GF(2) held in a Python ``int`` and reduces it with a handful of big-int
   shifts and xors, so the work per byte runs in C. With P = (x + 1) * Q and Q = x^15 + x + 1, the
   remainder modulo Q is found by folding with x^(15*2^j) = (x + 1)^(2^j) = x^(2^j) + 1 (mod Q), the
-  remainder modulo (x + 1) is the parity of the message, and the two are combined (CRT).
+  remainder modulo (x + 1) is the parity of the message, and the two are combined (CRT). The folds
+  for each telegram length are planned once (each about halves the length) and cached.
 
 With an initial value of 0 the CRC is linear over GF(2): crc(a ^ b) == crc(a) ^ crc(b) for equal
 lengths. The repair engine relies on that to test many candidate fixes cheaply.
@@ -48,6 +49,32 @@ def crc16_bytewise(data: bytes | bytearray | memoryview, register: int = 0) -> i
     return register
 
 
+def _fold_schedule(length: int) -> tuple[tuple[int, int, int], ...]:
+    """Folds (cut, step, mask) that bring a ``length``-bit polynomial down to about 16 bits.
+
+    Each fold uses x^(15*s) = x^s + 1 (mod Q) with s a power of two; the one chosen leaves the
+    shortest upper bound max(cut, length - cut + s), which about halves the length every fold.
+    """
+    folds: list[tuple[int, int, int]] = []
+    while length > 16:
+        options = [
+            (max(15 << j, length - (15 << j) + (1 << j)), j)
+            for j in range(length.bit_length())
+            if 15 << j < length
+        ]
+        if not options:
+            break
+        bound, j = min(options)
+        if bound >= length:
+            break
+        folds.append((15 << j, 1 << j, (1 << (15 << j)) - 1))
+        length = bound
+    return tuple(folds)
+
+
+_SCHEDULES: dict[int, tuple[tuple[int, int, int], ...]] = {}
+
+
 def crc16(data: bytes | bytearray) -> int:
     """Return the CRC-16/ARC of ``data`` (fast path, same result as :func:`crc16_bytewise`)."""
     if not data:
@@ -55,14 +82,17 @@ def crc16(data: bytes | bytearray) -> int:
     # The reflected CRC equals the bit-reversed normal CRC (poly 0x8005) of the bit-reversed bytes.
     value = int.from_bytes(bytes(data).translate(_REVERSE_BITS), "big") << 16
     parity = value.bit_count() & 1
-    length = value.bit_length()
-    while length > 15:
-        # Fold the top part down with x^(15*s) = x^s + 1 (mod Q), s a power of two near length/29.
-        step = 1 << max(0, (length // 29).bit_length() - 1)
-        cut = 15 * step
+    schedule = _SCHEDULES.get(len(data))
+    if schedule is None:
+        if len(_SCHEDULES) >= 4096:
+            _SCHEDULES.clear()
+        schedule = _SCHEDULES[len(data)] = _fold_schedule(8 * len(data) + 16)
+    for cut, step, mask in schedule:
         high = value >> cut
-        value = (high << step) ^ high ^ (value & ((1 << cut) - 1))
-        length = value.bit_length()
+        value = (high << step) ^ high ^ (value & mask)
+    while value >> 15:  # the last bits, one x^15 = x + 1 fold at a time
+        high = value >> 15
+        value = (high << 1) ^ high ^ (value & 0x7FFF)
     # value is now the remainder modulo Q; pick the one of r, r + Q whose parity matches.
     if (value.bit_count() & 1) != parity:
         value ^= _Q

@@ -97,6 +97,7 @@ class DecoderStats:
 
 
 _PRINTABLE = frozenset(range(0x20, 0x7F))
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
 def suspicious_bytes(data: bytes, limit: int = 32) -> tuple[tuple[int, int], ...]:
@@ -153,13 +154,45 @@ class Decoder:
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[DecodeResult]:
         """Decode the telegrams that ``chunk`` completes."""
-        return [self._count(self.decode_frame(frame)) for frame in self.framer.feed(chunk)]
+        return list(map(self.decode_frame, self.framer.feed(chunk)))
 
     def flush(self) -> list[DecodeResult]:
         """End of stream: report a trailing truncated telegram."""
-        return [self._count(self.decode_frame(frame)) for frame in self.framer.flush()]
+        return list(map(self.decode_frame, self.framer.flush()))
 
-    def _count(self, result: DecodeResult) -> DecodeResult:
+    def decode_frame(self, frame: Frame) -> DecodeResult:
+        """Verify, repair if needed and allowed, and parse one frame; count it."""
+        crc_text = frame.crc_text
+        if frame.complete and frame.has_header and crc_text:
+            # The common case first: the CRC matches.
+            data = normalize_line_ends(frame.data)
+            crc_sent = parse_crc_field(crc_text)
+            if crc_sent is not None and crc16(data) == crc_sent:
+                telegram = self.parser.parse(data)
+                if telegram is not None:
+                    self._crc_seen = True
+                    stats = self.stats
+                    stats.telegrams += 1
+                    stats.valid += 1
+                    if self.repair is not None:
+                        self.repair.learn(data, telegram, crc_text)
+                    result: DecodeResult = _new(
+                        DecodeResult,
+                        (
+                            Status.VALID,
+                            frame,
+                            telegram,
+                            data + crc_text + b"\r\n",
+                            crc_sent,
+                            crc_sent,
+                            "",
+                            (),
+                            None,
+                            (),
+                        ),
+                    )
+                    return result
+        result = self._decode(frame)
         self.stats.count(result)
         if result.telegram is not None and self.repair is not None:
             bang = result.data.rindex(b"!")
@@ -168,8 +201,7 @@ class Decoder:
             )
         return result
 
-    def decode_frame(self, frame: Frame) -> DecodeResult:
-        """Verify, repair if needed and allowed, and parse one frame."""
+    def _decode(self, frame: Frame) -> DecodeResult:
         data = normalize_line_ends(frame.data)
         crc_sent = parse_crc_field(frame.crc_text)
         computed: int | None = None

@@ -40,9 +40,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import NamedTuple
 
-from .parsing import Telegram
+from .parsing import CosemObject, Telegram
 
 __all__ = ["Derived", "DerivedCalculator", "Thresholds", "PHASES"]
 
@@ -57,6 +58,24 @@ _IMPORT_TARIFFS = ("1-0:1.8.1", "1-0:1.8.2", "1-0:1.8.3", "1-0:1.8.4")
 _EXPORT_TARIFFS = ("1-0:2.8.1", "1-0:2.8.2", "1-0:2.8.3", "1-0:2.8.4")
 
 Triple = tuple[float | None, float | None, float | None]
+
+_NONE3: Triple = (None, None, None)
+_INPUTS = (
+    *_VOLTAGE,
+    *_CURRENT,
+    *_POWER_IMPORT,
+    *_POWER_EXPORT,
+    *_POWER_FACTOR,
+    "1-0:1.7.0",
+    "1-0:2.7.0",
+    "1-0:1.8.0",
+    *_IMPORT_TARIFFS,
+    "1-0:2.8.0",
+    *_EXPORT_TARIFFS,
+)
+_ABSENT = (CosemObject("", "", (), None, None, None, ""),) * len(_INPUTS)
+_NUMBER = attrgetter("number")
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,11 +129,11 @@ class Derived(NamedTuple):
     overpower: bool
 
 
-def _energy(telegram: Telegram, total: str, tariffs: tuple[str, ...]) -> float | None:
-    value = telegram.number(total)
-    if value is not None:
-        return value
-    parts = [v for v in (telegram.number(code) for code in tariffs) if v is not None]
+def _energy(total: float | None, tariffs: tuple[float | None, ...]) -> float | None:
+    """The total register, or the sum of the tariff registers when the meter sends no total."""
+    if total is not None:
+        return total
+    parts = [v for v in tariffs if v is not None]
     return sum(parts) if parts else None
 
 
@@ -129,26 +148,19 @@ def _argmax(values: Triple) -> tuple[float | None, int | None]:
 
 def _currents(
     telegram: Telegram,
+    readings: Triple,
     voltages: Triple,
     p_import: Triple,
     p_export: Triple,
+    power_factors: Triple,
     total_import: float | None,
     total_export: float | None,
 ) -> tuple[Triple, str]:
     index = telegram.index
-    readings: list[float | None] = []
-    decimals = False
-    for code in _CURRENT:
-        obj = index.get(code)
-        if obj is None or obj.number is None:
-            readings.append(None)
-        else:
-            readings.append(obj.number)
-            if "." in obj.values[0].raw:
-                decimals = True
-    if decimals:
-        return (readings[0], readings[1], readings[2]), "reported"
-    if any(p is not None for p in p_import):
+    for code, reading in zip(_CURRENT, readings, strict=True):
+        if reading is not None and "." in index[code].values[0].raw:
+            return readings, "reported"  # the meter sends decimals
+    if p_import != _NONE3:
         out: list[float | None] = []
         for k in range(3):
             u, pi, pe = voltages[k], p_import[k], p_export[k]
@@ -157,8 +169,8 @@ def _currents(
             else:
                 out.append(1000.0 * (pi + (pe or 0.0)) / u)
         return (out[0], out[1], out[2]), "p_over_u"
-    if all(r is None for r in readings):
-        return (None, None, None), ""
+    if readings == _NONE3:
+        return _NONE3, ""
     if total_import is not None and any(u is not None and u > 0 for u in voltages):
         weights: list[float] = []
         base = 0.0
@@ -167,7 +179,7 @@ def _currents(
             if u is None or u <= 0 or readings[k] is None:
                 weights.append(0.0)
                 continue
-            pf = telegram.number(_POWER_FACTOR[k])
+            pf = power_factors[k]
             if pf is None or not 0.0 < pf <= 1.0:
                 pf = 1.0
             weights.append(u * pf)
@@ -202,25 +214,22 @@ class DerivedCalculator:
 
     def update(self, telegram: Telegram) -> Derived:
         """Derive values for ``telegram`` (the next accepted one of the stream)."""
-        index = telegram.index
-        get = index.get
         thresholds = self.thresholds
-
-        def num(code: str) -> float | None:
-            obj = get(code)
-            return None if obj is None else obj.number
-
-        voltages: Triple = (num(_VOLTAGE[0]), num(_VOLTAGE[1]), num(_VOLTAGE[2]))
-        p_import: Triple = (num(_POWER_IMPORT[0]), num(_POWER_IMPORT[1]), num(_POWER_IMPORT[2]))
-        p_export: Triple = (num(_POWER_EXPORT[0]), num(_POWER_EXPORT[1]), num(_POWER_EXPORT[2]))
-        total_import = num("1-0:1.7.0")
-        total_export = num("1-0:2.7.0")
+        # Every input number in one pass (None where the meter does not send it).
+        (
+            u1, u2, u3, c1, c2, c3, pi1, pi2, pi3, pe1, pe2, pe3, pf1, pf2, pf3,
+            total_import, total_export, import_total, i1_, i2_, i3_, i4_,
+            export_total, x1_, x2_, x3_, x4_,
+        ) = map(_NUMBER, map(telegram.index.get, _INPUTS, _ABSENT))  # fmt: skip
+        voltages: Triple = (u1, u2, u3)
+        p_import: Triple = (pi1, pi2, pi3)
+        p_export: Triple = (pe1, pe2, pe3)
         net_power = None
         if total_import is not None or total_export is not None:
             net_power = (total_import or 0.0) - (total_export or 0.0)
         net: list[float | None] = [None, None, None]
         simultaneous_power = None
-        if p_import != (None, None, None) or p_export != (None, None, None):
+        if p_import != _NONE3 or p_export != _NONE3:
             imported = exported = 0.0
             for k in range(3):
                 pi, pe = p_import[k], p_export[k]
@@ -234,7 +243,14 @@ class DerivedCalculator:
                     exported -= value
             simultaneous_power = min(imported, exported)
         currents, method = _currents(
-            telegram, voltages, p_import, p_export, total_import, total_export
+            telegram,
+            (c1, c2, c3),
+            voltages,
+            p_import,
+            p_export,
+            (pf1, pf2, pf3),
+            total_import,
+            total_export,
         )
         signed_current = None
         if net_power is not None:
@@ -243,10 +259,9 @@ class DerivedCalculator:
                 signed_current = 1000.0 * net_power * len(live) / sum(live)
 
         # Interval values from the energy counters and the meter's clock.
-        e_import = _energy(telegram, "1-0:1.8.0", _IMPORT_TARIFFS)
-        e_export = _energy(telegram, "1-0:2.8.0", _EXPORT_TARIFFS)
-        stamp_obj = get("0-0:1.0.0")
-        timestamp = stamp_obj.values[0].timestamp if stamp_obj is not None else None
+        e_import = _energy(import_total, (i1_, i2_, i3_, i4_))
+        e_export = _energy(export_total, (x1_, x2_, x3_, x4_))
+        timestamp = telegram.timestamp
         interval = avg_import = avg_export = avg_net = None
         d_import = d_export = simultaneous = None
         previous = self._previous
@@ -284,38 +299,42 @@ class DerivedCalculator:
         i_max = thresholds.current
         u1, u2, u3 = voltages
         i1, i2, i3 = currents
-        return Derived(
-            net_power,
-            net[0],
-            net[1],
-            net[2],
-            i1,
-            i2,
-            i3,
-            method,
-            method in ("power_factor_fit", "midpoint"),
-            signed_current,
-            interval,
-            avg_import,
-            avg_export,
-            avg_net,
-            d_import,
-            d_export,
-            simultaneous,
-            simultaneous_power,
-            max_voltage,
-            max_voltage_phase,
-            max_current,
-            max_current_phase,
-            self._peak_voltage,
-            self._peak_current,
-            new_peak_voltage,
-            new_peak_current,
-            u1 is not None and u1 > u_max,
-            u2 is not None and u2 > u_max,
-            u3 is not None and u3 > u_max,
-            i1 is not None and i1 > i_max,
-            i2 is not None and i2 > i_max,
-            i3 is not None and i3 > i_max,
-            max(total_import or 0.0, total_export or 0.0) > thresholds.power,
+        derived: Derived = _new(
+            Derived,
+            (
+                net_power,
+                net[0],
+                net[1],
+                net[2],
+                i1,
+                i2,
+                i3,
+                method,
+                method in ("power_factor_fit", "midpoint"),
+                signed_current,
+                interval,
+                avg_import,
+                avg_export,
+                avg_net,
+                d_import,
+                d_export,
+                simultaneous,
+                simultaneous_power,
+                max_voltage,
+                max_voltage_phase,
+                max_current,
+                max_current_phase,
+                self._peak_voltage,
+                self._peak_current,
+                new_peak_voltage,
+                new_peak_current,
+                u1 is not None and u1 > u_max,
+                u2 is not None and u2 > u_max,
+                u3 is not None and u3 > u_max,
+                i1 is not None and i1 > i_max,
+                i2 is not None and i2 > i_max,
+                i3 is not None and i3 > i_max,
+                max(total_import or 0.0, total_export or 0.0) > thresholds.power,
+            ),
         )
+        return derived

@@ -14,7 +14,9 @@ from __future__ import annotations
 import csv
 import re
 from dataclasses import dataclass
-from operator import itemgetter
+from datetime import datetime
+from itertools import repeat
+from operator import attrgetter, is_, itemgetter
 from typing import IO
 
 from .decoder import DecodeResult, DecoderStats, Status
@@ -28,6 +30,7 @@ __all__ = [
     "RecordsWriter",
     "ValidityWriter",
     "VALIDITY_COLUMNS",
+    "iso_text",
     "telegram_time_text",
 ]
 
@@ -142,13 +145,26 @@ VALIDITY_COLUMNS = (
 )
 
 _TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
+_last_iso: tuple[datetime | None, str] = (None, "")
+
+
+def iso_text(stamp: datetime | None) -> str:
+    """ISO 8601 text of a time, "" for None (the last one is remembered: each telegram's time is
+    written to two files)."""
+    global _last_iso  # noqa: PLW0603
+    if stamp is None:
+        return ""
+    last, text = _last_iso
+    if stamp is not last:
+        text = stamp.isoformat()
+        _last_iso = (stamp, text)
+    return text
 
 
 def telegram_time_text(result: DecodeResult) -> str:
     """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram."""
     if result.telegram is not None:
-        stamp = result.telegram.timestamp
-        return stamp.isoformat() if stamp is not None else ""
+        return iso_text(result.telegram.timestamp)
     match = _TIMESTAMP_RE.search(result.frame.data)
     if match is None:
         return ""
@@ -170,82 +186,146 @@ def _gas_code(telegram: Telegram) -> str | None:
     return None
 
 
+_NUMBER_TEXT = attrgetter("number_text")
+_FAST_DELIMITERS = frozenset(",;\t|")
+"""Delimiters no cell can contain (cells hold numbers, ISO times and method names): rows are joined
+directly. Any other delimiter goes through the csv module, which quotes where needed."""
+_SEPARATOR = "\x00"
+_NO_NONE: tuple[bool, ...] = ()
+_STATUS_TEXT = {status: status.value for status in Status}
+
+
+def _derived_spec(field: str, digits: int) -> str:
+    annotation = Derived.__annotations__[field]
+    kind = str(getattr(annotation, "__forward_arg__", annotation))  # a ForwardRef on 3.13
+    if kind == "str":
+        return "%s"
+    if kind == "bool" or kind.startswith("int"):
+        return "%d"  # True -> 1, phase 2 -> 2
+    return f"%.{digits}f"
+
+
 class RecordsWriter:
-    """Writes the records CSV."""
+    """Writes the records CSV.
+
+    A row is one ``%`` formatting of a format string built once per telegram layout (which columns
+    the meter sends) and per pattern of derived values that are None (written as empty cells with
+    ``%.0s``), so a row costs a few C-level calls rather than several per column.
+    """
 
     def __init__(self, stream: IO[str], delimiter: str = ",", decimal: str = ".") -> None:
         if delimiter == decimal:
             raise ValueError("the delimiter and the decimal mark must differ")
+        self._stream = stream
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
         self._decimal = decimal
-        measured = [c for c in RECORD_COLUMNS if c.obis is not None]
-        derived = [c for c in RECORD_COLUMNS if c.derived is not None]
-        self._codes: list[str] = [c.obis for c in measured if c.obis is not None]
+        self._fast = delimiter in _FAST_DELIMITERS
+        self._separator = delimiter if self._fast else _SEPARATOR
         fields = Derived._fields
-        self._derived_get = itemgetter(*(fields.index(c.derived) for c in derived))
-        self._formats = [f"{{:.{c.digits}f}}".format for c in derived]
-        # Measured values are gathered first, derived ones after; this puts them in column order.
-        order = measured + derived
-        self._arrange = itemgetter(*(order.index(c) for c in RECORD_COLUMNS))
-        self._gas_header: object = None
+        derived = [c for c in RECORD_COLUMNS if c.derived is not None]
+        self._order = itemgetter(*(fields.index(c.derived) for c in derived if c.derived))
+        self._specs = [_derived_spec(c.derived, c.digits) for c in derived if c.derived]
+        self._layout: object = None
+        self._present: tuple[str, ...] = ()
+        self._arrange = itemgetter(0, 0)
         self._gas_code: str | None = None
+        self._formats: dict[tuple[bool, ...], str] = {}
         self._writer.writerow(
             ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
         )
+
+    def _prepare(self, telegram: Telegram) -> None:
+        """Which measured columns this telegram's layout has."""
+        self._present = tuple(
+            c.obis for c in RECORD_COLUMNS if c.obis is not None and c.obis in telegram.index
+        )
+        # Cells are gathered measured first, then derived; this puts them in column order.
+        order: list[int] = []
+        derived = len(self._present)
+        for column in RECORD_COLUMNS:
+            if column.obis is None:
+                order.append(derived)
+                derived += 1
+            elif column.obis in self._present:
+                order.append(self._present.index(column.obis))
+        self._arrange = itemgetter(*order)
+        self._gas_code = _gas_code(telegram)
+        self._formats = {}
+        self._layout = telegram.layout
+
+    def _format(self, none: tuple[bool, ...]) -> str:
+        """The row format for this layout and this pattern of None among the derived values."""
+        specs = iter(self._specs)
+        blanks = iter(none or [False] * len(self._specs))
+        cells = ["%s", "%s"]  # timestamp, status
+        for column in RECORD_COLUMNS:
+            if column.obis is not None:
+                cells.append("%s" if column.obis in self._present else "")
+            else:
+                spec = next(specs)
+                cells.append("%.0s" if next(blanks) else spec)
+        cells += ["%s", "%s"]  # gas reading and its time
+        if len(self._formats) >= 64:
+            self._formats.clear()
+        self._formats[none] = fmt = self._separator.join(cells)
+        return fmt
 
     def write(self, result: DecodeResult, derived: Derived) -> None:
         """One row for an accepted telegram."""
         telegram = result.telegram
         if telegram is None:
             return
+        if telegram.layout is not self._layout:
+            self._prepare(telegram)
         index = telegram.index
-        cells = ["" if obj is None else obj.number_text for obj in map(index.get, self._codes)]
-        for value, fmt in zip(self._derived_get(derived), self._formats, strict=True):
-            if value is None:
-                cells.append("")
-            elif value is True or value is False:
-                cells.append("1" if value else "0")
-            elif value.__class__ is float:
-                cells.append(fmt(value))
-            else:
-                cells.append(str(value))
+        measured = tuple(map(_NUMBER_TEXT, map(index.__getitem__, self._present)))
+        values = self._order(derived)
+        none = tuple(map(is_, values, repeat(None))) if None in values else _NO_NONE
+        fmt = self._formats.get(none) or self._format(none)
         gas_text = gas_time = ""
-        if telegram.header is not self._gas_header:  # the layout may have changed
-            self._gas_header = telegram.header
-            self._gas_code = _gas_code(telegram)
         if self._gas_code is not None:
             gas = index.get(self._gas_code)
             if gas is not None and gas.number is not None:
                 gas_text = gas.number_text
-                stamp = gas.timestamp
-                gas_time = stamp.isoformat() if stamp is not None else ""
-        if self._decimal != ".":
-            decimal = self._decimal
-            cells = [cell.replace(".", decimal) for cell in cells]
-            gas_text = gas_text.replace(".", decimal)
-        stamp = telegram.timestamp
-        self._writer.writerow(
-            (
-                stamp.isoformat() if stamp is not None else "",
-                result.status.value,
-                *self._arrange(cells),
-                gas_text,
-                gas_time,
-            )
+                gas_time = iso_text(gas.timestamp)
+        stamp = iso_text(telegram.timestamp)
+        row = fmt % (
+            stamp,
+            result.status.value,
+            *self._arrange(measured + values),
+            gas_text,
+            gas_time,
         )
+        if self._decimal != ".":
+            row = row.replace(".", self._decimal)  # timestamps and names hold no '.'
+        if self._fast:
+            self._stream.write(row + "\n")
+        else:
+            self._writer.writerow(row.split(_SEPARATOR))
 
 
 class ValidityWriter:
     """Writes the validity CSV."""
 
     def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
+        self._stream = stream
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
         self._writer.writerow(VALIDITY_COLUMNS)
+        self._delimiter = delimiter if delimiter in _FAST_DELIMITERS else ""
         self._count = 0
 
     def write(self, result: DecodeResult) -> None:
         """One row per telegram found."""
         self._count += 1
+        sent = "" if result.crc_sent is None else f"{result.crc_sent:04X}"
+        computed = "" if result.crc_computed is None else f"{result.crc_computed:04X}"
+        d = self._delimiter
+        if d and not result.reason and result.repair is None:  # nothing to quote: join directly
+            self._stream.write(
+                f"{self._count}{d}{result.frame.offset}{d}{telegram_time_text(result)}{d}"
+                f"{_STATUS_TEXT[result.status]}{d}{sent}{d}{computed}{d}{len(result.frame.data)}{d}\n"
+            )
+            return
         detail = result.reason
         if result.repair is not None:
             detail = f"{result.repair.method}: " + "; ".join(
@@ -258,8 +338,8 @@ class ValidityWriter:
                 result.frame.offset,
                 telegram_time_text(result),
                 result.status.value,
-                "" if result.crc_sent is None else f"{result.crc_sent:04X}",
-                "" if result.crc_computed is None else f"{result.crc_computed:04X}",
+                sent,
+                computed,
                 len(result.frame.data),
                 detail,
             )

@@ -138,6 +138,9 @@ class Telegram:
     dialect: Dialect
     index: dict[str, CosemObject] = field(repr=False)
     """First object per code (an ``*F`` or ``.F`` suffix removed)."""
+    layout: object = field(default_factory=object, repr=False)
+    """Shared (``is``) by telegrams known to carry the same codes in the same order, so consumers
+    can reuse what they derived from the layout (column maps, formats)."""
 
     def get(self, code: str) -> CosemObject | None:
         """The object for ``A-B:C.D.E``, or None."""
@@ -198,12 +201,31 @@ def _last_sunday(year: int, month: int) -> int:
     return day
 
 
+_MINUTES: dict[str, datetime] = {}
+_SECONDS = tuple(timedelta(seconds=second) for second in range(60))
+
+
 def parse_timestamp(text: str) -> datetime | None:
     """``YYMMDDhhmmss[S|W]`` to an aware datetime (S: CEST, +02:00; W: CET, +01:00).
 
     Without the S/W flag (DSMR 2.2 gas) the European rule decides: CEST from the last Sunday of March
-    to the last Sunday of October. Returns None for an impossible date.
+    to the last Sunday of October. Returns None for an impossible date. The minutes seen last are
+    cached, so a meter's clock ticking within a minute costs one look-up and one addition.
     """
+    minute = _MINUTES.get(text[:10] + text[12:])
+    if minute is not None:
+        seconds = text[10:12]
+        if seconds.isdecimal() and len(seconds) == 2 and seconds < "60":
+            return minute + _SECONDS[int(seconds)]
+    parsed = _parse_timestamp(text)
+    if parsed is not None:
+        if len(_MINUTES) >= 64:
+            _MINUTES.clear()
+        _MINUTES[text[:10] + text[12:]] = parsed - _SECONDS[parsed.second]
+    return parsed
+
+
+def _parse_timestamp(text: str) -> datetime | None:
     try:
         fields = (
             2000 + int(text[0:2]),
@@ -235,20 +257,27 @@ def _number(text: bytes) -> float | None:
 
 
 def _parse_value(part: bytes) -> Value:
+    value: Value
     star = part.find(b"*")
     if star >= 0:
         number_text = part[:star]
-        return Value(
-            number_text.decode("latin-1"),
-            part[star + 1 :].decode("latin-1"),
-            _number(number_text),
-            None,
+        value = _new(
+            Value,
+            (
+                number_text.decode("latin-1"),
+                part[star + 1 :].decode("latin-1"),
+                _number(number_text),
+                None,
+            ),
         )
+        return value
     text = part.decode("latin-1")
     if len(part) == 13 and text[12] in "SW" and text[:12].isdigit():
-        return Value(text, None, None, parse_timestamp(text))
+        value = _new(Value, (text, None, None, parse_timestamp(text)))
+        return value
     number = _number(part) if 0 < len(part) <= 20 else None
-    return Value(text, None, number, None)
+    value = _new(Value, (text, None, number, None))
+    return value
 
 
 def _number_text(number: float | None, raw: str, scaled: bool) -> str:
@@ -317,6 +346,8 @@ def _unit(unit: bytes) -> tuple[str, str | None, float]:
 
 
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_NO_SPEC: _Spec = ("", "", None)  # "not cached" markers (compared with ``is``)
+_NO_OBJECT = CosemObject("", "", (), None, None, None, "")
 
 
 def _parse_inner(inner: bytes) -> _Parsed | None:
@@ -405,14 +436,15 @@ class Parser:
 
     A meter sends the same lines in the same order every time and only some values change. When a
     telegram has the layout of the previous one, only the lines that differ are parsed (found by
-    comparing line lists in C); the rest of the objects and the index are reused. Codes
-    (``1-0:32.7.0`` to its registry entry) and value groups (``234.3*V`` to typed values) are cached
-    too, so a changed line usually costs a few dictionary look-ups.
+    comparing line lists in C); the rest of the objects and the index are reused. Whole lines
+    (``1-0:32.7.0(234.3*V)`` to its object) and codes (``1-0:32.7.0`` to its registry entry) are
+    cached too: values such as voltages, currents and power factors come back often, so a changed
+    line is often a single dictionary look-up.
     """
 
     def __init__(self, cache_size: int = 4096) -> None:
         self._codes: dict[bytes, _Spec | None] = {}
-        self._values: dict[bytes, _Parsed | None] = {}
+        self._objects: dict[bytes, CosemObject | None] = {}
         self._cache_size = cache_size
         # The previous telegram: its lines, the object at each line (None: header or empty line).
         self._lines: list[bytes] = []
@@ -420,36 +452,65 @@ class Parser:
         self._previous: Telegram | None = None
 
     def _parse_new(self, line: bytes) -> CosemObject | None:
+        """Parse a data line (cached: a line seen before costs one look-up)."""
+        obj = self._objects.get(line, _NO_OBJECT)
+        if obj is not _NO_OBJECT:
+            return obj
+        obj = self._parse_uncached(line)
+        objects = self._objects
+        if len(objects) >= self._cache_size:
+            objects.clear()
+        if len(line) <= 96:
+            objects[line] = obj
+        return obj
+
+    def _parse_uncached(self, line: bytes) -> CosemObject | None:
         open_at = line.find(b"(")
         if open_at <= 0 or line[-1] != 0x29:
             return None
         code = line[:open_at]
-        try:
-            spec = self._codes[code]
-        except KeyError:
+        spec = self._codes.get(code, _NO_SPEC)
+        if spec is _NO_SPEC:
             spec = None
             if _OBIS_RE.match(code) is not None:
                 obis = code.decode("ascii")
                 spec = (obis, normalize_code(obis), lookup(obis))
-            if len(self._codes) > self._cache_size:
+            if len(self._codes) >= self._cache_size:
                 self._codes.clear()
             self._codes[code] = spec
         if spec is None:
             return None
+        obis, normalized, info = spec
         inner = line[open_at + 1 : -1]
-        try:
-            parsed = self._values[inner]
-        except KeyError:
-            parsed = _parse_inner(inner)
-            if len(self._values) > self._cache_size:
-                self._values.clear()
-            if len(inner) <= 64:
-                self._values[inner] = parsed
+        obj: CosemObject
+        star = inner.find(b"*")
+        if star > 0 and 0x29 not in inner and 0x28 not in inner:
+            # The common single ``number*unit`` group, inlined.
+            digits = inner[:star]
+            if digits.replace(b".", b"", 1).isdigit():
+                number = float(digits)
+                raw = digits.decode("ascii")
+                unit, canonical, scale = _unit(inner[star + 1 :])
+                value: Value = _new(Value, (raw, unit, number, None))
+                if scale != 1.0:
+                    number *= scale
+                    text = repr(round(number, 9))
+                else:
+                    text = raw.lstrip("0")
+                    if not text or text[0] == ".":
+                        text = "0" + text
+                obj = _new(CosemObject, (obis, normalized, (value,), number, canonical, info, text))
+                return obj
+        elif len(inner) == 13 and inner[12] in b"SW" and inner[:12].isdigit():
+            # A clock, ``(230502215001S)``.
+            raw = inner.decode("ascii")
+            value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+            obj = _new(CosemObject, (obis, normalized, (value,), None, None, info, ""))
+            return obj
+        parsed = _parse_inner(inner)
         if parsed is None:
             return None
-        obj: CosemObject = _new(
-            CosemObject, (spec[0], spec[1], parsed[0], parsed[1], parsed[2], spec[2], parsed[3])
-        )
+        obj = _new(CosemObject, (obis, normalized, *parsed[:3], info, parsed[3]))
         return obj
 
     def parse(self, data: bytes) -> Telegram | None:
@@ -469,21 +530,26 @@ class Parser:
 
     def _parse_like_previous(self, lines: list[bytes], previous: Telegram) -> Telegram | None:
         """Parse only the lines that changed; None when the layout changed after all."""
-        old_lines = self._lines
         slots = self._slots.copy()
         index = previous.index.copy()
-        for position in compress(range(len(lines)), map(ne, lines, old_lines)):
+        parse = self._parse_new
+        for position in compress(range(len(lines)), map(ne, lines, self._lines)):
             old = slots[position]
             if old is None:
                 return None
-            obj = self._parse_new(lines[position])
+            obj = parse(lines[position])
             if obj is None or obj.code != old.code:
                 return None
             slots[position] = obj
             if index[old.code] is old:
                 index[old.code] = obj
         telegram = Telegram(
-            previous.header, tuple(filter(None, slots)), (), previous.dialect, index
+            previous.header,
+            tuple(filter(None, slots)),
+            (),
+            previous.dialect,
+            index,
+            previous.layout,
         )
         self._lines = lines
         self._slots = slots
