@@ -282,13 +282,13 @@ class RecordsWriter:
         values = self._order(derived)
         none = tuple(map(is_, values, repeat(None))) if None in values else _NO_NONE
         fmt = self._formats.get(none) or self._format(none)
+        stamp = iso_text(telegram.timestamp)  # first: the validity row just wrote this one
         gas_text = gas_time = ""
         if self._gas_code is not None:
             gas = index.get(self._gas_code)
             if gas is not None and gas.number is not None:
                 gas_text = gas.number_text
                 gas_time = iso_text(gas.timestamp)
-        stamp = iso_text(telegram.timestamp)
         row = fmt % (
             stamp,
             result.status.value,

@@ -431,6 +431,49 @@ _Spec = tuple[str, str, "ObisInfo | None"]
 _Parsed = tuple[tuple[Value, ...], float | None, str | None, str]
 
 
+_Numeric = tuple[str, str, "ObisInfo | None", str, str | None, float]
+"""What a ``number*unit`` line's object takes from its code and unit: obis, code, registry entry,
+unit as sent, canonical unit, scale to it."""
+
+
+def _numeric(digits: bytes, spec: _Numeric) -> CosemObject:
+    """The object of a ``code(digits*unit)`` line (``digits``: checked decimal digits)."""
+    obis, code, info, unit, canonical, scale = spec
+    number = float(digits)
+    raw = digits.decode("ascii")
+    value: Value = _new(Value, (raw, unit, number, None))
+    if scale != 1.0:
+        number *= scale
+        text = repr(round(number, 9))
+    else:
+        text = raw.lstrip("0")
+        if not text or text[0] == ".":
+            text = "0" + text
+    obj: CosemObject = _new(CosemObject, (obis, code, (value,), number, canonical, info, text))
+    return obj
+
+
+# A line position's shape: the bytes before and after the digits, where the digits are, and what
+# the object takes from code and unit.
+_Shape = tuple[bytes, bytes, int, int, _Numeric]
+
+
+def _shape(line: bytes, obj: CosemObject) -> _Shape | None:
+    """How to re-parse ``line`` when only its digits change; None unless it is ``code(n*unit)``."""
+    if len(obj.values) != 1 or obj.values[0].unit is None or obj.values[0].number is None:
+        return None
+    open_at = line.find(b"(")
+    star = line.rfind(b"*")
+    unit, canonical, scale = _unit(line[star + 1 : -1])
+    return (
+        line[: open_at + 1],
+        line[star:],
+        open_at + 1,
+        star - len(line),
+        (obj.obis, obj.code, obj.info, unit, canonical, scale),
+    )
+
+
 class Parser:
     """Parses telegrams, reusing what repeats between telegrams (all caches bounded).
 
@@ -449,6 +492,7 @@ class Parser:
         # The previous telegram: its lines, the object at each line (None: header or empty line).
         self._lines: list[bytes] = []
         self._slots: list[CosemObject | None] = []
+        self._shapes: list[_Shape | None] = []
         self._previous: Telegram | None = None
 
     def _parse_new(self, line: bytes) -> CosemObject | None:
@@ -485,26 +529,14 @@ class Parser:
         obj: CosemObject
         star = inner.find(b"*")
         if star > 0 and 0x29 not in inner and 0x28 not in inner:
-            # The common single ``number*unit`` group, inlined.
+            # The common single ``number*unit`` group.
             digits = inner[:star]
             if digits.replace(b".", b"", 1).isdigit():
-                number = float(digits)
-                raw = digits.decode("ascii")
-                unit, canonical, scale = _unit(inner[star + 1 :])
-                value: Value = _new(Value, (raw, unit, number, None))
-                if scale != 1.0:
-                    number *= scale
-                    text = repr(round(number, 9))
-                else:
-                    text = raw.lstrip("0")
-                    if not text or text[0] == ".":
-                        text = "0" + text
-                obj = _new(CosemObject, (obis, normalized, (value,), number, canonical, info, text))
-                return obj
+                return _numeric(digits, (obis, normalized, info, *_unit(inner[star + 1 :])))
         elif len(inner) == 13 and inner[12] in b"SW" and inner[:12].isdigit():
             # A clock, ``(230502215001S)``.
             raw = inner.decode("ascii")
-            value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+            value: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
             obj = _new(CosemObject, (obis, normalized, (value,), None, None, info, ""))
             return obj
         parsed = _parse_inner(inner)
@@ -529,16 +561,39 @@ class Parser:
         return self._parse_full(lines)
 
     def _parse_like_previous(self, lines: list[bytes], previous: Telegram) -> Telegram | None:
-        """Parse only the lines that changed; None when the layout changed after all."""
+        """Parse only the lines that changed; None when the layout changed after all.
+
+        A changed line is looked up whole first; else, when its position held ``code(n*unit)``
+        and only the digits differ, they are read where they stand.
+        """
         slots = self._slots.copy()
+        shapes = self._shapes
         index = previous.index.copy()
-        parse = self._parse_new
+        objects = self._objects
         for position in compress(range(len(lines)), map(ne, lines, self._lines)):
             old = slots[position]
             if old is None:
                 return None
-            obj = parse(lines[position])
-            if obj is None or obj.code != old.code:
+            line = lines[position]
+            obj = objects.get(line)
+            if obj is None:
+                shape = shapes[position]
+                if (
+                    shape is not None
+                    and line.startswith(shape[0])
+                    and line.endswith(shape[1])
+                    and (digits := line[shape[2] : shape[3]]).replace(b".", b"", 1).isdigit()
+                ):
+                    obj = _numeric(digits, shape[4])
+                    if len(objects) >= self._cache_size:
+                        objects.clear()
+                    objects[line] = obj
+                else:
+                    obj = self._parse_new(line)
+                    if obj is None or obj.code != old.code:
+                        return None
+                    shapes[position] = _shape(line, obj)
+            elif obj.code != old.code:
                 return None
             slots[position] = obj
             if index[old.code] is old:
@@ -588,6 +643,7 @@ class Parser:
         telegram = Telegram(
             header, tuple(objects), tuple(unparsed), detect_dialect(header, index), index
         )
+        self._shapes = [None] * len(slots)
         if reusable:
             self._lines, self._slots, self._previous = lines, slots, telegram
         else:
