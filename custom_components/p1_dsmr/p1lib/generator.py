@@ -75,6 +75,7 @@ class MeterSimulator:
         self.state = _State()
         self.with_solar = solar
         self._tariff = 1
+        self._gas_reading: tuple[datetime, float] | None = None
 
     def _step(self) -> None:
         rng = self.rng
@@ -230,8 +231,13 @@ class MeterSimulator:
         ]
 
     def _gas_line(self, code: str) -> str:
-        hour = self.now.replace(minute=0, second=0) if self.style == "nl_dsmr4" else self.now
-        return f"0-1:{code}({_ts(hour)})({self.state.gas:09.3f}*m3)"
+        """The gas meter's last reading and its capture time: hourly (DSMR 4), every 5 minutes
+        (DSMR 5, e-MUCS); the line changes only when a new reading is captured."""
+        minutes = 60 if self.style == "nl_dsmr4" else 5
+        capture = self.now.replace(minute=self.now.minute // minutes * minutes, second=0)
+        if self._gas_reading is None or self._gas_reading[0] != capture:
+            self._gas_reading = (capture, self.state.gas)
+        return f"0-1:{code}({_ts(capture)})({self._gas_reading[1]:09.3f}*m3)"
 
     def _quality(self) -> list[str]:
         return [
