@@ -15,7 +15,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "custom_components" / "p1_dsmr"))
 
-from p1lib.converter import ConvertOptions, convert_stream  # noqa: E402
+from p1lib.converter import ConvertOptions, batch_collection, convert_stream  # noqa: E402
 from p1lib.generator import MeterSimulator, putty_header  # noqa: E402
 
 
@@ -30,7 +30,8 @@ def ours(log: bytes, repeat: int) -> tuple[float, int]:
     for _ in range(repeat):
         outputs = [io.StringIO(), io.StringIO(), io.StringIO()]
         started = time.perf_counter()
-        summary = convert_stream(io.BytesIO(log), "bench", *outputs, None, ConvertOptions())
+        with batch_collection():  # as the command line runs it
+            summary = convert_stream(io.BytesIO(log), "bench", *outputs, None, ConvertOptions())
         best = min(best, time.perf_counter() - started)
         telegrams = summary.valid
     return telegrams / best, telegrams
@@ -60,6 +61,7 @@ def memory_child(path: str) -> None:
         open(os.devnull, "w") as records,
         open(os.devnull, "w") as validity,
         open(os.devnull, "w") as errors,
+        batch_collection(),
     ):
         summary = convert_stream(source, path, records, validity, errors, None, ConvertOptions())
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import subprocess
@@ -172,3 +173,13 @@ def test_convert_stream_in_memory() -> None:
     summary = converter.convert_stream(source, "x", *outputs, repaired, ConvertOptions())
     assert summary.valid == 4
     assert repaired.getvalue() == source.getvalue()
+
+
+def test_batch_collection_restores_the_collector() -> None:
+    before = gc.get_threshold()
+    with converter.batch_collection(123_456):
+        assert gc.get_threshold()[0] == max(123_456, before[0])
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), converter.batch_collection():
+        raise RuntimeError
+    assert gc.get_threshold() == before

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import json
 import os
 import sys
@@ -31,6 +32,7 @@ __all__ = [
     "ConvertSummary",
     "SAMPLE_LOG",
     "atomic_outputs",
+    "batch_collection",
     "convert",
     "convert_to_directory",
     "output_paths",
@@ -123,6 +125,22 @@ def convert_stream(
         stats.unverified,
         round(seconds, 3),
     )
+
+
+@contextlib.contextmanager
+def batch_collection(threshold: int = 100_000) -> Iterator[None]:
+    """Run the cyclic garbage collector less often while a batch conversion runs, then restore it.
+
+    A conversion allocates many short-lived tuples and no reference cycles, so the collector's
+    frequent young-generation passes only cost time (about a tenth of it); memory stays constant.
+    For the command line and benchmarks: a host process (Home Assistant) keeps its own settings.
+    """
+    previous = gc.get_threshold()
+    gc.set_threshold(max(threshold, previous[0]), *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 @contextlib.contextmanager
@@ -237,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     code = 0
     for log in logs:
         try:
-            summaries.append(convert(log, args.out, options))
+            with batch_collection():
+                summaries.append(convert(log, args.out, options))
         except IsADirectoryError:
             print(f"p1-dsmr: cannot read {log}: it is a directory", file=sys.stderr)
             code = 2
