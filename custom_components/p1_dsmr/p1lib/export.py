@@ -15,6 +15,7 @@ import csv
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from itertools import repeat
 from operator import attrgetter, is_, itemgetter
 from typing import IO
@@ -145,20 +146,17 @@ VALIDITY_COLUMNS = (
 )
 
 _TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
-_last_iso: tuple[datetime | None, str] = (None, "")
+
+
+@lru_cache(maxsize=8)
+def _isoformat(stamp: datetime) -> str:
+    return stamp.isoformat()
 
 
 def iso_text(stamp: datetime | None) -> str:
-    """ISO 8601 text of a time, "" for None (the last one is remembered: each telegram's time is
-    written to two files)."""
-    global _last_iso  # noqa: PLW0603
-    if stamp is None:
-        return ""
-    last, text = _last_iso
-    if stamp is not last:
-        text = stamp.isoformat()
-        _last_iso = (stamp, text)
-    return text
+    """ISO 8601 text of a time, "" for None. Cached: each telegram's time is written to two files,
+    a gas reading's time repeats until the next reading."""
+    return "" if stamp is None else _isoformat(stamp)
 
 
 def telegram_time_text(result: DecodeResult) -> str:
@@ -282,7 +280,7 @@ class RecordsWriter:
         values = self._order(derived)
         none = tuple(map(is_, values, repeat(None))) if None in values else _NO_NONE
         fmt = self._formats.get(none) or self._format(none)
-        stamp = iso_text(telegram.timestamp)  # first: the validity row just wrote this one
+        stamp = iso_text(telegram.timestamp)
         gas_text = gas_time = ""
         if self._gas_code is not None:
             gas = index.get(self._gas_code)
