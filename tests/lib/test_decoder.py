@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from p1lib.decoder import Decoder, Status, suspicious_bytes
+from p1lib.repair import RepairEngine
 
 from .builders import HU_LINES, hungarian, telegram
 
@@ -112,3 +113,47 @@ def test_stats() -> None:
 def test_suspicious_bytes() -> None:
     assert suspicious_bytes(b"/AB\r\nx\ny\rz\x00") == ((6, 10), (8, 13), (10, 0))
     assert suspicious_bytes(bytes(100), limit=3) == ((0, 0), (1, 0), (2, 0))
+
+
+def _collision_lines(power: float, volt: float, colon: bool = True) -> tuple[str, ...]:
+    return (
+        "1-3:0.2.8(50)",
+        "0-0:1.0.0(230502215001S)",
+        "0-0:96.1.1(4530303434303037333832323436303139)",
+        f"1-0:1.7.0({power:06.3f}*kW)",
+        f"1-0:32.7.0({volt:05.1f}*V)",
+        "1-0:2.8.1(000024.218*kWh)" if colon else "1-02.8.1(000024.218*kWh)",
+    )
+
+
+def test_crc_collision_given_away_by_the_structure() -> None:
+    """One damaged telegram in 65,536 still matches its CRC: here a lost ':' (values searched so
+    that the damaged bytes have the original's CRC). A meter whose lines all parsed until now
+    does not start sending '1-02.8.1': the one repair that parses and reproduces the CRC wins."""
+    header = "/ISK5\\2M550T-1012"
+    first = telegram(*(line.replace("5001S", "5000S") for line in _collision_lines(1.2, 210.0)),
+                     header=header)  # fmt: skip
+    original = telegram(*_collision_lines(0.085, 207.1), header=header)
+    damaged = telegram(*_collision_lines(0.085, 207.1, colon=False), header=header)
+    assert damaged.endswith(original[original.rindex(b"!") :])  # same CRC: a true collision
+
+    plain = Decoder()
+    assert plain.feed(first + damaged)[1].status is Status.VALID  # without repair: as received
+
+    decoder = Decoder(repair=RepairEngine())
+    results = decoder.feed(first + damaged)
+    assert results[1].status is Status.REPAIRED
+    assert results[1].data == original
+    assert results[1].reason.startswith("crc collision")
+    assert results[1].telegram is not None
+    assert not results[1].telegram.unparsed
+
+
+def test_a_new_unparsed_line_without_a_repair_is_accepted_as_sent() -> None:
+    """A meter may start sending a line this parser does not know: no repair, accepted."""
+    first = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000024.218*kWh)")
+    second = telegram("0-0:1.0.0(230502215001S)", "1-0:1.8.1(000024.218*kWh)", "odd line")
+    decoder = Decoder(repair=RepairEngine())
+    results = decoder.feed(first + second)
+    assert results[1].status is Status.VALID
+    assert [line for _, line in results[1].telegram.unparsed] == ["odd line"]

@@ -151,6 +151,7 @@ class Decoder:
         self.stats = DecoderStats()
         self.repair = repair
         self._crc_seen = False  # this meter sends CRCs: a telegram without one is damaged
+        self._clean = False  # the last accepted telegram parsed line for line
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[DecodeResult]:
         """Decode the telegrams that ``chunk`` completes."""
@@ -169,8 +170,9 @@ class Decoder:
             crc_sent = parse_crc_field(crc_text)
             if crc_sent is not None and crc16(data) == crc_sent:
                 telegram = self.parser.parse(data)
-                if telegram is not None:
+                if telegram is not None and not telegram.unparsed:
                     self._crc_seen = True
+                    self._clean = True
                     stats = self.stats
                     stats.telegrams += 1
                     stats.valid += 1
@@ -194,6 +196,8 @@ class Decoder:
                     return result
         result = self._decode(frame)
         self.stats.count(result)
+        if result.telegram is not None and result.status is not Status.INVALID:
+            self._clean = not result.telegram.unparsed
         if result.telegram is not None and self.repair is not None:
             bang = result.data.rindex(b"!")
             self.repair.learn(
@@ -212,6 +216,9 @@ class Decoder:
                     telegram = self.parser.parse(data)
                     if telegram is None:
                         return self._invalid(frame, data, crc_sent, computed, "unparseable: header")
+                    collision = self._collision(frame, data, crc_sent, telegram)
+                    if collision is not None:
+                        return collision
                     self._crc_seen = True
                     return DecodeResult(
                         Status.VALID,
@@ -255,6 +262,36 @@ class Decoder:
                 )
             attempts = tuple(outcome.attempts)
         return self._invalid(frame, data, crc_sent, computed, reason, attempts)
+
+    def _collision(
+        self, frame: Frame, data: bytes, crc_sent: int, telegram: Telegram
+    ) -> DecodeResult | None:
+        """A repaired result when a CRC match is a collision the meter's structure gives away.
+
+        One damaged telegram in 65,536 still matches its CRC. When the meter's telegrams parsed
+        line for line until now and this one has lines that do not, and the repair engine finds
+        the one structurally consistent telegram that reproduces the same CRC, that one is what the
+        meter sent. Without such a repair the telegram is accepted as received (a meter may start
+        sending a line this parser does not know).
+        """
+        if not telegram.unparsed or not self._clean or self.repair is None:
+            return None
+        outcome = self.repair.repair(frame, data, crc_sent)
+        if outcome.data is None or outcome.telegram is None or outcome.telegram.unparsed:
+            return None
+        self._crc_seen = True
+        lines = ", ".join(str(number + 1) for number, _ in telegram.unparsed)
+        return DecodeResult(
+            Status.REPAIRED,
+            frame,
+            outcome.telegram,
+            outcome.data + outcome.crc_text + b"\r\n",
+            crc_sent,
+            crc_sent,
+            f"crc collision: the CRC matches but line(s) {lines} no longer parse",
+            (),
+            outcome.repair,
+        )
 
     def _without_crc(self, frame: Frame, data: bytes) -> DecodeResult | None:
         """A telegram with no CRC: unverified if the meter sends none and every line parses."""
