@@ -170,9 +170,11 @@ class Decoder:
             crc_sent = parse_crc_field(crc_text)
             if crc_sent is not None and crc16(data) == crc_sent:
                 telegram = self.parser.parse(data)
-                if telegram is not None and not telegram.unparsed:
+                if telegram is not None and (
+                    not telegram.unparsed or not self._clean or self.repair is None
+                ):  # (else it may be a CRC collision: see _collision)
                     self._crc_seen = True
-                    self._clean = True
+                    self._clean = not telegram.unparsed
                     stats = self.stats
                     stats.telegrams += 1
                     stats.valid += 1
