@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from p1lib import crc
 from p1lib.crc import crc16, crc16_bytewise, parse_crc_field, shift_register
 
 
@@ -28,6 +29,12 @@ def test_fast_equals_bytewise_at_every_length() -> None:
     for length in range(1, 2600):
         for data in (b"\xff" * length, bytes(range(256)) * (length // 256) + bytes(length % 256)):
             assert crc16(data) == crc16_bytewise(data), length
+
+
+def test_fold_plans_are_bounded() -> None:
+    for length in range(1, 4300):
+        assert crc16(bytes(length)) == 0
+    assert len(crc._SCHEDULES) <= 4096
 
 
 @given(st.binary(max_size=200), st.binary(max_size=200))

@@ -56,17 +56,12 @@ def _fold_schedule(length: int) -> tuple[tuple[int, int, int], ...]:
     shortest upper bound max(cut, length - cut + s), which about halves the length every fold.
     """
     folds: list[tuple[int, int, int]] = []
-    while length > 16:
-        options = [
+    while length > 16:  # s = 1 always qualifies and shortens by 14 bits, so this ends
+        bound, j = min(
             (max(15 << j, length - (15 << j) + (1 << j)), j)
             for j in range(length.bit_length())
             if 15 << j < length
-        ]
-        if not options:
-            break
-        bound, j = min(options)
-        if bound >= length:
-            break
+        )
         folds.append((15 << j, 1 << j, (1 << (15 << j)) - 1))
         length = bound
     return tuple(folds)
