@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -112,68 +113,42 @@ _DIAGNOSTIC_KINDS = frozenset(
 )
 
 
-def _kind_style(kind: Kind) -> dict[str, object]:
-    """Device class, state class and unit for a kind of value (canonical units of the library)."""
-    if kind is Kind.ENERGY:
-        return {"device_class": _E, "state_class": _TOTAL, "unit": UnitOfEnergy.KILO_WATT_HOUR}
-    if kind is Kind.REACTIVE_ENERGY:
-        return {"state_class": _TOTAL, "unit": "kvarh"}
-    if kind is Kind.POWER:
-        return {
-            "device_class": SensorDeviceClass.POWER,
-            "state_class": _MEASUREMENT,
-            "unit": UnitOfPower.KILO_WATT,
-        }
-    if kind is Kind.REACTIVE_POWER:
-        return {
-            "device_class": SensorDeviceClass.REACTIVE_POWER,
-            "state_class": _MEASUREMENT,
-            "unit": UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
-            "scale": 1000.0,  # kvar to var
-        }
-    if kind is Kind.VOLTAGE:
-        return {
-            "device_class": SensorDeviceClass.VOLTAGE,
-            "state_class": _MEASUREMENT,
-            "unit": UnitOfElectricPotential.VOLT,
-        }
-    if kind is Kind.CURRENT:
-        return {
-            "device_class": SensorDeviceClass.CURRENT,
-            "state_class": _MEASUREMENT,
-            "unit": UnitOfElectricCurrent.AMPERE,
-        }
-    if kind is Kind.POWER_FACTOR:
-        return {"device_class": SensorDeviceClass.POWER_FACTOR, "state_class": _MEASUREMENT}
-    if kind is Kind.FREQUENCY:
-        return {
-            "device_class": SensorDeviceClass.FREQUENCY,
-            "state_class": _MEASUREMENT,
-            "unit": UnitOfFrequency.HERTZ,
-        }
-    if kind is Kind.COUNT:
-        return {"state_class": _TOTAL}
-    if kind is Kind.DURATION:
-        return {"device_class": SensorDeviceClass.DURATION, "unit": UnitOfTime.SECONDS}
-    if kind is Kind.TIMESTAMP:
-        return {"device_class": SensorDeviceClass.TIMESTAMP}
-    return {}
+class _Style(NamedTuple):
+    """How a kind of value shows in Home Assistant."""
+
+    device_class: SensorDeviceClass | None = None
+    state_class: SensorStateClass | None = None
+    unit: str | None = None
+    scale: float = 1.0
+    """Library unit to Home Assistant unit (kvar to var)."""
 
 
-def _mbus_style(kind: str) -> dict[str, object]:
-    if kind == "water":
-        return {
-            "device_class": SensorDeviceClass.WATER,
-            "state_class": _TOTAL,
-            "unit": UnitOfVolume.CUBIC_METERS,
-        }
-    if kind == "heat":
-        return {"device_class": _E, "state_class": _TOTAL, "unit": UnitOfEnergy.GIGA_JOULE}
-    return {
-        "device_class": SensorDeviceClass.GAS,
-        "state_class": _TOTAL,
-        "unit": UnitOfVolume.CUBIC_METERS,
-    }
+# Device class, state class and unit for each kind of value (canonical units of the library).
+_KIND_STYLES: dict[Kind, _Style] = {
+    Kind.ENERGY: _Style(_E, _TOTAL, UnitOfEnergy.KILO_WATT_HOUR),
+    Kind.REACTIVE_ENERGY: _Style(None, _TOTAL, "kvarh"),
+    Kind.POWER: _Style(SensorDeviceClass.POWER, _MEASUREMENT, UnitOfPower.KILO_WATT),
+    Kind.REACTIVE_POWER: _Style(
+        SensorDeviceClass.REACTIVE_POWER,
+        _MEASUREMENT,
+        UnitOfReactivePower.VOLT_AMPERE_REACTIVE,
+        scale=1000.0,  # kvar to var
+    ),
+    Kind.VOLTAGE: _Style(SensorDeviceClass.VOLTAGE, _MEASUREMENT, UnitOfElectricPotential.VOLT),
+    Kind.CURRENT: _Style(SensorDeviceClass.CURRENT, _MEASUREMENT, UnitOfElectricCurrent.AMPERE),
+    Kind.POWER_FACTOR: _Style(SensorDeviceClass.POWER_FACTOR, _MEASUREMENT),
+    Kind.FREQUENCY: _Style(SensorDeviceClass.FREQUENCY, _MEASUREMENT, UnitOfFrequency.HERTZ),
+    Kind.COUNT: _Style(None, _TOTAL),
+    Kind.DURATION: _Style(SensorDeviceClass.DURATION, None, UnitOfTime.SECONDS),
+    Kind.TIMESTAMP: _Style(SensorDeviceClass.TIMESTAMP),
+}
+
+# The reading of an M-Bus device, by the kind of device.
+_MBUS_STYLES: dict[str, _Style] = {
+    "water": _Style(SensorDeviceClass.WATER, _TOTAL, UnitOfVolume.CUBIC_METERS),
+    "heat": _Style(_E, _TOTAL, UnitOfEnergy.GIGA_JOULE),
+    "gas": _Style(SensorDeviceClass.GAS, _TOTAL, UnitOfVolume.CUBIC_METERS),
+}
 
 
 def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
@@ -187,30 +162,30 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         translation_key = key[key.index("_") + 1 :]
         device = data.mbus.get(channel)
         style = (
-            _mbus_style(device.kind if device else "gas")
+            _MBUS_STYLES.get(device.kind if device else "gas", _MBUS_STYLES["gas"])
             if kind is Kind.MBUS_READING
-            else _kind_style(kind)
+            else _KIND_STYLES.get(kind, _Style())
         )
         enabled = kind is Kind.MBUS_READING
     elif key.startswith("obis_"):
         code = key[5:]
         translation_key = "obis_code"
         placeholders = {"code": code}
-        style = {}
+        style = _Style()
         enabled = False
     else:
-        style = _kind_style(kind)
+        style = _KIND_STYLES.get(kind, _Style())
         enabled = key in _ENABLED
     return P1SensorEntityDescription(
         key=key,
         translation_key=translation_key,
         translation_placeholders=placeholders,
-        device_class=style.get("device_class"),  # type: ignore[arg-type]
-        state_class=style.get("state_class"),  # type: ignore[arg-type]
-        native_unit_of_measurement=style.get("unit"),  # type: ignore[arg-type]
+        device_class=style.device_class,
+        state_class=style.state_class,
+        native_unit_of_measurement=style.unit,
         entity_category=EntityCategory.DIAGNOSTIC if kind in _DIAGNOSTIC_KINDS else None,
         entity_registry_enabled_default=enabled,
-        value_fn=_value(key, float(style.get("scale", 1.0))),  # type: ignore[arg-type]
+        value_fn=_value(key, style.scale),
         channel=channel,
     )
 
