@@ -29,20 +29,12 @@ class P1BinarySensorEntityDescription(BinarySensorEntityDescription):
 BINARY_SENSORS: tuple[P1BinarySensorEntityDescription, ...] = (
     *(
         P1BinarySensorEntityDescription(
-            key=f"overvoltage_l{phase}",
-            translation_key=f"overvoltage_l{phase}",
+            key=f"{flag}_l{phase}",
+            translation_key=f"{flag}_l{phase}",
             device_class=BinarySensorDeviceClass.PROBLEM,
             phase=phase,
         )
-        for phase in (1, 2, 3)
-    ),
-    *(
-        P1BinarySensorEntityDescription(
-            key=f"overcurrent_l{phase}",
-            translation_key=f"overcurrent_l{phase}",
-            device_class=BinarySensorDeviceClass.PROBLEM,
-            phase=phase,
-        )
+        for flag in ("overvoltage", "overcurrent")
         for phase in (1, 2, 3)
     ),
     P1BinarySensorEntityDescription(
