@@ -169,34 +169,45 @@ class Decoder:
             data = normalize_line_ends(frame.data)
             crc_sent = parse_crc_field(crc_text)
             if crc_sent is not None and crc16(data) == crc_sent:
-                telegram = self.parser.parse(data)
-                if telegram is not None and (
-                    not telegram.unparsed or not self._clean or self.repair is None
-                ):  # (else it may be a CRC collision: see _collision)
-                    self._crc_seen = True
-                    self._clean = not telegram.unparsed
-                    stats = self.stats
-                    stats.telegrams += 1
-                    stats.valid += 1
-                    if self.repair is not None:
-                        self.repair.learn(data, telegram, crc_text)
-                    result: DecodeResult = _new(
-                        DecodeResult,
-                        (
-                            Status.VALID,
-                            frame,
-                            telegram,
-                            data + crc_text + b"\r\n",
-                            crc_sent,
-                            crc_sent,
-                            "",
-                            (),
-                            None,
-                            (),
-                        ),
-                    )
-                    return result
-        result = self._decode(frame)
+                return self._verified(frame, data, crc_sent)
+        return self._finish(self._decode(frame))
+
+    def _verified(self, frame: Frame, data: bytes, crc_sent: int) -> DecodeResult:
+        """A frame whose CRC matches: valid once it parses (or repaired, after a collision)."""
+        telegram = self.parser.parse(data)
+        if telegram is None:
+            reason = "unparseable: header"
+            return self._finish(self._invalid(frame, data, crc_sent, crc_sent, reason))
+        if telegram.unparsed:
+            collision = self._collision(frame, data, crc_sent, telegram)
+            if collision is not None:
+                return self._finish(collision)
+        self._crc_seen = True
+        self._clean = not telegram.unparsed
+        stats = self.stats
+        stats.telegrams += 1
+        stats.valid += 1
+        if self.repair is not None:
+            self.repair.learn(data, telegram, frame.crc_text)
+        result: DecodeResult = _new(
+            DecodeResult,
+            (
+                Status.VALID,
+                frame,
+                telegram,
+                data + frame.crc_text + b"\r\n",
+                crc_sent,
+                crc_sent,
+                "",
+                (),
+                None,
+                (),
+            ),
+        )
+        return result
+
+    def _finish(self, result: DecodeResult) -> DecodeResult:
+        """Count a result; an accepted one teaches the repair engine."""
         self.stats.count(result)
         if result.telegram is not None and result.status is not Status.INVALID:
             self._clean = not result.telegram.unparsed
@@ -213,23 +224,7 @@ class Decoder:
         computed: int | None = None
         if frame.complete and frame.has_header:
             if crc_sent is not None:
-                computed = crc16(data)
-                if computed == crc_sent:
-                    telegram = self.parser.parse(data)
-                    if telegram is None:
-                        return self._invalid(frame, data, crc_sent, computed, "unparseable: header")
-                    collision = self._collision(frame, data, crc_sent, telegram)
-                    if collision is not None:
-                        return collision
-                    self._crc_seen = True
-                    return DecodeResult(
-                        Status.VALID,
-                        frame,
-                        telegram,
-                        data + frame.crc_text + b"\r\n",
-                        crc_sent,
-                        computed,
-                    )
+                computed = crc16(data)  # a mismatch: a match is handled by decode_frame
             elif not frame.crc_text and not self._crc_seen:
                 result = self._without_crc(frame, data)
                 if result is not None:
