@@ -12,6 +12,7 @@ from p1lib.crc import crc16
 from p1lib.decoder import Decoder, DecodeResult, Status
 from p1lib.faults import FAULTS, inject, same_telegram
 from p1lib.generator import STYLES, MeterSimulator
+from p1lib.parsing import Parser, Telegram
 from p1lib.repair import RepairEngine
 
 
@@ -181,26 +182,34 @@ def test_stripped_log_repairs_nothing(samples: Path) -> None:
     assert not any(r.accepted for r in results)
 
 
-def parse(data: bytes):  # type: ignore[no-untyped-def]
-    from p1lib.parsing import Parser
-
+def parse(data: bytes) -> Telegram:
     telegram = Parser().parse(data[: data.rindex(b"!") + 1])
     assert telegram is not None
     return telegram
 
 
-def test_plausibility_rules() -> None:
-    first, second, _ = stream("hu_sagemcom", 9)
+def learnt(first: bytes) -> RepairEngine:
+    """An engine that has learnt ``first``."""
     engine = RepairEngine()
     engine.learn(first[: first.rindex(b"!") + 1], parse(first))
+    return engine
+
+
+def with_value(data: bytes, code: bytes, value: bytes) -> Telegram:
+    """``data`` parsed, with the first value of ``code`` replaced by ``value``."""
+    start = data.index(code + b"(") + len(code) + 1
+    end = data.index(b")", start)
+    return parse(data[:start] + value + data[end:])
+
+
+def test_plausibility_rules() -> None:
+    first, second, _ = stream("hu_sagemcom", 9)
+    engine = learnt(first)
     good = parse(second)
     assert engine.plausible(good, {"0-0:1.0.0", "1-0:1.8.0", "1-0:32.7.0"}) is None
 
     def changed(code: bytes, value: bytes) -> str | None:
-        start = second.index(code + b"(") + len(code) + 1
-        end = second.index(b")", start)
-        telegram = parse(second[:start] + value + second[end:])
-        return engine.plausible(telegram, {code.decode()})
+        return engine.plausible(with_value(second, code, value), {code.decode()})
 
     assert changed(b"0-0:1.0.0", b"230502215100S") == "clock moved 70 s" or "clock" in str(
         changed(b"0-0:1.0.0", b"230502225000S")
@@ -216,20 +225,14 @@ def test_plausibility_rules() -> None:
 
 def test_other_clocks_never_go_back() -> None:
     first, second, _ = stream("nl_dsmr5", 10)
-    engine = RepairEngine()
-    engine.learn(first[: first.rindex(b"!") + 1], parse(first))
-    start = second.index(b"0-1:24.2.1(") + 11
-    telegram = parse(second[:start] + b"220502215000S" + second[start + 13 :])
-    assert "time moved" in str(engine.plausible(telegram, {"0-1:24.2.1"}))
+    telegram = with_value(second, b"0-1:24.2.1", b"220502215000S")
+    assert "time moved" in str(learnt(first).plausible(telegram, {"0-1:24.2.1"}))
 
 
 def test_counts_move_a_little() -> None:
     first, second, _ = stream("nl_dsmr5", 11)
-    engine = RepairEngine()
-    engine.learn(first[: first.rindex(b"!") + 1], parse(first))
-    start = second.index(b"0-0:96.7.21(") + 12
-    telegram = parse(second[:start] + b"00099" + second[start + 5 :])
-    assert "moved by" in str(engine.plausible(telegram, {"0-0:96.7.21"}))
+    telegram = with_value(second, b"0-0:96.7.21", b"00099")
+    assert "moved by" in str(learnt(first).plausible(telegram, {"0-0:96.7.21"}))
 
 
 def test_damaged_header_text_is_rebuilt_from_the_blank_line() -> None:
