@@ -150,21 +150,28 @@ async def test_serial_list_errors_then_success(hass: HomeAssistant, tmp_path: Pa
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
+async def configure_serial_with_by_id(
+    hass: HomeAssistant, meter: PtyMeter, by_id: Path
+) -> dict[str, Any]:
+    """Run the serial step for ``meter`` with ``by_id`` standing in for /dev/serial/by-id."""
+    try:
+        with ports(meter.path), patch("custom_components.p1_dsmr.config_flow.Path") as fake:
+            fake.side_effect = lambda p: by_id if p == "/dev/serial/by-id" else Path(p)
+            result = await start(hass, "serial")
+            return await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_DEVICE: meter.path}
+            )
+    finally:
+        meter.stop()
+
+
 async def test_serial_stores_the_by_id_path(hass: HomeAssistant, tmp_path: Path) -> None:
     meter = PtyMeter(telegrams("hu_sanxing", 10)).start()
     by_id = tmp_path / "by-id"
     by_id.mkdir()
     link = by_id / "usb-FTDI_FT232R_USB_UART_A1B2C3-if00-port0"
     link.symlink_to(meter.path)
-    try:
-        with ports(meter.path), patch("custom_components.p1_dsmr.config_flow.Path") as fake:
-            fake.side_effect = lambda p: by_id if p == "/dev/serial/by-id" else Path(p)
-            result = await start(hass, "serial")
-            result = await hass.config_entries.flow.async_configure(
-                result["flow_id"], {CONF_DEVICE: meter.path}
-            )
-    finally:
-        meter.stop()
+    result = await configure_serial_with_by_id(hass, meter, by_id)
     assert result["data"][CONF_DEVICE] == str(link)
 
 
@@ -354,13 +361,5 @@ async def test_serial_by_id_without_a_match(hass: HomeAssistant, tmp_path: Path)
     by_id = tmp_path / "by-id"
     by_id.mkdir()
     (by_id / "usb-other-device").symlink_to(tmp_path)
-    try:
-        with ports(meter.path), patch("custom_components.p1_dsmr.config_flow.Path") as fake:
-            fake.side_effect = lambda p: by_id if p == "/dev/serial/by-id" else Path(p)
-            result = await start(hass, "serial")
-            result = await hass.config_entries.flow.async_configure(
-                result["flow_id"], {CONF_DEVICE: meter.path}
-            )
-    finally:
-        meter.stop()
+    result = await configure_serial_with_by_id(hass, meter, by_id)
     assert result["data"][CONF_DEVICE] == meter.path
