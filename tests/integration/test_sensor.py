@@ -16,6 +16,7 @@ from syrupy.assertion import SnapshotAssertion
 from custom_components.p1_dsmr.const import (
     DOMAIN,
 )
+from tests.lib.builders import telegram
 
 from .conftest import file_config_entry, telegrams
 from .test_init import state, wait_for
@@ -105,24 +106,21 @@ async def test_mbus_meter_appearing_later(hass: HomeAssistant, tmp_path: Path) -
 
 
 async def test_water_heat_and_unknown_codes(hass: HomeAssistant, tmp_path: Path) -> None:
-    from custom_components.p1_dsmr.p1lib.crc import crc16
-
-    lines = [
-        "/XYZ5 test",
-        "",
-        "0-0:96.1.1(4530303434303037333832323436303139)",
-        "0-0:1.0.0(230502215000S)",
-        "0-0:1.0.0(230502215000S)",
-        "1-0:1.7.0(00.100*kW)",
-        "1-0:99.99.9(42)",
-        "0-1:24.1.0(007)",
-        "0-1:24.2.1(230502215000S)(00012.345*m3)",
-        "0-2:24.1.0(004)",
-        "0-2:24.2.1(230502215000S)(00001.234*GJ)",
-    ]
-    body = ("\r\n".join(lines) + "\r\n!").encode()
     path = tmp_path / "m.log"
-    path.write_bytes(body + f"{crc16(body):04X}\r\n".encode())
+    path.write_bytes(
+        telegram(
+            "0-0:96.1.1(4530303434303037333832323436303139)",
+            "0-0:1.0.0(230502215000S)",
+            "0-0:1.0.0(230502215000S)",
+            "1-0:1.7.0(00.100*kW)",
+            "1-0:99.99.9(42)",
+            "0-1:24.1.0(007)",
+            "0-1:24.2.1(230502215000S)(00012.345*m3)",
+            "0-2:24.1.0(004)",
+            "0-2:24.2.1(230502215000S)(00001.234*GJ)",
+            header="/XYZ5 test",
+        )
+    )
     entry = await setup_file(hass, path, "E0044007382246019")
     water = hass.states.get("sensor.water_meter_1_reading")
     heat = hass.states.get("sensor.heat_meter_2_reading")
@@ -163,19 +161,19 @@ async def test_stale_mbus_device_can_be_removed(hass: HomeAssistant, tmp_path: P
 
 
 async def test_dsmr22_gas_reading(hass: HomeAssistant, tmp_path: Path) -> None:
-    lines = [
-        "/ISk5\\2MT382-1004",
-        "",
-        "0-0:96.1.1(4B384547303034303436333935353037)",
-        "1-0:1.8.1(12345.678*kWh)",
-        "1-0:1.7.0(0001.01*kW)",
-        "0-1:24.1.0(3)",
-        "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
-        "(00001.001)",
-        "!",
-    ]
     path = tmp_path / "m.log"
-    path.write_bytes("\r\n".join(lines).encode() + b"\r\n")
+    path.write_bytes(
+        telegram(
+            "0-0:96.1.1(4B384547303034303436333935353037)",
+            "1-0:1.8.1(12345.678*kWh)",
+            "1-0:1.7.0(0001.01*kW)",
+            "0-1:24.1.0(3)",
+            "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)",
+            "(00001.001)",
+            header="/ISk5\\2MT382-1004",
+            crc=False,
+        )
+    )
     entry = await setup_file(hass, path, "K8EG004046395507")
     gas = hass.states.get("sensor.gas_meter_1_reading")
     assert gas is not None
