@@ -204,6 +204,7 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
             state_class=_MEASUREMENT,
             native_unit_of_measurement=_KW,
             suggested_display_precision=3,
+            entity_registry_enabled_default=not key.startswith("average_"),
             value_fn=_value(key),
         )
         for key in (
@@ -212,20 +213,10 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
             "net_power_l2",
             "net_power_l3",
             "simultaneous_power",
+            "average_power_import",
+            "average_power_export",
+            "average_power_net",
         )
-    ),
-    *(
-        P1SensorEntityDescription(
-            key=key,
-            translation_key=key,
-            device_class=_P,
-            state_class=_MEASUREMENT,
-            native_unit_of_measurement=_KW,
-            suggested_display_precision=3,
-            entity_registry_enabled_default=False,
-            value_fn=_value(key),
-        )
-        for key in ("average_power_import", "average_power_export", "average_power_net")
     ),
     *(
         P1SensorEntityDescription(
