@@ -15,7 +15,7 @@ pytestmark = pytest.mark.skipif(
     CHROMIUM is None
     or importlib.util.find_spec("playwright") is None
     or importlib.util.find_spec("hass_frontend") is None,
-    reason="needs Debian's chromium, playwright and the frontend (requirements_demo.txt)",
+    reason="needs Debian's chromium and playwright (P1_E2E=1 scripts/test installs playwright)",
 )
 
 
