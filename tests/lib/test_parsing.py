@@ -235,7 +235,9 @@ def test_parser_reuses_unchanged_lines() -> None:
     assert b is not None
     assert b.number("1-0:32.7.0") == 235.0
     assert a.number("1-0:32.7.0") == 234.3
-    assert a.objects[0] is b.objects[0]  # reused
+    assert b.layout is a.layout  # the second matched the first one's layout
+    assert a.objects[1] is b.objects[1]  # a repeated line's object is reused
+    assert b.objects == Parser().parse(second[: second.rindex(b"!") + 1]).objects  # type: ignore[union-attr]
     # A changed layout is parsed in full.
     c_data = telegram(*HU_LINES[:5], header="/AUX59902759988")
     c = parser.parse(c_data[: c_data.rindex(b"!") + 1])

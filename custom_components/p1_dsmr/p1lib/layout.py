@@ -1,0 +1,345 @@
+"""Layouts: what a meter's telegrams share, so the next one costs a few C-level passes to read.
+
+A meter sends the same lines in the same order, each value in the same width, and only digits change.
+A :class:`Layout` is taken from a telegram that parsed line for line. It knows the telegram's
+*skeleton* (its bytes with every digit masked) and its *fields*: the digits of values that may change,
+at fixed positions. A later telegram matches the layout (:meth:`Layout.matches`) when it has the same
+length, the same skeleton, and the same bytes everywhere outside the fields (codes, units, headers,
+identifiers, texts). It then has, line for line, the same codes, units and value shapes, so its objects
+are the layout's with the fields' digits read where they stand.
+
+Fields are the digits of
+
+* ``code(digits*unit)`` measurements (``digits``: decimal digits with at most one point);
+* ``code(digits)`` bare numbers (tariff, counters, states): digits with at most one point;
+* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag is part of the skeleton).
+
+Every other line must repeat byte for byte: multi-value lines (gas readings with their capture time,
+event logs), and the lines that describe the installation rather than measure it (identifiers,
+versions, texts, M-Bus device types), on which consumers base their choices (which columns, which
+channel is gas). When one changes, the telegram is parsed in full and gives the next layout.
+
+A matching telegram is built lazily (:meth:`.telegram.Telegram.lazy`). Consumers that read the same
+codes from every telegram (:class:`.telegram.Fields`) get them through accessors compiled once per
+layout: one ``itemgetter`` of slices, one ``map(float, ...)``, one rearrangement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from itertools import repeat
+from operator import add, itemgetter
+from typing import Any, NamedTuple
+
+from .obis import Kind
+from .telegram import (
+    CosemObject,
+    Dialect,
+    Fields,
+    Header,
+    NumericSpec,
+    Value,
+    numeric_object,
+    parse_timestamp,
+    unit_spec,
+)
+
+__all__ = ["Layout"]
+
+_ZEROS = repeat("0")
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_ACCESSORS = 64
+"""Compiled accessors kept per layout (one per :class:`~.telegram.Fields` in use)."""
+
+_SETUP_KINDS = frozenset((Kind.IDENTIFIER, Kind.TEXT, Kind.VERSION, Kind.PROFILE))
+_SETUP_KEYS = frozenset(("mbus_device_type",))
+
+_MEASUREMENT = 0
+"""``code(digits*unit)``"""
+_BARE = 1
+"""``code(digits)``"""
+_CLOCK = 2
+"""``code(YYMMDDhhmmssX)``"""
+
+
+class _Field(NamedTuple):
+    """The changing digits of one line: where they are and how they become its object."""
+
+    kind: int
+    start: int
+    stop: int
+    spec: NumericSpec
+    """For a bare number or a clock, only obis, code and registry entry are used."""
+    integer_digits: int
+    """Digits before the point (or in all, without one)."""
+
+
+def _is_number(digits: bytes) -> bool:
+    return digits.replace(b".", b"", 1).isdigit()
+
+
+def _field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
+    """The field of a data line that starts at ``offset``, or None when the line must repeat."""
+    info = obj.info
+    if len(obj.values) != 1 or (
+        info is not None and (info.kind in _SETUP_KINDS or info.key in _SETUP_KEYS)
+    ):
+        return None
+    value = obj.values[0]
+    open_at = line.find(b"(")
+    inner = line[open_at + 1 : -1]
+    start = offset + open_at + 1
+    star = inner.find(b"*")
+    if value.unit is not None and value.number is not None and star > 0:
+        digits = inner[:star]
+        if not _is_number(digits) or b"(" in inner or b")" in inner:
+            return None
+        unit = inner[star + 1 :]
+        spec = (obj.obis, obj.code, obj.info, *unit_spec(unit))
+        point = digits.find(b".")
+        return _Field(_MEASUREMENT, start, start + star, spec, point if point >= 0 else len(digits))
+    raw = value.raw
+    if inner != raw.encode("latin-1"):
+        return None
+    basis: NumericSpec = (obj.obis, obj.code, obj.info, "", None, 1.0)
+    if value.unit is None and value.number is not None:
+        if not raw[:1].isdigit() or len(raw) > 20 or not _is_number(inner):
+            return None
+        point = raw.find(".")
+        return _Field(_BARE, start, start + len(raw), basis, point if point >= 0 else len(raw))
+    if value.number is None and len(raw) == 13 and raw[:12].isdigit() and raw[12] in "SW":
+        return _Field(_CLOCK, start, start + 12, basis, 0)
+    return None
+
+
+def _build(field: _Field, data: bytes) -> CosemObject:
+    """The object of a field's line, read from ``data`` (a telegram that matches the layout)."""
+    if field.kind == _MEASUREMENT:
+        return numeric_object(data[field.start : field.stop], field.spec)
+    obis, code, info = field.spec[:3]
+    obj: CosemObject
+    if field.kind == _CLOCK:
+        raw = data[field.start : field.stop + 1].decode("ascii")  # the digits and the S/W flag
+        value: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+        obj = _new(CosemObject, (obis, code, (value,), None, None, info, ""))
+        return obj
+    digits = data[field.start : field.stop]
+    raw = digits.decode("ascii")
+    number = float(digits)
+    text = raw.lstrip("0")
+    if not text or text[0] == ".":
+        text = "0" + text
+    value = _new(Value, (raw, None, number, None))
+    obj = _new(CosemObject, (obis, code, (value,), number, None, info, text))
+    return obj
+
+
+def _tuple_getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
+    """``itemgetter(*items)`` that returns a tuple for any number of items."""
+    if len(items) == 1:
+        item = items[0]
+        return lambda source: (source[item],)
+    if not items:
+        return lambda source: ()
+    return itemgetter(*items)
+
+
+_Entry = CosemObject | _Field
+"""A line's object when the line repeats; its field when its digits change."""
+
+
+class Layout:
+    """The layout of a telegram that parsed line for line (see the module's description).
+
+    Also the :attr:`.telegram.Telegram.layout` token of every telegram that matches it.
+    """
+
+    __slots__ = (
+        "_carry",
+        "_entries",
+        "_expected",
+        "_first",
+        "_fixed",
+        "_length",
+        "_low",
+        "_numbers",
+        "_six",
+        "_texts",
+        "dialect",
+        "header",
+    )
+
+    def __init__(
+        self,
+        data: bytes,
+        lines: Sequence[bytes],
+        slots: Sequence[CosemObject | None],
+        header: Header,
+        dialect: Dialect,
+    ) -> None:
+        """Take the layout of ``data``, split into ``lines``, whose objects are ``slots`` (None for
+        the header and empty lines)."""
+        self.header = header
+        self.dialect = dialect
+        self._length = len(data)
+        entries: list[_Entry] = []
+        first: dict[str, int] = {}
+        fixed = bytearray(b"\xff" * len(data))  # 0xF0 where a field's digit stands
+        digit = bytearray(len(data))  # 0x01 where a field's digit stands
+        offset = 0
+        for line, obj in zip(lines, slots, strict=True):
+            if obj is not None:
+                field = _field(line, obj, offset)
+                if field is not None:
+                    for position in range(field.start, field.stop):
+                        if data[position] != 0x2E:  # the point is fixed, digits may change
+                            fixed[position] = 0xF0
+                            digit[position] = 0x01
+                entries.append(obj if field is None else field)
+                first.setdefault(obj.code, len(entries) - 1)
+            offset += len(line) + 2
+        self._entries = tuple(entries)
+        self._first = first
+        # Matching is three big-int operations over the whole telegram (see :meth:`matches`).
+        ones = int.from_bytes(digit, "big")
+        self._fixed = int.from_bytes(fixed, "big")
+        self._expected = int.from_bytes(data, "big") & self._fixed
+        self._low = ones * 0x0F
+        self._six = ones * 0x06
+        self._carry = ones * 0x10
+        self._numbers: dict[Fields, Callable[[bytes], tuple[float | None, ...]]] = {}
+        self._texts: dict[Fields, Callable[[bytes], tuple[str, ...]]] = {}
+
+    def matches(self, data: bytes) -> bool:
+        """Whether ``data`` differs from this layout's telegram only in the digits of its fields.
+
+        Read as one big integer, ``data`` must equal the layout's telegram in every byte outside
+        the fields and in the high nibble (0x3_) of every field digit; and every such digit's low
+        nibble must be 9 at most (adding 6 to it must not carry into 0x10).
+        """
+        if len(data) != self._length:
+            return False
+        value = int.from_bytes(data, "big")
+        return (
+            value & self._fixed == self._expected
+            and ((value & self._low) + self._six) & self._carry == 0
+        )
+
+    # --- a matching telegram's content (``data`` must match) --------------------------------
+
+    def objects(self, data: bytes) -> tuple[CosemObject, ...]:
+        """Every object of ``data``, in line order."""
+        return tuple(
+            _build(entry, data) if isinstance(entry, _Field) else entry for entry in self._entries
+        )
+
+    def get(self, data: bytes, code: str) -> CosemObject | None:
+        """The first object for ``code`` in ``data``, or None."""
+        position = self._first.get(code)
+        if position is None:
+            return None
+        entry = self._entries[position]
+        return _build(entry, data) if isinstance(entry, _Field) else entry
+
+    def timestamp(self, data: bytes) -> datetime | None:
+        """The meter's clock (``0-0:1.0.0``) in ``data``."""
+        position = self._first.get("0-0:1.0.0")
+        if position is None:
+            return None
+        entry = self._entries[position]
+        if isinstance(entry, _Field) and entry.kind == _CLOCK:
+            return parse_timestamp(data[entry.start : entry.stop + 1].decode("ascii"))
+        obj = self.get(data, "0-0:1.0.0")
+        return obj.values[0].timestamp if obj is not None and obj.values else None
+
+    def numbers(self, data: bytes, fields: Fields) -> tuple[float | None, ...]:
+        """:attr:`CosemObject.number` of each of ``fields`` in ``data`` (None where absent)."""
+        accessor = self._numbers.get(fields)
+        if accessor is None:
+            accessor = self._compile_numbers(fields.codes)
+            if len(self._numbers) >= _ACCESSORS:
+                self._numbers.clear()
+            self._numbers[fields] = accessor
+        return accessor(data)
+
+    def number_texts(self, data: bytes, fields: Fields) -> tuple[str, ...]:
+        """:attr:`CosemObject.number_text` of each of ``fields`` in ``data`` ("" where absent)."""
+        accessor = self._texts.get(fields)
+        if accessor is None:
+            accessor = self._compile_texts(fields.codes)
+            if len(self._texts) >= _ACCESSORS:
+                self._texts.clear()
+            self._texts[fields] = accessor
+        return accessor(data)
+
+    # --- accessors ---------------------------------------------------------------------------
+
+    def _pick(
+        self, codes: Sequence[str]
+    ) -> tuple[list[_Field], list[CosemObject | None], list[int]]:
+        """The numeric fields among ``codes``, the objects that hold the others' values (None:
+        absent, or a clock, which has no number), and where each code's value lands in
+        ``fields + objects``."""
+        fields: list[_Field] = []
+        constants: list[CosemObject | None] = []
+        picks: list[tuple[bool, int]] = []
+        for code in codes:
+            position = self._first.get(code)
+            entry = None if position is None else self._entries[position]
+            if isinstance(entry, _Field):
+                if entry.kind != _CLOCK:
+                    picks.append((True, len(fields)))
+                    fields.append(entry)
+                    continue
+                entry = None
+            picks.append((False, len(constants)))
+            constants.append(entry)
+        order = [k if numeric else len(fields) + k for numeric, k in picks]
+        return fields, constants, order
+
+    def _compile_numbers(self, codes: Sequence[str]) -> Callable[[bytes], tuple[float | None, ...]]:
+        fields, objects, order = self._pick(codes)
+        digits = _tuple_getter([slice(f.start, f.stop) for f in fields])
+        scaled = [(k, f.spec[5]) for k, f in enumerate(fields) if f.spec[5] != 1.0]
+        constants = [None if o is None else o.number for o in objects]
+        arrange = _tuple_getter(order)
+
+        def numbers(data: bytes) -> tuple[float | None, ...]:
+            values: list[float | None] = list(map(float, digits(data)))
+            for k, scale in scaled:
+                values[k] *= scale  # type: ignore[operator]  # as numeric_object scales
+            values += constants
+            return arrange(values)
+
+        return numbers
+
+    def _compile_texts(self, codes: Sequence[str]) -> Callable[[bytes], tuple[str, ...]]:
+        fields, objects, order = self._pick(codes)
+        # A number's text is its digits without leading zeros, keeping the last digit before the
+        # point: the leading part is stripped, the rest appended. Scaled values (W to kW) and
+        # numbers that start with the point are made as their objects make them.
+        special = [
+            (k, f) for k, f in enumerate(fields) if f.spec[5] != 1.0 or f.integer_digits == 0
+        ]
+        splits = [f.start + f.integer_digits - 1 for f in fields]
+        for k, _ in special:
+            splits[k] = fields[k].start
+        leads = _tuple_getter(
+            [slice(f.start, split) for f, split in zip(fields, splits, strict=True)]
+        )
+        rests = _tuple_getter(
+            [slice(split, f.stop) for f, split in zip(fields, splits, strict=True)]
+        )
+        constants = ["" if o is None else o.number_text for o in objects]
+        arrange = _tuple_getter(order)
+
+        def texts(data: bytes) -> tuple[str, ...]:
+            text = data.decode("latin-1")
+            cells = list(map(add, map(str.lstrip, leads(text), _ZEROS), rests(text)))
+            for k, field in special:
+                cells[k] = _build(field, data).number_text
+            cells += constants
+            return arrange(cells)
+
+        return texts
