@@ -40,10 +40,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from operator import attrgetter
 from typing import NamedTuple
 
-from .parsing import CosemObject, Telegram
+from .telegram import Fields, Telegram
 
 __all__ = ["Derived", "DerivedCalculator", "Thresholds", "PHASES"]
 
@@ -73,8 +72,8 @@ _INPUTS = (
     "1-0:2.8.0",
     *_EXPORT_TARIFFS,
 )
-_ABSENT = (CosemObject("", "", (), None, None, None, ""),) * len(_INPUTS)
-_NUMBER = attrgetter("number")
+_INPUT_FIELDS = Fields(_INPUTS)
+_CURRENT_FIELDS = Fields(_CURRENT)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
@@ -129,25 +128,34 @@ class Derived(NamedTuple):
     overpower: bool
 
 
-def _energy(total: float | None, tariffs: tuple[float | None, ...]) -> float | None:
-    """The total register, or the sum of the tariff registers when the meter sends no total."""
-    if total is not None:
-        return total
+def _energy(tariffs: tuple[float | None, ...]) -> float | None:
+    """The sum of the tariff registers (for a meter that sends no total)."""
     parts = [v for v in tariffs if v is not None]
     return sum(parts) if parts else None
 
 
 def _argmax(values: Triple) -> tuple[float | None, int | None]:
-    best: float | None = None
-    phase: int | None = None
-    for index, value in enumerate(values):
-        if value is not None and (best is None or value > best):
-            best, phase = value, index + 1
+    """The highest value and its phase (the first phase on a tie)."""
+    v1, v2, v3 = values
+    best, phase = (v1, 1) if v1 is not None else (None, None)
+    if v2 is not None and (best is None or v2 > best):
+        best, phase = v2, 2
+    if v3 is not None and (best is None or v3 > best):
+        best, phase = v3, 3
     return best, phase
 
 
+def _active(
+    u: float | None, pi: float | None, pe: float | None, reading: float | None
+) -> float | None:
+    """``1000 * (P_import + P_export) / U`` for one phase; the reading where U or P is missing."""
+    if u is None or u <= 0 or pi is None:
+        return reading
+    return 1000.0 * (pi + (pe or 0.0)) / u
+
+
 def _currents(
-    telegram: Telegram,
+    reported: bool,
     readings: Triple,
     voltages: Triple,
     p_import: Triple,
@@ -156,19 +164,18 @@ def _currents(
     total_import: float | None,
     total_export: float | None,
 ) -> tuple[Triple, str]:
-    index = telegram.index
-    for code, reading in zip(_CURRENT, readings, strict=True):
-        if reading is not None and "." in index[code].values[0].raw:
-            return readings, "reported"  # the meter sends decimals
+    if reported:
+        return readings, "reported"  # the meter sends decimals
     if p_import != _NONE3:
-        out: list[float | None] = []
-        for k in range(3):
-            u, pi, pe = voltages[k], p_import[k], p_export[k]
-            if u is None or u <= 0 or pi is None:
-                out.append(readings[k])
-            else:
-                out.append(1000.0 * (pi + (pe or 0.0)) / u)
-        return (out[0], out[1], out[2]), "p_over_u"
+        u1, u2, u3 = voltages
+        pi1, pi2, pi3 = p_import
+        pe1, pe2, pe3 = p_export
+        r1, r2, r3 = readings
+        return (
+            _active(u1, pi1, pe1, r1),
+            _active(u2, pi2, pe2, r2),
+            _active(u3, pi3, pe3, r3),
+        ), "p_over_u"
     if readings == _NONE3:
         return _NONE3, ""
     if total_import is not None and any(u is not None and u > 0 for u in voltages):
@@ -205,6 +212,8 @@ class DerivedCalculator:
         self._previous: tuple[datetime, float | None, float | None] | None = None
         self._peak_voltage: float | None = None
         self._peak_current: float | None = None
+        self._layout: object = None
+        self._reported = False
 
     def reset(self) -> None:
         """Forget the previous telegram and the running peaks."""
@@ -220,30 +229,44 @@ class DerivedCalculator:
             u1, u2, u3, c1, c2, c3, pi1, pi2, pi3, pe1, pe2, pe3, pf1, pf2, pf3,
             total_import, total_export, import_total, i1_, i2_, i3_, i4_,
             export_total, x1_, x2_, x3_, x4_,
-        ) = map(_NUMBER, map(telegram.index.get, _INPUTS, _ABSENT))  # fmt: skip
+        ) = telegram.numbers(_INPUT_FIELDS)  # fmt: skip
+        if telegram.layout is not self._layout:
+            # Whether the meter sends currents with decimals: the same for the whole layout.
+            self._layout = telegram.layout
+            self._reported = any("." in text for text in telegram.number_texts(_CURRENT_FIELDS))
         voltages: Triple = (u1, u2, u3)
         p_import: Triple = (pi1, pi2, pi3)
         p_export: Triple = (pe1, pe2, pe3)
         net_power = None
         if total_import is not None or total_export is not None:
             net_power = (total_import or 0.0) - (total_export or 0.0)
-        net: list[float | None] = [None, None, None]
-        simultaneous_power = None
+        n1: float | None = None
+        n2: float | None = None
+        n3: float | None = None
+        simultaneous_power: float | None = None
         if p_import != _NONE3 or p_export != _NONE3:
             imported = exported = 0.0
-            for k in range(3):
-                pi, pe = p_import[k], p_export[k]
-                if pi is None and pe is None:
-                    continue
-                value = (pi or 0.0) - (pe or 0.0)
-                net[k] = value
-                if value > 0:
-                    imported += value
+            if pi1 is not None or pe1 is not None:
+                n1 = (pi1 or 0.0) - (pe1 or 0.0)
+                if n1 > 0:
+                    imported += n1
                 else:
-                    exported -= value
+                    exported -= n1
+            if pi2 is not None or pe2 is not None:
+                n2 = (pi2 or 0.0) - (pe2 or 0.0)
+                if n2 > 0:
+                    imported += n2
+                else:
+                    exported -= n2
+            if pi3 is not None or pe3 is not None:
+                n3 = (pi3 or 0.0) - (pe3 or 0.0)
+                if n3 > 0:
+                    imported += n3
+                else:
+                    exported -= n3
             simultaneous_power = min(imported, exported)
         currents, method = _currents(
-            telegram,
+            self._reported,
             (c1, c2, c3),
             voltages,
             p_import,
@@ -259,8 +282,8 @@ class DerivedCalculator:
                 signed_current = 1000.0 * net_power * len(live) / sum(live)
 
         # Interval values from the energy counters and the meter's clock.
-        e_import = _energy(import_total, (i1_, i2_, i3_, i4_))
-        e_export = _energy(export_total, (x1_, x2_, x3_, x4_))
+        e_import = import_total if import_total is not None else _energy((i1_, i2_, i3_, i4_))
+        e_export = export_total if export_total is not None else _energy((x1_, x2_, x3_, x4_))
         timestamp = telegram.timestamp
         interval = avg_import = avg_export = avg_net = None
         d_import = d_export = simultaneous = None
@@ -303,9 +326,9 @@ class DerivedCalculator:
             Derived,
             (
                 net_power,
-                net[0],
-                net[1],
-                net[2],
+                n1,
+                n2,
+                n3,
                 i1,
                 i2,
                 i3,

@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from itertools import repeat
-from operator import attrgetter, is_, itemgetter
+from operator import is_, itemgetter
 from typing import IO
 
 from .decoder import DecodeResult, DecoderStats, Status
 from .derived import Derived
-from .parsing import Telegram, parse_timestamp
+from .parsing import Fields, Telegram, parse_timestamp
 
 __all__ = [
     "Column",
@@ -184,7 +184,6 @@ def _gas_code(telegram: Telegram) -> str | None:
     return None
 
 
-_NUMBER_TEXT = attrgetter("number_text")
 _FAST_DELIMITERS = frozenset(",;\t|")
 """Delimiters no cell can contain (cells hold numbers, ISO times and method names): rows are joined
 directly. Any other delimiter goes through the csv module, which quotes where needed."""
@@ -224,7 +223,7 @@ class RecordsWriter:
         self._order = itemgetter(*(fields.index(c.derived) for c in derived if c.derived))
         self._specs = [_derived_spec(c.derived, c.digits) for c in derived if c.derived]
         self._layout: object = None
-        self._present: tuple[str, ...] = ()
+        self._present = Fields(())
         self._arrange = itemgetter(0, 0)
         self._gas_code: str | None = None
         self._formats: dict[tuple[bool, ...], str] = {}
@@ -234,18 +233,19 @@ class RecordsWriter:
 
     def _prepare(self, telegram: Telegram) -> None:
         """Which measured columns this telegram's layout has."""
-        self._present = tuple(
+        present = tuple(
             c.obis for c in RECORD_COLUMNS if c.obis is not None and c.obis in telegram.index
         )
+        self._present = Fields(present)
         # Cells are gathered measured first, then derived; this puts them in column order.
         order: list[int] = []
-        derived = len(self._present)
+        derived = len(present)
         for column in RECORD_COLUMNS:
             if column.obis is None:
                 order.append(derived)
                 derived += 1
-            elif column.obis in self._present:
-                order.append(self._present.index(column.obis))
+            elif column.obis in present:
+                order.append(present.index(column.obis))
         self._arrange = itemgetter(*order)
         self._gas_code = _gas_code(telegram)
         self._formats = {}
@@ -258,7 +258,7 @@ class RecordsWriter:
         cells = ["%s", "%s"]  # timestamp, status
         for column in RECORD_COLUMNS:
             if column.obis is not None:
-                cells.append("%s" if column.obis in self._present else "")
+                cells.append("%s" if column.obis in self._present.codes else "")
             else:
                 spec = next(specs)
                 cells.append("%.0s" if next(blanks) else spec)
@@ -275,15 +275,14 @@ class RecordsWriter:
             return
         if telegram.layout is not self._layout:
             self._prepare(telegram)
-        index = telegram.index
-        measured = tuple(map(_NUMBER_TEXT, map(index.__getitem__, self._present)))
+        measured = telegram.number_texts(self._present)
         values = self._order(derived)
         none = tuple(map(is_, values, repeat(None))) if None in values else _NO_NONE
         fmt = self._formats.get(none) or self._format(none)
         stamp = iso_text(telegram.timestamp)
         gas_text = gas_time = ""
         if self._gas_code is not None:
-            gas = index.get(self._gas_code)
+            gas = telegram.get(self._gas_code)
             if gas is not None and gas.number is not None:
                 gas_text = gas.number_text
                 gas_time = iso_text(gas.timestamp)
