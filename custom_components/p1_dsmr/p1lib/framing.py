@@ -30,6 +30,7 @@ _LF = 0x0A
 _SLASH = 0x2F
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _LINE_ENDS = frozenset((_CR, _LF))
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
 class Frame(NamedTuple):
@@ -216,8 +217,9 @@ class Framer:
         last = len(starts) - 1
         for index, start in enumerate(starts):
             is_last = index == last
-            out.append(
-                Frame(
+            frame: Frame = _new(
+                Frame,
+                (
                     segment[start : bounds[index + 1]],
                     crc_text if is_last else b"",
                     offset + start,
@@ -225,5 +227,6 @@ class Framer:
                     True,
                     noise if index == 0 else b"",
                     noise_count if index == 0 else 0,
-                )
+                ),
             )
+            out.append(frame)
