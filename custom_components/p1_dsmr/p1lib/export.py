@@ -202,12 +202,65 @@ def _derived_spec(field: str, digits: int) -> str:
     return f"%.{digits}f"
 
 
+_REPEATING = frozenset(
+    (
+        "current_method",
+        "interval_s",
+        "avg_power_import",
+        "avg_power_export",
+        "avg_power_net",
+        "energy_import_interval",
+        "energy_export_interval",
+        "energy_simultaneous",
+        "simultaneous_power",
+        "max_voltage_phase",
+        "max_current_phase",
+        "new_peak_voltage",
+        "new_peak_current",
+        "overvoltage_l1",
+        "overvoltage_l2",
+        "overvoltage_l3",
+        "overcurrent_l1",
+        "overcurrent_l2",
+        "overcurrent_l3",
+        "overpower",
+    )
+)
+"""Derived values that come back telegram after telegram (methods, intervals, energy steps, phases,
+flags) and are never -0.0 (which a look-up would confuse with 0.0): each distinct value is formatted
+once per column and looked up after. The others (powers, currents, voltages) are formatted in every
+row."""
+
+
+class _Cells(dict[object, str]):
+    """One column's cell texts by value, made on first use (bounded; None is an empty cell)."""
+
+    __slots__ = ("_spec",)
+
+    def __init__(self, spec: str) -> None:
+        super().__init__({None: ""})
+        self._spec = spec
+
+    def __missing__(self, value: object) -> str:
+        text = self._spec % (value,)
+        if len(self) >= 1024:
+            self.clear()
+            self[None] = ""
+        self[value] = text
+        return text
+
+
+_LOOK_UP = dict.__getitem__
+
+
 class RecordsWriter:
     """Writes the records CSV.
 
     A row is one ``%`` formatting of a format string built once per telegram layout (which columns
-    the meter sends) and per pattern of derived values that are None (written as empty cells with
-    ``%.0s``), so a row costs a few C-level calls rather than several per column.
+    the meter sends) and per pattern of None among the derived values formatted in the row
+    (written as empty cells with ``%.0s``). Measured cells come as the meter's digits; derived
+    values that repeat are looked up as text (see :data:`_REPEATING`). So a row costs a few C-level
+    calls rather than several per column.
     """
 
     def __init__(self, stream: IO[str], delimiter: str = ",", decimal: str = ".") -> None:
@@ -220,12 +273,18 @@ class RecordsWriter:
         self._separator = delimiter if self._fast else _SEPARATOR
         fields = Derived._fields
         derived = [c for c in RECORD_COLUMNS if c.derived is not None]
-        self._order = itemgetter(*(fields.index(c.derived) for c in derived if c.derived))
-        self._specs = [_derived_spec(c.derived, c.digits) for c in derived if c.derived]
+        repeating = [c for c in derived if c.derived in _REPEATING]
+        direct = [c for c in derived if c.derived not in _REPEATING]
+        self._repeating = itemgetter(*(fields.index(c.derived or "") for c in repeating))
+        self._tables = tuple(_Cells(_derived_spec(c.derived or "", c.digits)) for c in repeating)
+        self._direct = itemgetter(*(fields.index(c.derived or "") for c in direct))
+        self._specs = [_derived_spec(c.derived or "", c.digits) for c in direct]
         self._layout: object = None
         self._present = Fields(())
         self._arrange = itemgetter(0, 0)
         self._gas_code: str | None = None
+        self._gas: object = None
+        self._gas_cells = ("", "")
         self._formats: dict[tuple[bool, ...], str] = {}
         self._writer.writerow(
             ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
@@ -237,28 +296,36 @@ class RecordsWriter:
             c.obis for c in RECORD_COLUMNS if c.obis is not None and c.obis in telegram.index
         )
         self._present = Fields(present)
-        # Cells are gathered measured first, then derived; this puts them in column order.
+        # Cells are gathered measured, repeating derived, then other derived; this puts them in
+        # column order.
         order: list[int] = []
-        derived = len(present)
+        repeating = len(present)
+        direct = repeating + len(self._tables)
         for column in RECORD_COLUMNS:
-            if column.obis is None:
-                order.append(derived)
-                derived += 1
-            elif column.obis in present:
-                order.append(present.index(column.obis))
+            if column.obis is not None:
+                if column.obis in present:
+                    order.append(present.index(column.obis))
+            elif column.derived in _REPEATING:
+                order.append(repeating)
+                repeating += 1
+            else:
+                order.append(direct)
+                direct += 1
         self._arrange = itemgetter(*order)
         self._gas_code = _gas_code(telegram)
         self._formats = {}
         self._layout = telegram.layout
 
     def _format(self, none: tuple[bool, ...]) -> str:
-        """The row format for this layout and this pattern of None among the derived values."""
+        """The row format for this layout and this pattern of None among the direct values."""
         specs = iter(self._specs)
         blanks = iter(none or [False] * len(self._specs))
         cells = ["%s", "%s"]  # timestamp, status
         for column in RECORD_COLUMNS:
             if column.obis is not None:
                 cells.append("%s" if column.obis in self._present.codes else "")
+            elif column.derived in _REPEATING:
+                cells.append("%s")
             else:
                 spec = next(specs)
                 cells.append("%.0s" if next(blanks) else spec)
@@ -275,23 +342,27 @@ class RecordsWriter:
             return
         if telegram.layout is not self._layout:
             self._prepare(telegram)
-        measured = telegram.number_texts(self._present)
-        values = self._order(derived)
-        none = tuple(map(is_, values, repeat(None))) if None in values else _NO_NONE
+        direct = self._direct(derived)
+        none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
         fmt = self._formats.get(none) or self._format(none)
-        stamp = iso_text(telegram.timestamp)
-        gas_text = gas_time = ""
         if self._gas_code is not None:
             gas = telegram.get(self._gas_code)
-            if gas is not None and gas.number is not None:
-                gas_text = gas.number_text
-                gas_time = iso_text(gas.timestamp)
+            if gas is not self._gas:
+                self._gas = gas
+                self._gas_cells = ("", "")
+                if gas is not None and gas.number is not None:
+                    self._gas_cells = (gas.number_text, iso_text(gas.timestamp))
+        else:
+            self._gas_cells = ("", "")
         row = fmt % (
-            stamp,
-            result.status.value,
-            *self._arrange(measured + values),
-            gas_text,
-            gas_time,
+            iso_text(telegram.timestamp),
+            _STATUS_TEXT[result.status],
+            *self._arrange(
+                telegram.number_texts(self._present)
+                + tuple(map(_LOOK_UP, self._tables, self._repeating(derived)))
+                + direct
+            ),
+            *self._gas_cells,
         )
         if self._decimal != ".":
             row = row.replace(".", self._decimal)  # timestamps and names hold no '.'

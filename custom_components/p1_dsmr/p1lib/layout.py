@@ -1,18 +1,18 @@
 """Layouts: what a meter's telegrams share, so the next one costs a few C-level passes to read.
 
 A meter sends the same lines in the same order, each value in the same width, and only digits change.
-A :class:`Layout` is taken from a telegram that parsed line for line. It knows the telegram's
-*skeleton* (its bytes with every digit masked) and its *fields*: the digits of values that may change,
-at fixed positions. A later telegram matches the layout (:meth:`Layout.matches`) when it has the same
-length, the same skeleton, and the same bytes everywhere outside the fields (codes, units, headers,
-identifiers, texts). It then has, line for line, the same codes, units and value shapes, so its objects
-are the layout's with the fields' digits read where they stand.
+A :class:`Layout` is taken from a telegram that parsed line for line. It knows the telegram's bytes
+and its *fields*: the digits of values that may change, at fixed positions. A later telegram matches
+the layout (:meth:`Layout.matches`) when it has the same length, the same bytes everywhere outside
+the fields (codes, units, points, headers, identifiers, texts) and a decimal digit at every digit
+position of a field. It then has, line for line, the same codes, units and value shapes, so its
+objects are the layout's with the fields' digits read where they stand.
 
 Fields are the digits of
 
 * ``code(digits*unit)`` measurements (``digits``: decimal digits with at most one point);
 * ``code(digits)`` bare numbers (tariff, counters, states): digits with at most one point;
-* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag is part of the skeleton).
+* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag stays fixed).
 
 Every other line must repeat byte for byte: multi-value lines (gas readings with their capture time,
 event logs), and the lines that describe the installation rather than measure it (identifiers,
