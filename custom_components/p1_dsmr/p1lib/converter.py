@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from .decoder import Decoder, DecodeResult
+from .decoder import Decoder, DecodeResult, Status
 from .derived import DerivedCalculator, Thresholds
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
 from .repair import RepairEngine
@@ -106,11 +106,14 @@ def convert_stream(
         while chunk := source.read(CHUNK):
             yield chunk
 
+    write_validity, write_errors = validity_writer.write, errors_writer.write
+    write_record, derive = records_writer.write, derived.update
     for result in iter_results(chunks(), decoder):
-        validity_writer.write(result)
-        errors_writer.write(result)
-        if result.telegram is not None and result.accepted:
-            records_writer.write(result, derived.update(result.telegram))
+        write_validity(result)
+        write_errors(result)
+        telegram = result.telegram
+        if telegram is not None and result.status is not Status.INVALID:
+            write_record(result, derive(telegram))
             if repaired is not None:
                 repaired.write(result.data)
     seconds = time.perf_counter() - started

@@ -128,10 +128,16 @@ class Derived(NamedTuple):
     overpower: bool
 
 
-def _energy(tariffs: tuple[float | None, ...]) -> float | None:
-    """The sum of the tariff registers (for a meter that sends no total)."""
-    parts = [v for v in tariffs if v is not None]
-    return sum(parts) if parts else None
+def _energy(
+    total: float | None, t1: float | None, t2: float | None, t3: float | None, t4: float | None
+) -> float | None:
+    """The total register, or the sum of the tariff registers when the meter sends no total."""
+    if total is not None:
+        return total
+    for part in (t1, t2, t3, t4):
+        if part is not None:
+            total = part if total is None else total + part
+    return total
 
 
 def _argmax(values: Triple) -> tuple[float | None, int | None]:
@@ -282,8 +288,8 @@ class DerivedCalculator:
                 signed_current = 1000.0 * net_power * len(live) / sum(live)
 
         # Interval values from the energy counters and the meter's clock.
-        e_import = import_total if import_total is not None else _energy((i1_, i2_, i3_, i4_))
-        e_export = export_total if export_total is not None else _energy((x1_, x2_, x3_, x4_))
+        e_import = _energy(import_total, i1_, i2_, i3_, i4_)
+        e_export = _energy(export_total, x1_, x2_, x3_, x4_)
         timestamp = telegram.timestamp
         interval = avg_import = avg_export = avg_net = None
         d_import = d_export = simultaneous = None

@@ -386,7 +386,10 @@ class ValidityWriter:
         """One row per telegram found."""
         self._count += 1
         sent = "" if result.crc_sent is None else f"{result.crc_sent:04X}"
-        computed = "" if result.crc_computed is None else f"{result.crc_computed:04X}"
+        if result.crc_computed == result.crc_sent:
+            computed = sent
+        else:
+            computed = "" if result.crc_computed is None else f"{result.crc_computed:04X}"
         d = self._delimiter
         if d and not result.reason and result.repair is None:  # nothing to quote: join directly
             self._stream.write(
