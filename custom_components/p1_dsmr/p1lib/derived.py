@@ -160,28 +160,14 @@ def _active(
     return 1000.0 * (pi + (pe or 0.0)) / u
 
 
-def _currents(
-    reported: bool,
+def _estimated_currents(
     readings: Triple,
     voltages: Triple,
-    p_import: Triple,
-    p_export: Triple,
     power_factors: Triple,
     total_import: float | None,
     total_export: float | None,
 ) -> tuple[Triple, str]:
-    if reported:
-        return readings, "reported"  # the meter sends decimals
-    if p_import != _NONE3:
-        u1, u2, u3 = voltages
-        pi1, pi2, pi3 = p_import
-        pe1, pe2, pe3 = p_export
-        r1, r2, r3 = readings
-        return (
-            _active(u1, pi1, pe1, r1),
-            _active(u2, pi2, pe2, r2),
-            _active(u3, pi3, pe3, r3),
-        ), "p_over_u"
+    """Currents with decimals from whole-amp readings (``power_factor_fit`` or ``midpoint``)."""
     if readings == _NONE3:
         return _NONE3, ""
     if total_import is not None and any(u is not None and u > 0 for u in voltages):
@@ -271,16 +257,20 @@ class DerivedCalculator:
                 else:
                     exported -= n3
             simultaneous_power = min(imported, exported)
-        currents, method = _currents(
-            self._reported,
-            (c1, c2, c3),
-            voltages,
-            p_import,
-            p_export,
-            (pf1, pf2, pf3),
-            total_import,
-            total_export,
-        )
+        currents: Triple
+        if self._reported:  # the meter sends decimals
+            currents, method = (c1, c2, c3), "reported"
+        elif p_import != _NONE3:
+            currents = (
+                _active(u1, pi1, pe1, c1),
+                _active(u2, pi2, pe2, c2),
+                _active(u3, pi3, pe3, c3),
+            )
+            method = "p_over_u"
+        else:
+            currents, method = _estimated_currents(
+                (c1, c2, c3), voltages, (pf1, pf2, pf3), total_import, total_export
+            )
         signed_current = None
         if net_power is not None:
             live = [u for u in voltages if u is not None and u > 0]

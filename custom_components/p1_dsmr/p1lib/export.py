@@ -213,8 +213,11 @@ _REPEATING = frozenset(
         "energy_export_interval",
         "energy_simultaneous",
         "simultaneous_power",
+        "max_voltage",
         "max_voltage_phase",
         "max_current_phase",
+        "peak_voltage",
+        "peak_current",
         "new_peak_voltage",
         "new_peak_current",
         "overvoltage_l1",
@@ -226,23 +229,41 @@ _REPEATING = frozenset(
         "overpower",
     )
 )
-"""Derived values that come back telegram after telegram (methods, intervals, energy steps, phases,
-flags) and are never -0.0 (which a look-up would confuse with 0.0): each distinct value is formatted
-once per column and looked up after. The others (powers, currents, voltages) are formatted in every
-row."""
+"""Derived values that come back telegram after telegram (methods, intervals, energy steps, the
+highest voltage, peaks, phases, flags): each distinct value is formatted once per column and looked
+up after. The others (powers, currents) are formatted in every row."""
+
+_NEVER_NEGATIVE_ZERO = frozenset(
+    (
+        "interval_s",
+        "avg_power_import",
+        "avg_power_export",
+        "avg_power_net",
+        "energy_import_interval",
+        "energy_export_interval",
+        "energy_simultaneous",
+        "simultaneous_power",
+    )
+)
+"""Float columns whose formulas cannot give -0.0 (differences of counters that never go back,
+sums of non-negative terms). Elsewhere a zero is formatted every time: a look-up would confuse
+-0.0 (from a meter that sends "-0.0") with 0.0, which formats differently."""
 
 
 class _Cells(dict[object, str]):
     """One column's cell texts by value, made on first use (bounded; None is an empty cell)."""
 
-    __slots__ = ("_spec",)
+    __slots__ = ("_keep_zero", "_spec")
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, keep_zero: bool) -> None:
         super().__init__({None: ""})
         self._spec = spec
+        self._keep_zero = keep_zero
 
     def __missing__(self, value: object) -> str:
         text = self._spec % (value,)
+        if value == 0 and isinstance(value, float) and not self._keep_zero:
+            return text
         if len(self) >= 1024:
             self.clear()
             self[None] = ""
@@ -276,7 +297,10 @@ class RecordsWriter:
         repeating = [c for c in derived if c.derived in _REPEATING]
         direct = [c for c in derived if c.derived not in _REPEATING]
         self._repeating = itemgetter(*(fields.index(c.derived or "") for c in repeating))
-        self._tables = tuple(_Cells(_derived_spec(c.derived or "", c.digits)) for c in repeating)
+        self._tables = tuple(
+            _Cells(_derived_spec(c.derived or "", c.digits), c.derived in _NEVER_NEGATIVE_ZERO)
+            for c in repeating
+        )
         self._direct = itemgetter(*(fields.index(c.derived or "") for c in direct))
         self._specs = [_derived_spec(c.derived or "", c.digits) for c in direct]
         self._layout: object = None
