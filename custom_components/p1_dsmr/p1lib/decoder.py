@@ -164,47 +164,62 @@ class Decoder:
     def decode_frame(self, frame: Frame) -> DecodeResult:
         """Verify, repair if needed and allowed, and parse one frame; count it."""
         crc_text = frame.crc_text
-        if frame.complete and frame.has_header and crc_text:
-            # The common case first: the CRC matches.
-            data = normalize_line_ends(frame.data)
+        if crc_text and frame.complete and frame.has_header:
+            # The common case first: the CRC matches and the telegram parses.
+            data = frame.data
+            if b"\r\n" not in data:
+                data = normalize_line_ends(data)
             crc_sent = parse_crc_field(crc_text)
             if crc_sent is not None and crc16(data) == crc_sent:
-                return self._verified(frame, data, crc_sent)
+                telegram = self.parser.parse(data)
+                if telegram is not None and not telegram.unparsed:
+                    self._crc_seen = self._clean = True
+                    stats = self.stats
+                    stats.telegrams += 1
+                    stats.valid += 1
+                    if self.repair is not None:
+                        self.repair.learn(data, telegram, crc_text)
+                    result: DecodeResult = _new(
+                        DecodeResult,
+                        (
+                            Status.VALID,
+                            frame,
+                            telegram,
+                            data + crc_text + b"\r\n",
+                            crc_sent,
+                            crc_sent,
+                            "",
+                            (),
+                            None,
+                            (),
+                        ),
+                    )
+                    return result
+                return self._verified(frame, data, crc_sent, telegram)
         return self._finish(self._decode(frame))
 
-    def _verified(self, frame: Frame, data: bytes, crc_sent: int) -> DecodeResult:
-        """A frame whose CRC matches: valid once it parses (or repaired, after a collision)."""
-        telegram = self.parser.parse(data)
+    def _verified(
+        self, frame: Frame, data: bytes, crc_sent: int, telegram: Telegram | None
+    ) -> DecodeResult:
+        """A frame whose CRC matches but that has no header or lines that do not parse: invalid,
+        repaired (a CRC collision), or valid with those lines kept as unparsed."""
         if telegram is None:
             reason = "unparseable: header"
             return self._finish(self._invalid(frame, data, crc_sent, crc_sent, reason))
-        if telegram.unparsed:
-            collision = self._collision(frame, data, crc_sent, telegram)
-            if collision is not None:
-                return self._finish(collision)
+        collision = self._collision(frame, data, crc_sent, telegram)
+        if collision is not None:
+            return self._finish(collision)
         self._crc_seen = True
-        self._clean = not telegram.unparsed
-        stats = self.stats
-        stats.telegrams += 1
-        stats.valid += 1
-        if self.repair is not None:
-            self.repair.learn(data, telegram, frame.crc_text)
-        result: DecodeResult = _new(
-            DecodeResult,
-            (
+        return self._finish(
+            DecodeResult(
                 Status.VALID,
                 frame,
                 telegram,
                 data + frame.crc_text + b"\r\n",
                 crc_sent,
                 crc_sent,
-                "",
-                (),
-                None,
-                (),
-            ),
+            )
         )
-        return result
 
     def _finish(self, result: DecodeResult) -> DecodeResult:
         """Count a result; an accepted one teaches the repair engine."""

@@ -227,8 +227,6 @@ class DerivedCalculator:
             self._layout = telegram.layout
             self._reported = any("." in text for text in telegram.number_texts(_CURRENT_FIELDS))
         voltages: Triple = (u1, u2, u3)
-        p_import: Triple = (pi1, pi2, pi3)
-        p_export: Triple = (pe1, pe2, pe3)
         net_power = None
         if total_import is not None or total_export is not None:
             net_power = (total_import or 0.0) - (total_export or 0.0)
@@ -236,7 +234,8 @@ class DerivedCalculator:
         n2: float | None = None
         n3: float | None = None
         simultaneous_power: float | None = None
-        if p_import != _NONE3 or p_export != _NONE3:
+        per_phase_import = pi1 is not None or pi2 is not None or pi3 is not None
+        if per_phase_import or pe1 is not None or pe2 is not None or pe3 is not None:
             imported = exported = 0.0
             if pi1 is not None or pe1 is not None:
                 n1 = (pi1 or 0.0) - (pe1 or 0.0)
@@ -260,7 +259,7 @@ class DerivedCalculator:
         currents: Triple
         if self._reported:  # the meter sends decimals
             currents, method = (c1, c2, c3), "reported"
-        elif p_import != _NONE3:
+        elif per_phase_import:
             currents = (
                 _active(u1, pi1, pe1, c1),
                 _active(u2, pi2, pe2, c2),
@@ -273,9 +272,19 @@ class DerivedCalculator:
             )
         signed_current = None
         if net_power is not None:
-            live = [u for u in voltages if u is not None and u > 0]
+            live = 0
+            volts: float = 0  # as sum() adds them
+            if u1 is not None and u1 > 0:
+                live += 1
+                volts += u1
+            if u2 is not None and u2 > 0:
+                live += 1
+                volts += u2
+            if u3 is not None and u3 > 0:
+                live += 1
+                volts += u3
             if live:
-                signed_current = 1000.0 * net_power * len(live) / sum(live)
+                signed_current = 1000.0 * net_power * live / volts
 
         # Interval values from the energy counters and the meter's clock.
         e_import = _energy(import_total, i1_, i2_, i3_, i4_)
@@ -316,7 +325,6 @@ class DerivedCalculator:
             self._peak_current = max_current
         u_max = thresholds.voltage
         i_max = thresholds.current
-        u1, u2, u3 = voltages
         i1, i2, i3 = currents
         derived: Derived = _new(
             Derived,

@@ -157,6 +157,7 @@ class Layout:
 
     __slots__ = (
         "_carry",
+        "_clock",
         "_entries",
         "_expected",
         "_first",
@@ -201,6 +202,12 @@ class Layout:
             offset += len(line) + 2
         self._entries = tuple(entries)
         self._first = first
+        clock = entries[first["0-0:1.0.0"]] if "0-0:1.0.0" in first else None
+        self._clock = (
+            slice(clock.start, clock.stop + 1)  # the digits and the S/W flag
+            if isinstance(clock, _Field) and clock.kind == _CLOCK
+            else None
+        )
         # Matching is three big-int operations over the whole telegram (see :meth:`matches`).
         ones = int.from_bytes(digit, "big")
         self._fixed = int.from_bytes(fixed, "big")
@@ -244,12 +251,9 @@ class Layout:
 
     def timestamp(self, data: bytes) -> datetime | None:
         """The meter's clock (``0-0:1.0.0``) in ``data``."""
-        position = self._first.get("0-0:1.0.0")
-        if position is None:
-            return None
-        entry = self._entries[position]
-        if isinstance(entry, _Field) and entry.kind == _CLOCK:
-            return parse_timestamp(data[entry.start : entry.stop + 1].decode("ascii"))
+        clock = self._clock
+        if clock is not None:
+            return parse_timestamp(data[clock].decode("ascii"))
         obj = self.get(data, "0-0:1.0.0")
         return obj.values[0].timestamp if obj is not None and obj.values else None
 
