@@ -16,6 +16,7 @@ Memory is bounded: the buffer never holds more than ``max_telegram + max_noise``
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 __all__ = ["Frame", "Framer", "normalize_line_ends", "MAX_TELEGRAM", "MAX_NOISE"]
@@ -31,6 +32,7 @@ _SLASH = 0x2F
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _LINE_ENDS = frozenset((_CR, _LF))
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_CRC_FIELD = re.compile(rb"[^\r\n]{0,5}")
 
 
 class Frame(NamedTuple):
@@ -145,10 +147,9 @@ class Framer:
             if bang < 0:
                 scan = size
                 break
-            # The CRC field: up to 4 characters, then the line end.
-            field_end = bang + 1
-            while field_end < size and field_end - bang <= 5 and buf[field_end] not in _LINE_ENDS:
-                field_end += 1
+            # The CRC field: up to 4 characters, then the line end (5 read, to tell a longer line).
+            # (The pattern matches 0 characters too: it never fails.)
+            field_end = _CRC_FIELD.match(buf, bang + 1).end()  # type: ignore[union-attr]
             if field_end == size and field_end - bang <= 5 and not final:
                 scan = bang  # wait for the rest of the CRC field
                 break
@@ -166,7 +167,8 @@ class Framer:
                 scan = bang + 1
                 continue
             end = field_end
-            self._emit_segment(out, bytes(buf[pos : bang + 1]), self._base + pos, crc_text, True)
+            segment = bytes(memoryview(buf)[pos : bang + 1])
+            self._emit_segment(out, segment, self._base + pos, crc_text, True)
             pos = scan = end
         if pos:
             del buf[:pos]
@@ -198,6 +200,20 @@ class Framer:
         self, out: list[Frame], segment: bytes, offset: int, crc_text: bytes, complete: bool
     ) -> None:
         """Split a segment (previous telegram end .. this '!') into noise and frames."""
+        first = segment.find(b"/")
+        if (
+            first >= 0
+            and not self._dropped
+            and (first == 0 or segment[first - 1] in _LINE_ENDS)
+            and segment.find(b"/", first + 1) < 0
+            and not segment[:first].strip(b"\r\n")
+        ):
+            # The common case: line ends, then one telegram.
+            frame: Frame = _new(
+                Frame, (segment[first:], crc_text, offset + first, complete, True, b"", 0)
+            )
+            out.append(frame)
+            return
         starts = _starts(segment)
         dropped, self._dropped = self._dropped, 0
         if not starts:
@@ -217,7 +233,7 @@ class Framer:
         last = len(starts) - 1
         for index, start in enumerate(starts):
             is_last = index == last
-            frame: Frame = _new(
+            frame = _new(
                 Frame,
                 (
                     segment[start : bounds[index + 1]],
