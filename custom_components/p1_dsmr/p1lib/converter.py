@@ -78,13 +78,6 @@ class ConvertSummary:
     seconds: float = 0.0
 
 
-def iter_results(chunks: Iterator[bytes], decoder: Decoder) -> Iterator[DecodeResult]:
-    """Decode a stream of chunks, then flush."""
-    for chunk in chunks:
-        yield from decoder.feed(chunk)
-    yield from decoder.flush()
-
-
 def convert_stream(
     source: ByteSource,
     name: str,
@@ -102,20 +95,22 @@ def convert_stream(
     validity_writer = ValidityWriter(validity, options.delimiter)
     errors_writer = ErrorLogWriter(errors, name)
 
-    def chunks() -> Iterator[bytes]:
-        while chunk := source.read(CHUNK):
-            yield chunk
-
     write_validity, write_errors = validity_writer.write, errors_writer.write
     write_record, derive = records_writer.write, derived.update
-    for result in iter_results(chunks(), decoder):
-        write_validity(result)
-        write_errors(result)
-        telegram = result.telegram
-        if telegram is not None and result.status is not Status.INVALID:
-            write_record(result, derive(telegram))
-            if repaired is not None:
-                repaired.write(result.data)
+
+    def write(results: list[DecodeResult]) -> None:
+        for result in results:
+            write_validity(result)
+            write_errors(result)
+            telegram = result.telegram
+            if telegram is not None and result.status is not Status.INVALID:
+                write_record(result, derive(telegram))
+                if repaired is not None:
+                    repaired.write(result.data)
+
+    while chunk := source.read(CHUNK):
+        write(decoder.feed(chunk))
+    write(decoder.flush())
     seconds = time.perf_counter() - started
     stats = decoder.stats
     errors_writer.trailer(stats, decoder.framer.noise_bytes, decoder.framer.bytes_in, seconds)

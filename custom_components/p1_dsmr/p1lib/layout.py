@@ -346,4 +346,9 @@ class Layout:
             cells += constants
             return arrange(cells)
 
-        return texts
+        def plain(data: bytes) -> tuple[str, ...]:
+            """Every code a field in order, none special: no rearrangement."""
+            text = data.decode("latin-1")
+            return tuple(map(add, map(str.lstrip, leads(text), _ZEROS), rests(text)))
+
+        return plain if not special and order == list(range(len(order))) else texts
