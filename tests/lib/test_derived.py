@@ -152,3 +152,15 @@ def test_energy_from_tariffs_when_no_total() -> None:
     assert d.avg_power_import == pytest.approx(0.6)
     assert d.energy_export_interval is None
     assert d.energy_simultaneous is None
+
+
+def test_counters_sent_as_minus_zero_give_plain_zero_steps() -> None:
+    """A meter that writes '-0' yields 0.0 steps, never -0.0 (the CSV looks such values up)."""
+    calc = DerivedCalculator()
+    calc.update(parse("0-0:1.0.0(230601120000S)", "1-0:1.8.0(0.000*kWh)", "1-0:2.8.0(0.000*kWh)"))
+    d = calc.update(
+        parse("0-0:1.0.0(230601120010S)", "1-0:1.8.0(-0.000*kWh)", "1-0:2.8.0(-0.000*kWh)")
+    )
+    for value in (d.energy_import_interval, d.energy_export_interval, d.avg_power_net):
+        assert value == 0.0
+        assert str(value) == "0.0"

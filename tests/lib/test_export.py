@@ -6,6 +6,8 @@ import csv
 import io
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from p1lib.decoder import Decoder
 from p1lib.derived import DerivedCalculator
 from p1lib.export import (
@@ -128,3 +130,60 @@ def test_unverified_rows_are_written() -> None:
     records, validity, _ = run(data)
     assert "unverified" in records
     assert "unverified" in validity
+
+
+_FLOAT = st.one_of(
+    st.none(),
+    st.just(0.0),
+    st.just(-0.0),
+    st.floats(-1e6, 1e6, allow_nan=False),
+)
+
+
+_INTERVAL = st.one_of(st.none(), st.just(0.0), st.floats(-1e6, 1e6, allow_nan=False)).map(
+    lambda value: value if value is None else value + 0.0  # as DerivedCalculator makes them
+)
+
+
+@settings(max_examples=50, deadline=None)
+@given(values=st.lists(st.tuples(_INTERVAL, _FLOAT, _FLOAT, _FLOAT, st.booleans()), max_size=6))
+def test_every_derived_cell_is_its_value_formatted(
+    values: list[tuple[float | None, float | None, float | None, float | None, bool]],
+) -> None:
+    """Repeating derived values are looked up, the others formatted: a row reads the same."""
+    result = Decoder().feed(hungarian())[0]
+    assert result.telegram is not None
+    derived = DerivedCalculator().update(result.telegram)
+    stream = io.StringIO()
+    writer = RecordsWriter(stream)
+    expected = []
+    for avg, peak, current, max_voltage, flag in values * 2:  # again: values seen before
+        row = derived._replace(
+            avg_power_net=avg,
+            peak_current=peak,
+            current_l1=current,
+            max_voltage=max_voltage,
+            overpower=flag,
+        )
+        writer.write(result, row)
+        expected.append(
+            (
+                "" if avg is None else f"{avg:.4f}",
+                "" if peak is None else f"{peak:.3f}",
+                "" if current is None else f"{current:.3f}",
+                "" if max_voltage is None else f"{max_voltage:.1f}",
+                str(int(flag)),
+            )
+        )
+    rows = list(csv.DictReader(io.StringIO(stream.getvalue())))
+    got = [
+        (
+            r["avg_power_net_kw"],
+            r["peak_current_a"],
+            r["current_l1_calc_a"],
+            r["max_voltage_v"],
+            r["overpower"],
+        )
+        for r in rows
+    ]
+    assert got == expected

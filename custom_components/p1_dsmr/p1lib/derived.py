@@ -299,10 +299,10 @@ class DerivedCalculator:
                 interval = seconds
                 hours = seconds / 3600.0
                 if e_import is not None and previous[1] is not None and e_import >= previous[1]:
-                    d_import = e_import - previous[1]
+                    d_import = e_import - previous[1] + 0.0  # never -0.0, even from "-0"
                     avg_import = d_import / hours
                 if e_export is not None and previous[2] is not None and e_export >= previous[2]:
-                    d_export = e_export - previous[2]
+                    d_export = e_export - previous[2] + 0.0
                     avg_export = d_export / hours
                 if d_import is not None or d_export is not None:
                     avg_net = ((d_import or 0.0) - (d_export or 0.0)) / hours
