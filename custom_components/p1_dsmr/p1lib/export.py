@@ -202,9 +202,8 @@ def _derived_spec(field: str, digits: int) -> str:
     return f"%.{digits}f"
 
 
-_REPEATING = frozenset(
+_NEVER_NEGATIVE_ZERO = frozenset(
     (
-        "current_method",
         "interval_s",
         "avg_power_import",
         "avg_power_export",
@@ -213,6 +212,14 @@ _REPEATING = frozenset(
         "energy_export_interval",
         "energy_simultaneous",
         "simultaneous_power",
+    )
+)
+"""Float columns whose formulas cannot give -0.0 (steps of counters, which never go back and are
+made +0.0 when equal; sums of non-negative terms)."""
+
+_REPEATING = _NEVER_NEGATIVE_ZERO | frozenset(
+    (
+        "current_method",
         "max_voltage",
         "max_voltage_phase",
         "max_current_phase",
@@ -231,23 +238,9 @@ _REPEATING = frozenset(
 )
 """Derived values that come back telegram after telegram (methods, intervals, energy steps, the
 highest voltage, peaks, phases, flags): each distinct value is formatted once per column and looked
-up after. The others (powers, currents) are formatted in every row."""
-
-_NEVER_NEGATIVE_ZERO = frozenset(
-    (
-        "interval_s",
-        "avg_power_import",
-        "avg_power_export",
-        "avg_power_net",
-        "energy_import_interval",
-        "energy_export_interval",
-        "energy_simultaneous",
-        "simultaneous_power",
-    )
-)
-"""Float columns whose formulas cannot give -0.0 (differences of counters that never go back,
-sums of non-negative terms). Elsewhere a zero is formatted every time: a look-up would confuse
--0.0 (from a meter that sends "-0.0") with 0.0, which formats differently."""
+up after; in the float columns not in :data:`_NEVER_NEGATIVE_ZERO` a zero is formatted every time,
+because a look-up would confuse -0.0 (from a meter that sends "-0.0") with 0.0. The others (powers,
+currents) are formatted in every row."""
 
 
 class _Cells(dict[object, str]):
