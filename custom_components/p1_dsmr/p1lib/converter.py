@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from .decoder import Decoder, DecodeResult, Status
+from .decoder import Decoder, DecodeResult
 from .derived import DerivedCalculator, Thresholds
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
 from .repair import RepairEngine
@@ -103,7 +103,7 @@ def convert_stream(
             write_validity(result)
             write_errors(result)
             telegram = result.telegram
-            if telegram is not None and result.status is not Status.INVALID:
+            if telegram is not None and result.accepted:
                 write_record(result, derive(telegram))
                 if repaired is not None:
                     repaired.write(result.data)

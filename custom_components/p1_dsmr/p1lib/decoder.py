@@ -166,9 +166,7 @@ class Decoder:
         crc_text = frame.crc_text
         if crc_text and frame.complete and frame.has_header:
             # The common case first: the CRC matches and the telegram parses.
-            data = frame.data
-            if b"\r\n" not in data:
-                data = normalize_line_ends(data)
+            data = normalize_line_ends(frame.data)
             crc_sent = parse_crc_field(crc_text)
             if crc_sent is not None and crc16(data) == crc_sent:
                 telegram = self.parser.parse(data)
