@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from p1lib import crc
-from p1lib.crc import crc16, crc16_bytewise, parse_crc_field, shift_register
+from p1lib.crc import (
+    crc16,
+    crc16_bytewise,
+    crc16_number,
+    parse_crc_field,
+    shift_register,
+    telegram_number,
+)
 
 
 def test_check_value() -> None:
@@ -35,6 +42,12 @@ def test_fold_plans_are_bounded() -> None:
     for length in range(1, 4300):
         assert crc16(bytes(length)) == 0
     assert len(crc._SCHEDULES) <= 4096
+
+
+@given(st.binary(max_size=3000))
+def test_from_the_telegram_number(data: bytes) -> None:
+    """The decoder reads a telegram's integer once, for the CRC and for the layout match."""
+    assert crc16_number(telegram_number(data), len(data)) == crc16_bytewise(data)
 
 
 @given(st.binary(max_size=200), st.binary(max_size=200))

@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from p1lib.crc import telegram_number
 from p1lib.generator import STYLES, MeterSimulator
 from p1lib.parsing import Fields, Parser, Telegram
 
@@ -75,6 +76,11 @@ def test_lazy_telegrams_read_as_parsed_ones(
         parsed = parser.parse(data)
         assert parsed is not None
         assert_same(parsed, eager(data))
+        # The decoder hands over the integer its CRC check read: the same answer.
+        again = parser.parse(data, telegram_number(data))
+        assert again is not None
+        assert again.layout is parsed.layout
+        assert again.objects == parsed.objects
 
 
 def test_a_matching_telegram_is_lazy_and_shares_the_layout() -> None:
@@ -109,8 +115,11 @@ def test_anything_but_value_digits_is_a_new_layout(before: str, after: str) -> N
     a = parser.parse(body(telegram(*lines)))
     lines[lines.index(before)] = after
     data = body(telegram(*lines))
-    b = parser.parse(data)
     assert a is not None
+    assert a.layout is not None
+    assert not a.layout.matches(data)
+    assert not a.layout.matches(data, telegram_number(data))
+    b = parser.parse(data)
     assert b is not None
     assert b.layout is not a.layout
     assert b._plan is None  # parsed line by line

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
-from .crc import crc16, parse_crc_field
+from .crc import crc16, crc16_number, parse_crc_field, telegram_number
 from .framing import Frame, Framer, normalize_line_ends
 from .parsing import Dialect, Parser, Telegram
 from .repair import Change, Repair, RepairEngine
@@ -168,8 +168,9 @@ class Decoder:
             # The common case first: the CRC matches and the telegram parses.
             data = normalize_line_ends(frame.data)
             crc_sent = parse_crc_field(crc_text)
-            if crc_sent is not None and crc16(data) == crc_sent:
-                telegram = self.parser.parse(data)
+            number = telegram_number(data)  # read once, by the CRC and by the layout match
+            if crc_sent is not None and crc16_number(number, len(data)) == crc_sent:
+                telegram = self.parser.parse(data, number)
                 if telegram is not None and not telegram.unparsed:
                     self._crc_seen = self._clean = True
                     stats = self.stats

@@ -32,6 +32,7 @@ from itertools import repeat
 from operator import add, itemgetter
 from typing import Any, NamedTuple
 
+from .crc import telegram_number
 from .obis import Kind
 from .telegram import (
     CosemObject,
@@ -208,26 +209,29 @@ class Layout:
             if isinstance(clock, _Field) and clock.kind == _CLOCK
             else None
         )
-        # Matching is three big-int operations over the whole telegram (see :meth:`matches`).
-        ones = int.from_bytes(digit, "big")
-        self._fixed = int.from_bytes(fixed, "big")
-        self._expected = int.from_bytes(data, "big") & self._fixed
+        # Matching is three big-int operations over the whole telegram (see :meth:`matches`), read
+        # as the CRC reads it (:func:`.crc.telegram_number`), so a caller that checked the CRC
+        # passes the integer on.
+        ones = telegram_number(digit)
+        self._fixed = telegram_number(fixed)
+        self._expected = telegram_number(data) & self._fixed
         self._low = ones * 0x0F
         self._six = ones * 0x06
         self._carry = ones * 0x10
         self._numbers: dict[Fields, Callable[[bytes], tuple[float | None, ...]]] = {}
         self._texts: dict[Fields, Callable[[bytes], tuple[str, ...]]] = {}
 
-    def matches(self, data: bytes) -> bool:
+    def matches(self, data: bytes, number: int | None = None) -> bool:
         """Whether ``data`` differs from this layout's telegram only in the digits of its fields.
 
-        Read as one big integer, ``data`` must equal the layout's telegram in every byte outside
+        Read as one big integer (``number``, its :func:`.crc.telegram_number`, when the caller has
+        it), ``data`` must equal the layout's telegram in every byte outside
         the fields and in the high nibble (0x3_) of every field digit; and every such digit's low
         nibble must be 9 at most (adding 6 to it must not carry into 0x10).
         """
         if len(data) != self._length:
             return False
-        value = int.from_bytes(data, "big")
+        value = telegram_number(data) if number is None else number
         return (
             value & self._fixed == self._expected
             and ((value & self._low) + self._six) & self._carry == 0

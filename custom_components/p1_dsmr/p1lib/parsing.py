@@ -291,13 +291,15 @@ class Parser:
         obj = _new(CosemObject, (obis, normalized, *parsed[:3], info, parsed[3]))
         return obj
 
-    def parse(self, data: bytes) -> Telegram | None:
+    def parse(self, data: bytes, number: int | None = None) -> Telegram | None:
         """Parse a telegram from ``/`` through ``!`` with CRLF line ends (the CRC is not needed).
 
-        Returns None when the first line is not a header.
+        ``number``: ``data`` read as :func:`.crc.telegram_number`, when the caller has it (it
+        saves building it again for the layout match). Returns None when the first line is not a
+        header.
         """
         layout = self._layout
-        if layout is not None and layout.matches(data):
+        if layout is not None and layout.matches(data, number):
             return Telegram.lazy(layout, data)
         lines = data.split(b"\r\n")
         if lines[-1] == b"!":
@@ -309,8 +311,8 @@ class Parser:
         objects: list[CosemObject] = []
         unparsed: list[tuple[int, str]] = []
         reusable = True
-        for number in range(1, len(lines)):
-            line = lines[number]
+        for line_number in range(1, len(lines)):
+            line = lines[line_number]
             obj = None
             if not line:
                 pass
@@ -320,11 +322,11 @@ class Parser:
                 if joined is not None:
                     objects[-1] = joined
                 else:
-                    unparsed.append((number, line.decode("latin-1")))
+                    unparsed.append((line_number, line.decode("latin-1")))
             else:
                 obj = self._parse_new(line)
                 if obj is None:
-                    unparsed.append((number, line.decode("latin-1")))
+                    unparsed.append((line_number, line.decode("latin-1")))
                     reusable = False
                 else:
                     objects.append(obj)
