@@ -187,8 +187,8 @@ def test_compiled_accessors_are_bounded() -> None:
         assert lazy.numbers(Fields(["1-0:32.7.0"])) == (234.3,)
         assert lazy.number_texts(Fields(["1-0:32.7.0"])) == ("234.3",)
     layout = lazy._plan
-    assert len(layout._numbers) <= 64  # type: ignore[attr-defined]
-    assert len(layout._texts) <= 64  # type: ignore[attr-defined]
+    assert len(layout.number_readers) <= 64
+    assert len(layout.text_readers) <= 64
 
 
 def test_a_telegram_without_clock() -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import repeat
 from operator import add, itemgetter
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from .crc import telegram_number
 from .obis import Kind
@@ -146,6 +146,25 @@ def _tuple_getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
     return itemgetter(*items)
 
 
+_R = TypeVar("_R")
+
+
+class _Readers(dict[Fields, Callable[[bytes], _R]]):
+    """Compiled accessors by :class:`~.telegram.Fields`, compiled on first use (bounded)."""
+
+    __slots__ = ("_compile",)
+
+    def __init__(self, compile_codes: Callable[[Sequence[str]], Callable[[bytes], _R]]) -> None:
+        super().__init__()
+        self._compile = compile_codes
+
+    def __missing__(self, fields: Fields) -> Callable[[bytes], _R]:
+        if len(self) >= _ACCESSORS:
+            self.clear()
+        reader = self[fields] = self._compile(fields.codes)
+        return reader
+
+
 _Entry = CosemObject | _Field
 """A line's object when the line repeats; its field when its digits change."""
 
@@ -165,11 +184,11 @@ class Layout:
         "_fixed",
         "_length",
         "_low",
-        "_numbers",
         "_six",
-        "_texts",
         "dialect",
         "header",
+        "number_readers",
+        "text_readers",
     )
 
     def __init__(
@@ -218,8 +237,12 @@ class Layout:
         self._low = ones * 0x0F
         self._six = ones * 0x06
         self._carry = ones * 0x10
-        self._numbers: dict[Fields, Callable[[bytes], tuple[float | None, ...]]] = {}
-        self._texts: dict[Fields, Callable[[bytes], tuple[str, ...]]] = {}
+        self.number_readers = _Readers(self._compile_numbers)
+        """Per :class:`~.telegram.Fields`: ``data`` -> :attr:`CosemObject.number` of each code
+        (None where absent), compiled on first use."""
+        self.text_readers = _Readers(self._compile_texts)
+        """Per :class:`~.telegram.Fields`: ``data`` -> :attr:`CosemObject.number_text` of each
+        code ("" where absent)."""
 
     def matches(self, data: bytes, number: int | None = None) -> bool:
         """Whether ``data`` differs from this layout's telegram only in the digits of its fields.
@@ -260,26 +283,6 @@ class Layout:
             return parse_timestamp(data[clock].decode("ascii"))
         obj = self.get(data, "0-0:1.0.0")
         return obj.values[0].timestamp if obj is not None and obj.values else None
-
-    def numbers(self, data: bytes, fields: Fields) -> tuple[float | None, ...]:
-        """:attr:`CosemObject.number` of each of ``fields`` in ``data`` (None where absent)."""
-        accessor = self._numbers.get(fields)
-        if accessor is None:
-            accessor = self._compile_numbers(fields.codes)
-            if len(self._numbers) >= _ACCESSORS:
-                self._numbers.clear()
-            self._numbers[fields] = accessor
-        return accessor(data)
-
-    def number_texts(self, data: bytes, fields: Fields) -> tuple[str, ...]:
-        """:attr:`CosemObject.number_text` of each of ``fields`` in ``data`` ("" where absent)."""
-        accessor = self._texts.get(fields)
-        if accessor is None:
-            accessor = self._compile_texts(fields.codes)
-            if len(self._texts) >= _ACCESSORS:
-                self._texts.clear()
-            self._texts[fields] = accessor
-        return accessor(data)
 
     # --- accessors ---------------------------------------------------------------------------
 

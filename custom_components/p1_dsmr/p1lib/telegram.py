@@ -10,7 +10,7 @@ same objects, numbers and texts for the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
@@ -164,12 +164,16 @@ class TelegramPlan(Protocol):
         """The meter's clock in ``data``."""
         ...
 
-    def numbers(self, data: bytes, fields: Fields) -> tuple[float | None, ...]:
-        """:attr:`CosemObject.number` of each of ``fields`` in ``data`` (None where absent)."""
+    @property
+    def number_readers(self) -> Mapping[Fields, Callable[[bytes], tuple[float | None, ...]]]:
+        """Per :class:`Fields`: ``data`` -> :attr:`CosemObject.number` of each code (None where
+        absent)."""
         ...
 
-    def number_texts(self, data: bytes, fields: Fields) -> tuple[str, ...]:
-        """:attr:`CosemObject.number_text` of each of ``fields`` in ``data`` ("" where absent)."""
+    @property
+    def text_readers(self) -> Mapping[Fields, Callable[[bytes], tuple[str, ...]]]:
+        """Per :class:`Fields`: ``data`` -> :attr:`CosemObject.number_text` of each code (""
+        where absent)."""
         ...
 
 
@@ -269,14 +273,14 @@ class Telegram:
     def numbers(self, fields: Fields) -> tuple[float | None, ...]:
         """:attr:`CosemObject.number` of each code of ``fields``, None where absent (one call)."""
         if self._plan is not None:
-            return self._plan.numbers(self._data, fields)
+            return self._plan.number_readers[fields](self._data)
         get = self.index.get
         return tuple([None if (obj := get(code)) is None else obj.number for code in fields.codes])
 
     def number_texts(self, fields: Fields) -> tuple[str, ...]:
         """:attr:`CosemObject.number_text` of each code of ``fields``, "" where absent."""
         if self._plan is not None:
-            return self._plan.number_texts(self._data, fields)
+            return self._plan.text_readers[fields](self._data)
         get = self.index.get
         return tuple(
             ["" if (obj := get(code)) is None else obj.number_text for code in fields.codes]
