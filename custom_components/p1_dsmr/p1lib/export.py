@@ -22,7 +22,8 @@ from typing import IO
 
 from .decoder import DecodeResult, DecoderStats, Status
 from .derived import Derived
-from .parsing import Fields, Telegram, parse_timestamp
+from .parsing import Telegram, parse_timestamp
+from .template import Arg, Code, Template
 
 __all__ = [
     "Column",
@@ -243,6 +244,10 @@ because a look-up would confuse -0.0 (from a meter that sends "-0.0") with 0.0. 
 currents) are formatted in every row."""
 
 
+_DIRECT = tuple(c for c in RECORD_COLUMNS if c.derived is not None and c.derived not in _REPEATING)
+"""Derived columns formatted in every row."""
+
+
 class _Cells(dict[object, str]):
     """One column's cell texts by value, made on first use (bounded; None is an empty cell)."""
 
@@ -264,17 +269,13 @@ class _Cells(dict[object, str]):
         return text
 
 
-_LOOK_UP = dict.__getitem__
-
-
 class RecordsWriter:
     """Writes the records CSV.
 
-    A row is one ``%`` formatting of a format string built once per telegram layout (which columns
-    the meter sends) and per pattern of None among the derived values formatted in the row
-    (written as empty cells with ``%.0s``). Measured cells come as the meter's digits; derived
-    values that repeat are looked up as text (see :data:`_REPEATING`). So a row costs a few C-level
-    calls rather than several per column.
+    A row is one :class:`~.template.Template` rendered by the telegram (see :mod:`.template`): the
+    measured cells are the meter's digits read where they stand, derived values that repeat are
+    looked up as text (see :data:`_REPEATING`), the others formatted in place. There is a template
+    per pattern of None among the derived values formatted in the row (their cells are empty).
     """
 
     def __init__(self, stream: IO[str], delimiter: str = ",", decimal: str = ".") -> None:
@@ -286,71 +287,44 @@ class RecordsWriter:
         self._fast = delimiter in _FAST_DELIMITERS
         self._separator = delimiter if self._fast else _SEPARATOR
         fields = Derived._fields
-        derived = [c for c in RECORD_COLUMNS if c.derived is not None]
-        repeating = [c for c in derived if c.derived in _REPEATING]
-        direct = [c for c in derived if c.derived not in _REPEATING]
-        self._repeating = itemgetter(*(fields.index(c.derived or "") for c in repeating))
-        self._tables = tuple(
-            _Cells(_derived_spec(c.derived or "", c.digits), c.derived in _NEVER_NEGATIVE_ZERO)
-            for c in repeating
-        )
-        self._direct = itemgetter(*(fields.index(c.derived or "") for c in direct))
-        self._specs = [_derived_spec(c.derived or "", c.digits) for c in direct]
+        self._direct = itemgetter(*(fields.index(c.derived or "") for c in _DIRECT))
+        self._tables = {
+            c.derived: _Cells(_derived_spec(c.derived, c.digits), c.derived in _NEVER_NEGATIVE_ZERO)
+            for c in RECORD_COLUMNS
+            if c.derived in _REPEATING
+        }
         self._layout: object = None
-        self._present = Fields(())
-        self._arrange = itemgetter(0, 0)
         self._gas_code: str | None = None
         self._gas: object = None
         self._gas_cells = ("", "")
-        self._formats: dict[tuple[bool, ...], str] = {}
+        self._templates: dict[tuple[bool, ...], Template] = {}
         self._writer.writerow(
             ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
         )
 
-    def _prepare(self, telegram: Telegram) -> None:
-        """Which measured columns this telegram's layout has."""
-        present = tuple(
-            c.obis for c in RECORD_COLUMNS if c.obis is not None and c.obis in telegram.index
-        )
-        self._present = Fields(present)
-        # Cells are gathered measured, repeating derived, then other derived; this puts them in
-        # column order.
-        order: list[int] = []
-        repeating = len(present)
-        direct = repeating + len(self._tables)
+    def _template(self, none: tuple[bool, ...]) -> Template:
+        """The row for this pattern of None among the direct values (arguments: time, status,
+        derived values, gas reading, its time)."""
+        blanks = iter(none or [False] * len(_DIRECT))
+        separator = self._separator
+        parts: list[str | Code | Arg] = [Arg(0), separator, Arg(1)]
         for column in RECORD_COLUMNS:
+            parts.append(separator)
             if column.obis is not None:
-                if column.obis in present:
-                    order.append(present.index(column.obis))
-            elif column.derived in _REPEATING:
-                order.append(repeating)
-                repeating += 1
-            else:
-                order.append(direct)
-                direct += 1
-        self._arrange = itemgetter(*order)
-        self._gas_code = _gas_code(telegram)
-        self._formats = {}
-        self._layout = telegram.layout
-
-    def _format(self, none: tuple[bool, ...]) -> str:
-        """The row format for this layout and this pattern of None among the direct values."""
-        specs = iter(self._specs)
-        blanks = iter(none or [False] * len(self._specs))
-        cells = ["%s", "%s"]  # timestamp, status
-        for column in RECORD_COLUMNS:
-            if column.obis is not None:
-                cells.append("%s" if column.obis in self._present.codes else "")
-            elif column.derived in _REPEATING:
-                cells.append("%s")
-            else:
-                spec = next(specs)
-                cells.append("%.0s" if next(blanks) else spec)
-        cells += ["%s", "%s"]  # gas reading and its time
-        if len(self._formats) >= 64:
-            self._formats.clear()
-        self._formats[none] = fmt = self._separator.join(cells)
-        return fmt
+                parts.append(Code(column.obis))
+                continue
+            field = column.derived or ""
+            item = Derived._fields.index(field)
+            if field in _REPEATING:
+                parts.append(Arg(2, item, table=self._tables[field]))
+            elif not next(blanks):
+                spec = _derived_spec(field, column.digits)  # "%.3f" and the like
+                parts.append(Arg(2, item, spec="" if spec == "%s" else spec[1:]))
+        parts += [separator, Arg(3), separator, Arg(4), "\n"]
+        if len(self._templates) >= 64:
+            self._templates.clear()
+        self._templates[none] = template = Template(parts)
+        return template
 
     def write(self, result: DecodeResult, derived: Derived) -> None:
         """One row for an accepted telegram."""
@@ -358,10 +332,11 @@ class RecordsWriter:
         if telegram is None:
             return
         if telegram.layout is not self._layout:
-            self._prepare(telegram)
+            self._layout = telegram.layout
+            self._gas_code = _gas_code(telegram)
         direct = self._direct(derived)
         none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
-        fmt = self._formats.get(none) or self._format(none)
+        template = self._templates.get(none) or self._template(none)
         if self._gas_code is not None:
             gas = telegram.get(self._gas_code)
             if gas is not self._gas:
@@ -371,22 +346,19 @@ class RecordsWriter:
                     self._gas_cells = (gas.number_text, iso_text(gas.timestamp))
         else:
             self._gas_cells = ("", "")
-        row = fmt % (
+        row = telegram.render(
+            template,
             iso_text(telegram.timestamp),
             _STATUS_TEXT[result.status],
-            *self._arrange(
-                telegram.number_texts(self._present)
-                + tuple(map(_LOOK_UP, self._tables, self._repeating(derived)))
-                + direct
-            ),
+            derived,
             *self._gas_cells,
         )
         if self._decimal != ".":
             row = row.replace(".", self._decimal)  # timestamps and names hold no '.'
         if self._fast:
-            self._stream.write(row + "\n")
+            self._stream.write(row)
         else:
-            self._writer.writerow(row.split(_SEPARATOR))
+            self._writer.writerow(row[:-1].split(_SEPARATOR))
 
 
 class ValidityWriter:

@@ -45,6 +45,7 @@ from .telegram import (
     parse_timestamp,
     unit_spec,
 )
+from .template import Renderer, Source, Template
 
 __all__ = ["Layout"]
 
@@ -136,6 +137,12 @@ def _build(field: _Field, data: bytes) -> CosemObject:
     return obj
 
 
+def _special(field: _Field) -> bool:
+    """Whether a field's number text is made as its object makes it: a scaled value (W to kW), or
+    a number that starts with the point."""
+    return field.spec[5] != 1.0 or field.integer_digits == 0
+
+
 def _tuple_getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
     """``itemgetter(*items)`` that returns a tuple for any number of items."""
     if len(items) == 1:
@@ -146,23 +153,25 @@ def _tuple_getter(items: Sequence[Any]) -> Callable[[Any], tuple[Any, ...]]:
     return itemgetter(*items)
 
 
-_R = TypeVar("_R")
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
-class _Readers(dict[Fields, Callable[[bytes], _R]]):
-    """Compiled accessors by :class:`~.telegram.Fields`, compiled on first use (bounded)."""
+class _Compiled(dict[_K, _V]):
+    """What a layout compiled per consumer's key (a :class:`~.telegram.Fields`, a
+    :class:`~.template.Template`), compiled on first use (bounded)."""
 
     __slots__ = ("_compile",)
 
-    def __init__(self, compile_codes: Callable[[Sequence[str]], Callable[[bytes], _R]]) -> None:
+    def __init__(self, compile_one: Callable[[_K], _V]) -> None:
         super().__init__()
-        self._compile = compile_codes
+        self._compile = compile_one
 
-    def __missing__(self, fields: Fields) -> Callable[[bytes], _R]:
+    def __missing__(self, key: _K) -> _V:
         if len(self) >= _ACCESSORS:
             self.clear()
-        reader = self[fields] = self._compile(fields.codes)
-        return reader
+        compiled = self[key] = self._compile(key)
+        return compiled
 
 
 _Entry = CosemObject | _Field
@@ -188,6 +197,7 @@ class Layout:
         "dialect",
         "header",
         "number_readers",
+        "renderers",
         "text_readers",
     )
 
@@ -237,12 +247,20 @@ class Layout:
         self._low = ones * 0x0F
         self._six = ones * 0x06
         self._carry = ones * 0x10
-        self.number_readers = _Readers(self._compile_numbers)
+        self.number_readers: _Compiled[Fields, Callable[[bytes], tuple[float | None, ...]]] = (
+            _Compiled(lambda fields: self._compile_numbers(fields.codes))
+        )
         """Per :class:`~.telegram.Fields`: ``data`` -> :attr:`CosemObject.number` of each code
         (None where absent), compiled on first use."""
-        self.text_readers = _Readers(self._compile_texts)
+        self.text_readers: _Compiled[Fields, Callable[[bytes], tuple[str, ...]]] = _Compiled(
+            lambda fields: self._compile_texts(fields.codes)
+        )
         """Per :class:`~.telegram.Fields`: ``data`` -> :attr:`CosemObject.number_text` of each
         code ("" where absent)."""
+        self.renderers: _Compiled[Template, Renderer] = _Compiled(
+            lambda template: template.compile(self._text_source)
+        )
+        """Per :class:`~.template.Template`: (``data``, arguments) -> the rendered text."""
 
     def matches(self, data: bytes, number: int | None = None) -> bool:
         """Whether ``data`` differs from this layout's telegram only in the digits of its fields.
@@ -325,14 +343,27 @@ class Layout:
 
         return numbers
 
+    def _text_source(self, code: str) -> Source:
+        """Where the number text of ``code`` is (see :data:`.template.Source`)."""
+        position = self._first.get(code)
+        entry = None if position is None else self._entries[position]
+        if entry is None:
+            return ""
+        if not isinstance(entry, _Field):
+            return entry.number_text
+        if entry.kind == _CLOCK:
+            return ""
+        if _special(entry):
+            field = entry
+            return lambda data: _build(field, data).number_text
+        return (entry.start, entry.start + entry.integer_digits - 1, entry.stop)
+
     def _compile_texts(self, codes: Sequence[str]) -> Callable[[bytes], tuple[str, ...]]:
         fields, objects, order = self._pick(codes)
         # A number's text is its digits without leading zeros, keeping the last digit before the
         # point: the leading part is stripped, the rest appended. Scaled values (W to kW) and
         # numbers that start with the point are made as their objects make them.
-        special = [
-            (k, f) for k, f in enumerate(fields) if f.spec[5] != 1.0 or f.integer_digits == 0
-        ]
+        special = [(k, f) for k, f in enumerate(fields) if _special(f)]
         splits = [f.start + f.integer_digits - 1 for f in fields]
         for k, _ in special:
             splits[k] = fields[k].start

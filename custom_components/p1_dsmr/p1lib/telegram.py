@@ -14,9 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from .obis import Kind, ObisInfo, canonical_number
+
+if TYPE_CHECKING:
+    from .template import Renderer, Template
 
 __all__ = [
     "CET",
@@ -176,6 +179,11 @@ class TelegramPlan(Protocol):
         where absent)."""
         ...
 
+    @property
+    def renderers(self) -> Mapping[Template, Renderer]:
+        """Per :class:`~.template.Template`: (``data``, arguments) -> the rendered text."""
+        ...
+
 
 class Telegram:
     """A parsed telegram (see the module's description for eager and lazy ones)."""
@@ -285,6 +293,15 @@ class Telegram:
         return tuple(
             ["" if (obj := get(code)) is None else obj.number_text for code in fields.codes]
         )
+
+    def render(self, template: Template, *args: Any) -> str:
+        """``template`` rendered with this telegram's number texts and ``args``
+        (see :mod:`.template`)."""
+        if self._plan is not None:
+            return self._plan.renderers[template](self._data, *args)
+        get = self.index.get
+        texts = ["" if (obj := get(code)) is None else obj.number_text for code in template.codes]
+        return template.generic(texts, *args)
 
     @property
     def timestamp(self) -> datetime | None:
