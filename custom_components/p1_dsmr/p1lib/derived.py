@@ -151,15 +151,6 @@ def _argmax(values: Triple) -> tuple[float | None, int | None]:
     return best, phase
 
 
-def _active(
-    u: float | None, pi: float | None, pe: float | None, reading: float | None
-) -> float | None:
-    """``1000 * (P_import + P_export) / U`` for one phase; the reading where U or P is missing."""
-    if u is None or u <= 0 or pi is None:
-        return reading
-    return 1000.0 * (pi + (pe or 0.0)) / u
-
-
 def _estimated_currents(
     readings: Triple,
     voltages: Triple,
@@ -260,10 +251,11 @@ class DerivedCalculator:
         if self._reported:  # the meter sends decimals
             currents, method = (c1, c2, c3), "reported"
         elif per_phase_import:
+            # 1000 * (P_import + P_export) / U per phase; the reading where U or P is missing
             currents = (
-                _active(u1, pi1, pe1, c1),
-                _active(u2, pi2, pe2, c2),
-                _active(u3, pi3, pe3, c3),
+                c1 if u1 is None or u1 <= 0 or pi1 is None else 1000.0 * (pi1 + (pe1 or 0.0)) / u1,
+                c2 if u2 is None or u2 <= 0 or pi2 is None else 1000.0 * (pi2 + (pe2 or 0.0)) / u2,
+                c3 if u3 is None or u3 <= 0 or pi3 is None else 1000.0 * (pi3 + (pe3 or 0.0)) / u3,
             )
             method = "p_over_u"
         else:
@@ -312,7 +304,11 @@ class DerivedCalculator:
             self._previous = (timestamp, e_import, e_export)
 
         max_voltage, max_voltage_phase = _argmax(voltages)
-        max_current, max_current_phase = _argmax(currents)
+        if None in currents:
+            max_current, max_current_phase = _argmax(currents)
+        else:  # as _argmax: the first phase on a tie
+            max_current = max(currents)  # type: ignore[type-var]
+            max_current_phase = currents.index(max_current) + 1
         new_peak_voltage = max_voltage is not None and (
             self._peak_voltage is None or max_voltage > self._peak_voltage
         )
