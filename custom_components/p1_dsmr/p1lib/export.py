@@ -374,16 +374,22 @@ class ValidityWriter:
     def write(self, result: DecodeResult) -> None:
         """One row per telegram found."""
         self._count += 1
-        sent = "" if result.crc_sent is None else f"{result.crc_sent:04X}"
+        # (% is about twice as fast as a format spec here, once per telegram)
+        sent = "" if result.crc_sent is None else "%04X" % result.crc_sent  # noqa: UP031
         if result.crc_computed == result.crc_sent:
             computed = sent
         else:
-            computed = "" if result.crc_computed is None else f"{result.crc_computed:04X}"
+            computed = "" if result.crc_computed is None else "%04X" % result.crc_computed  # noqa: UP031
         d = self._delimiter
         if d and not result.reason and result.repair is None:  # nothing to quote: join directly
+            telegram = result.telegram
+            when = (
+                iso_text(telegram.timestamp) if telegram is not None else telegram_time_text(result)
+            )
+            frame = result.frame
             self._stream.write(
-                f"{self._count}{d}{result.frame.offset}{d}{telegram_time_text(result)}{d}"
-                f"{_STATUS_TEXT[result.status]}{d}{sent}{d}{computed}{d}{len(result.frame.data)}{d}\n"
+                f"{self._count}{d}{frame.offset}{d}{when}{d}{_STATUS_TEXT[result.status]}{d}"
+                f"{sent}{d}{computed}{d}{len(frame.data)}{d}\n"
             )
             return
         detail = result.reason
