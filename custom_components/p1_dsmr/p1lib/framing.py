@@ -166,10 +166,22 @@ class Framer:
             if not at_line_start and not (crc_text and _HEX.issuperset(crc_text)):
                 scan = bang + 1
                 continue
-            end = field_end
-            segment = bytes(memoryview(buf)[pos : bang + 1])
-            self._emit_segment(out, segment, self._base + pos, crc_text, True)
-            pos = scan = end
+            first = buf.find(b"/", pos, bang)
+            if (
+                first >= 0
+                and not self._dropped
+                and (first == pos or buf[first - 1] in _LINE_ENDS)
+                and buf.find(b"/", first + 1, bang) < 0
+                and not buf[pos:first].strip(b"\r\n")
+            ):
+                # The common case: line ends, then one telegram.
+                data = bytes(memoryview(buf)[first : bang + 1])
+                frame: Frame = _new(Frame, (data, crc_text, self._base + first, True, True, b"", 0))
+                out.append(frame)
+            else:
+                segment = bytes(memoryview(buf)[pos : bang + 1])
+                self._emit_segment(out, segment, self._base + pos, crc_text, True)
+            pos = scan = field_end
         if pos:
             del buf[:pos]
             self._base += pos
@@ -200,20 +212,6 @@ class Framer:
         self, out: list[Frame], segment: bytes, offset: int, crc_text: bytes, complete: bool
     ) -> None:
         """Split a segment (previous telegram end .. this '!') into noise and frames."""
-        first = segment.find(b"/")
-        if (
-            first >= 0
-            and not self._dropped
-            and (first == 0 or segment[first - 1] in _LINE_ENDS)
-            and segment.find(b"/", first + 1) < 0
-            and not segment[:first].strip(b"\r\n")
-        ):
-            # The common case: line ends, then one telegram.
-            frame: Frame = _new(
-                Frame, (segment[first:], crc_text, offset + first, complete, True, b"", 0)
-            )
-            out.append(frame)
-            return
         starts = _starts(segment)
         dropped, self._dropped = self._dropped, 0
         if not starts:
