@@ -168,6 +168,20 @@ def test_scaled_values_match_the_object() -> None:
     assert math.isclose(lazy.objects[0].number or 0.0, 1.234)
 
 
+def test_fields_in_any_order_and_repeated() -> None:
+    """A consumer's codes in any order, one of them twice, scaled ones among them."""
+    lines = ("1-0:1.7.0(01500*W)", "1-0:32.7.0(234.3*V)", "0-0:96.14.0(0001)")
+    parser = Parser()
+    parser.parse(body(telegram(*lines)))
+    data = body(telegram("1-0:1.7.0(01234*W)", "1-0:32.7.0(229.9*V)", "0-0:96.14.0(0002)"))
+    lazy = parser.parse(data)
+    assert lazy is not None
+    assert lazy._plan is not None
+    fields = Fields(["0-0:96.14.0", "9-9:9.9.9", "1-0:32.7.0", "1-0:1.7.0", "0-0:96.14.0"])
+    assert lazy.numbers(fields) == eager(data).numbers(fields) == (2.0, None, 229.9, 1.234, 2.0)
+    assert lazy.number_texts(fields) == eager(data).number_texts(fields)
+
+
 def test_eager_telegrams_answer_fields_too() -> None:
     t = eager(body(telegram(*HU_LINES)))
     fields = Fields(["1-0:32.7.0", "9-9:9.9.9", "0-0:96.14.0"])

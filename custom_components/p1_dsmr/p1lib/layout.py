@@ -26,6 +26,7 @@ layout: one ``itemgetter`` of slices, one ``map(float, ...)``, one rearrangement
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import repeat
@@ -329,10 +330,25 @@ class Layout:
 
     def _compile_numbers(self, codes: Sequence[str]) -> Callable[[bytes], tuple[float | None, ...]]:
         fields, objects, order = self._pick(codes)
-        digits = _tuple_getter([slice(f.start, f.stop) for f in fields])
-        scaled = [(k, f.spec[5]) for k, f in enumerate(fields) if f.spec[5] != 1.0]
+        # Every field's digits in one struct.unpack_from, in telegram order, each field once.
+        spans = sorted({(f.start, f.stop): f for f in fields}.items())
+        layout: list[str] = []
+        end = 0
+        for (start, stop), _ in spans:
+            layout.append(f"{start - end}x{stop - start}s")
+            end = stop
+        digits = struct.Struct("".join(layout)).unpack_from
+        scaled = [(k, f.spec[5]) for k, (_, f) in enumerate(spans) if f.spec[5] != 1.0]
         constants = [None if o is None else o.number for o in objects]
-        arrange = _tuple_getter(order)
+        where = {span: k for k, (span, _) in enumerate(spans)}
+        arrange = _tuple_getter(
+            [
+                where[fields[k].start, fields[k].stop]
+                if k < len(fields)
+                else k - len(fields) + len(spans)
+                for k in order
+            ]
+        )
 
         def numbers(data: bytes) -> tuple[float | None, ...]:
             values: list[float | None] = list(map(float, digits(data)))
