@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -244,6 +245,10 @@ because a look-up would confuse -0.0 (from a meter that sends "-0.0") with 0.0. 
 currents) are formatted in every row."""
 
 
+_ALONE = frozenset(("max_voltage",))
+"""Repeating values looked up on their own: the highest voltage changes too often to be part of a
+run of columns looked up as one (see :class:`_Run`)."""
+
 _DIRECT = tuple(c for c in RECORD_COLUMNS if c.derived is not None and c.derived not in _REPEATING)
 """Derived columns formatted in every row."""
 
@@ -251,22 +256,48 @@ _DIRECT = tuple(c for c in RECORD_COLUMNS if c.derived is not None and c.derived
 class _Cells(dict[object, str]):
     """One column's cell texts by value, made on first use (bounded; None is an empty cell)."""
 
-    __slots__ = ("_keep_zero", "_spec")
+    __slots__ = ("_spec", "keep_zero")
 
     def __init__(self, spec: str, keep_zero: bool) -> None:
         super().__init__({None: ""})
         self._spec = spec
-        self._keep_zero = keep_zero
+        self.keep_zero = keep_zero
+        """Whether a zero may be kept: the column never holds -0.0."""
 
     def __missing__(self, value: object) -> str:
         text = self._spec % (value,)
-        if value == 0 and isinstance(value, float) and not self._keep_zero:
+        if value == 0 and isinstance(value, float) and not self.keep_zero:
             return text
         if len(self) >= 1024:
             self.clear()
             self[None] = ""
         self[value] = text
         return text
+
+
+class _Run(dict[tuple[object, ...], str]):
+    """Cell texts of adjacent repeating columns, by their values (one look-up instead of one per
+    column; bounded). Values with a zero some column's table formats every time are not kept."""
+
+    __slots__ = ("_cells", "_separator")
+
+    def __init__(self, cells: Sequence[_Cells], separator: str) -> None:
+        super().__init__()
+        self._cells = tuple(cells)
+        self._separator = separator
+
+    def __missing__(self, values: tuple[object, ...]) -> str:
+        text = self._separator.join(map(_LOOK_UP, self._cells, values))
+        for cells, value in zip(self._cells, values, strict=True):
+            if value == 0 and isinstance(value, float) and not cells.keep_zero:
+                return text
+        if len(self) >= 1024:
+            self.clear()
+        self[values] = text
+        return text
+
+
+_LOOK_UP = dict.__getitem__
 
 
 class RecordsWriter:
@@ -298,6 +329,7 @@ class RecordsWriter:
         self._gas: object = None
         self._gas_cells = ("", "")
         self._templates: dict[tuple[bool, ...], Template] = {}
+        self._runs: dict[tuple[int, ...], _Run] = {}
         self._writer.writerow(
             ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
         )
@@ -308,23 +340,46 @@ class RecordsWriter:
         blanks = iter(none or [False] * len(_DIRECT))
         separator = self._separator
         parts: list[str | Code | Arg] = [Arg(0), separator, Arg(1)]
+        run: list[int] = []  # adjacent repeating values, looked up as one
+
+        def end_run() -> None:
+            if len(run) == 1:
+                parts.append(Arg(2, run[0], table=self._tables[Derived._fields[run[0]]]))
+            elif run:
+                parts.append(Arg(2, (run[0], run[-1] + 1), table=self._run(tuple(run))))
+            run.clear()
+
         for column in RECORD_COLUMNS:
+            field = column.derived or ""
+            item = Derived._fields.index(field) if column.derived is not None else -1
+            if field in _REPEATING and run and item == run[-1] + 1 and field not in _ALONE:
+                run.append(item)  # its cell joins the run's text
+                continue
+            end_run()
             parts.append(separator)
             if column.obis is not None:
                 parts.append(Code(column.obis))
-                continue
-            field = column.derived or ""
-            item = Derived._fields.index(field)
-            if field in _REPEATING:
-                parts.append(Arg(2, item, table=self._tables[field]))
+            elif field in _REPEATING:
+                run.append(item)
+                if field in _ALONE:
+                    end_run()
             elif not next(blanks):
                 spec = _derived_spec(field, column.digits)  # "%.3f" and the like
                 parts.append(Arg(2, item, spec="" if spec == "%s" else spec[1:]))
+        end_run()
         parts += [separator, Arg(3), separator, Arg(4), "\n"]
         if len(self._templates) >= 64:
             self._templates.clear()
         self._templates[none] = template = Template(parts)
         return template
+
+    def _run(self, items: tuple[int, ...]) -> _Run:
+        """The table of a run of repeating values (one per run, shared by the templates)."""
+        table = self._runs.get(items)
+        if table is None:
+            cells = [self._tables[Derived._fields[k]] for k in items]
+            table = self._runs[items] = _Run(cells, self._separator)
+        return table
 
     def write(self, result: DecodeResult, derived: Derived) -> None:
         """One row for an accepted telegram."""

@@ -5,8 +5,8 @@ A :class:`Template` is a sequence of parts:
 * ``str``: literal text;
 * :class:`Code`: the number text of a code in the telegram (:attr:`.telegram.CosemObject.number_text`,
   "" where the telegram has no such code), as :meth:`.telegram.Telegram.number_texts` gives it;
-* :class:`Arg`: an argument of the call, or an item of it, formatted with a format spec or looked
-  up in a table of texts.
+* :class:`Arg`: an argument of the call, or an item or a slice of it, formatted with a format spec
+  or looked up in a table of texts.
 
 :meth:`.telegram.Telegram.render` renders one. For a lazily built telegram, its layout compiles the
 template once into a function whose f-string reads each number's digits at their place in the
@@ -52,17 +52,21 @@ class Code:
 
 @dataclass(frozen=True, slots=True)
 class Arg:
-    """Argument ``index`` of the call (its item ``item`` when given), formatted with ``spec``, or
-    looked up in ``table`` (which must hold every value it is given: a dict with ``__missing__``)."""
+    """Argument ``index`` of the call (its item ``item`` when given, or the tuple ``[start:stop]`` of
+    its items for ``item=(start, stop)``), formatted with ``spec``, or looked up in ``table`` (which
+    must hold every value it is given: a dict with ``__missing__``)."""
 
     index: int
-    item: int | None = None
+    item: int | tuple[int, int] | None = None
     spec: str = ""
     table: Mapping[Any, str] | None = None
 
     def __post_init__(self) -> None:
-        if self.index < 0 or (self.item is not None and self.item < 0):
-            raise ValueError("argument indices must not be negative")
+        items = (
+            () if self.item is None else (self.item,) if isinstance(self.item, int) else self.item
+        )
+        if self.index < 0 or any(not isinstance(k, int) or k < 0 for k in items):
+            raise ValueError("argument indices must be integers, not negative")
         if _SPEC.fullmatch(self.spec) is None:
             raise ValueError(f"not a format spec: {self.spec!r}")
 
@@ -95,7 +99,11 @@ class Template:
                     codes.append(part.code)
             else:
                 count = max(count, part.index + 1)
-                value = f"a{part.index}" + ("" if part.item is None else f"[{part.item}]")
+                value = f"a{part.index}"
+                if isinstance(part.item, int):
+                    value += f"[{part.item}]"
+                elif part.item is not None:
+                    value += f"[{part.item[0]}:{part.item[1]}]"
                 if part.table is not None:
                     name = f"T{len(namespace)}"
                     namespace[name] = part.table
