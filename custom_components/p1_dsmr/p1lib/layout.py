@@ -21,7 +21,9 @@ channel is gas). When one changes, the telegram is parsed in full and gives the 
 
 A matching telegram is built lazily (:meth:`.telegram.Telegram.lazy`). Consumers that read the same
 codes from every telegram (:class:`.telegram.Fields`) get them through accessors compiled once per
-layout: one ``itemgetter`` of slices, one ``map(float, ...)``, one rearrangement.
+layout (numbers: one ``struct.unpack_from``, one ``map(float, ...)``, one rearrangement); text
+templates (:mod:`.template`) are compiled once per layout into an f-string that slices the digits
+where they stand.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ A :class:`Telegram` is built in one of two ways. A full parse (:class:`~.parsing
 every object at once. A telegram with the layout of one parsed before (same lines, same codes, same
 widths; only digits of values differ: see :mod:`.layout`) is built lazily: it keeps its bytes and
 its layout, makes objects only when they are asked for, and reads the numbers consumers ask for in
-bulk (:meth:`Telegram.numbers`, :meth:`Telegram.number_texts`) straight from its bytes. Both give the
-same objects, numbers and texts for the same bytes.
+bulk (:meth:`Telegram.numbers`, :meth:`Telegram.number_texts`, :meth:`Telegram.render`) straight
+from its bytes. Both give the same objects, numbers and texts for the same bytes.
 """
 
 from __future__ import annotations
