@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from p1lib.derived import DerivedCalculator, Thresholds
 from p1lib.parsing import Parser, Telegram
 
@@ -164,3 +166,87 @@ def test_counters_sent_as_minus_zero_give_plain_zero_steps() -> None:
     for value in (d.energy_import_interval, d.energy_export_interval, d.avg_power_net):
         assert value == 0.0
         assert str(value) == "0.0"
+
+
+_OPTIONAL = st.one_of(st.none(), st.integers(0, 99_999))  # thousandths, or absent
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    phases=st.lists(st.tuples(_OPTIONAL, _OPTIONAL, _OPTIONAL, _OPTIONAL), min_size=3, max_size=3),
+    tariffs=st.lists(_OPTIONAL, min_size=5, max_size=5),
+    steps=st.lists(st.integers(0, 5_000), min_size=5, max_size=5),
+)
+def test_documented_formulas_hold_for_any_inputs(
+    phases: list[tuple[int | None, ...]], tariffs: list[int | None], steps: list[int]
+) -> None:
+    """Per-phase currents, highest voltage and current, energy from the total or the tariffs:
+    what the module's description says, whichever inputs a meter sends."""
+    codes = (("32", "31", "21", "22"), ("52", "51", "41", "42"), ("72", "71", "61", "62"))
+    registers = ("1.8.0", "1.8.1", "1.8.2", "1.8.3", "1.8.4")
+
+    def lines(second: int, step: int) -> list[str]:
+        out = [f"0-0:1.0.0(2306011200{second:02d}S)"]
+        for (u, i, pi, pe), (cu, ci, cpi, cpe) in zip(phases, codes, strict=True):
+            if u is not None:
+                out.append(f"1-0:{cu}.7.0({u / 100:06.1f}*V)")
+            if i is not None:
+                out.append(f"1-0:{ci}.7.0({i % 1000:03d}*A)")
+            if pi is not None:
+                out.append(f"1-0:{cpi}.7.0({pi / 1000:06.3f}*kW)")
+            if pe is not None:
+                out.append(f"1-0:{cpe}.7.0({pe / 1000:06.3f}*kW)")
+        for register, value, extra in zip(registers, tariffs, steps, strict=True):
+            if value is not None:
+                total = (value + step * extra) / 1000
+                out.append(f"1-0:{register}({total:010.3f}*kWh)")
+        return out
+
+    calculator = DerivedCalculator()
+    first = parse(*lines(0, 0))
+    calculator.update(first)
+    second = parse(*lines(10, 1))
+    d = calculator.update(second)
+
+    def number(t: Telegram, code: str) -> float | None:
+        return t.number(code)
+
+    voltages = [number(second, f"1-0:{c[0]}.7.0") for c in codes]
+    readings = [number(second, f"1-0:{c[1]}.7.0") for c in codes]
+    imports = [number(second, f"1-0:{c[2]}.7.0") for c in codes]
+    exports = [number(second, f"1-0:{c[3]}.7.0") for c in codes]
+    currents = (d.current_l1, d.current_l2, d.current_l3)
+    if d.current_method == "p_over_u":
+        for u, reading, pi, pe, current in zip(
+            voltages, readings, imports, exports, currents, strict=True
+        ):
+            if u is None or u <= 0 or pi is None:
+                assert current == reading
+            else:
+                assert current == 1000.0 * (pi + (pe or 0.0)) / u
+
+    def highest(values: list[float | None]) -> tuple[float | None, int | None]:
+        present = [(v, k + 1) for k, v in enumerate(values) if v is not None]
+        if not present:
+            return None, None
+        best = max(v for v, _ in present)
+        return best, next(k for v, k in present if v == best)
+
+    assert (d.max_voltage, d.max_voltage_phase) == highest(voltages)
+    assert (d.max_current, d.max_current_phase) == highest(list(currents))
+
+    def energy(t: Telegram) -> float | None:
+        total = number(t, "1-0:1.8.0")
+        if total is not None:
+            return total
+        for k in range(1, 5):  # added in order (sum() compensates rounding since 3.12)
+            part = number(t, f"1-0:1.8.{k}")
+            if part is not None:
+                total = part if total is None else total + part
+        return total
+
+    before, after = energy(first), energy(second)
+    if before is None or after is None:
+        assert d.energy_import_interval is None
+    else:
+        assert d.energy_import_interval == after - before + 0.0

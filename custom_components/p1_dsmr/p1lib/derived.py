@@ -279,8 +279,15 @@ class DerivedCalculator:
                 signed_current = 1000.0 * net_power * live / volts
 
         # Interval values from the energy counters and the meter's clock.
-        e_import = _energy(import_total, i1_, i2_, i3_, i4_)
-        e_export = _energy(export_total, x1_, x2_, x3_, x4_)
+        # _energy(), with the two-tariff case of Dutch and Belgian meters inlined (hot path)
+        if import_total is None and i1_ is not None and i2_ is not None and i3_ is i4_ is None:
+            e_import: float | None = i1_ + i2_
+        else:
+            e_import = _energy(import_total, i1_, i2_, i3_, i4_)
+        if export_total is None and x1_ is not None and x2_ is not None and x3_ is x4_ is None:
+            e_export: float | None = x1_ + x2_
+        else:
+            e_export = _energy(export_total, x1_, x2_, x3_, x4_)
         timestamp = telegram.timestamp
         interval = avg_import = avg_export = avg_net = None
         d_import = d_export = simultaneous = None
@@ -303,10 +310,15 @@ class DerivedCalculator:
         if timestamp is not None:
             self._previous = (timestamp, e_import, e_export)
 
-        max_voltage, max_voltage_phase = _argmax(voltages)
+        # _argmax(), with max() where every phase has a value (the first phase on a tie, as there)
+        if None in voltages:
+            max_voltage, max_voltage_phase = _argmax(voltages)
+        else:
+            max_voltage = max(voltages)  # type: ignore[type-var]
+            max_voltage_phase = voltages.index(max_voltage) + 1
         if None in currents:
             max_current, max_current_phase = _argmax(currents)
-        else:  # as _argmax: the first phase on a tie
+        else:
             max_current = max(currents)  # type: ignore[type-var]
             max_current_phase = currents.index(max_current) + 1
         new_peak_voltage = max_voltage is not None and (
