@@ -155,10 +155,21 @@ def _isoformat(stamp: datetime) -> str:
     return stamp.isoformat()
 
 
+_LAST: list[tuple[datetime | None, str]] = [(None, "")]
+"""The last time made text (the validity and records rows of a telegram ask in turn)."""
+
+
 def iso_text(stamp: datetime | None) -> str:
     """ISO 8601 text of a time, "" for None. Cached: each telegram's time is written to two files,
     a gas reading's time repeats until the next reading."""
-    return "" if stamp is None else _isoformat(stamp)
+    last = _LAST[0]
+    if last[0] is stamp:
+        return last[1]
+    if stamp is None:
+        return ""
+    text = _isoformat(stamp)
+    _LAST[0] = (stamp, text)
+    return text
 
 
 def telegram_time_text(result: DecodeResult) -> str:
