@@ -55,6 +55,17 @@ def value_digits(data: bytes) -> list[int]:
     return positions
 
 
+def telegram_pair(style: str, seed: int, edits: list[tuple[int, int]]) -> tuple[bytes, ...]:
+    """Two telegrams of a meter in a row, and the second with value digits changed by ``edits``
+    ((which digit, its new value) pairs)."""
+    first, second = (body(t) for t in MeterSimulator(style, seed=seed).telegrams(2))
+    changed = bytearray(second)
+    positions = value_digits(second)
+    for where, digit in edits:
+        changed[positions[where % len(positions)]] = 0x30 + digit
+    return first, second, bytes(changed)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     style=st.sampled_from(STYLES),
@@ -65,14 +76,10 @@ def test_lazy_telegrams_read_as_parsed_ones(
     style: str, seed: int, edits: list[tuple[int, int]]
 ) -> None:
     """Any digits changed inside values: the lazily built telegram reads as a full parse."""
-    first, second = (body(t) for t in MeterSimulator(style, seed=seed).telegrams(2))
-    changed = bytearray(second)
-    positions = value_digits(second)
-    for where, digit in edits:
-        changed[positions[where % len(positions)]] = 0x30 + digit
+    first, second, changed = telegram_pair(style, seed, edits)
     parser = Parser()
     parser.parse(first)
-    for data in (second, bytes(changed)):
+    for data in (second, changed):
         parsed = parser.parse(data)
         assert parsed is not None
         assert_same(parsed, eager(data))
@@ -137,6 +144,17 @@ def test_device_types_and_versions_stay_fixed() -> None:
     assert b.layout is not a.layout
 
 
+def lazy_after(line: str, changed: str) -> tuple[Telegram, bytes]:
+    """A telegram with ``changed``, built lazily after one with ``line``, and its bytes."""
+    parser = Parser()
+    parser.parse(body(telegram("0-0:96.14.0(0001)", line)))
+    data = body(telegram("0-0:96.14.0(0001)", changed))
+    lazy = parser.parse(data)
+    assert lazy is not None
+    assert lazy._plan is not None
+    return lazy, data
+
+
 @pytest.mark.parametrize(
     ("line", "changed"),
     [
@@ -149,12 +167,7 @@ def test_device_types_and_versions_stay_fixed() -> None:
     ],
 )
 def test_every_kind_of_field(line: str, changed: str) -> None:
-    parser = Parser()
-    parser.parse(body(telegram("0-0:96.14.0(0001)", line)))
-    data = body(telegram("0-0:96.14.0(0001)", changed))
-    lazy = parser.parse(data)
-    assert lazy is not None
-    assert lazy._plan is not None
+    lazy, data = lazy_after(line, changed)
     assert_same(lazy, eager(data))
 
 

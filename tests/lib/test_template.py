@@ -8,12 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from p1lib import template as template_module
-from p1lib.generator import STYLES, MeterSimulator
+from p1lib.generator import STYLES
 from p1lib.parsing import Fields, Parser, Telegram
 from p1lib.template import Arg, Code, Template
 
 from .builders import HU_LINES, telegram
-from .test_layout import body, eager, value_digits
+from .test_layout import body, eager, lazy_after, telegram_pair
 
 
 class Texts(dict[object, str]):
@@ -74,18 +74,14 @@ ARGS = ("text {not a field}", (-0.0, 1234.56789, 7), None)
 def test_lazy_and_parsed_telegrams_render_the_same(
     style: str, seed: int, edits: list[tuple[int, int]], literals: list[str]
 ) -> None:
-    first, second = (body(t) for t in MeterSimulator(style, seed=seed).telegrams(2))
-    changed = bytearray(second)
-    positions = value_digits(second)
-    for where, digit in edits:
-        changed[positions[where % len(positions)]] = 0x30 + digit
+    first, second, changed = telegram_pair(style, seed, edits)
     parser = Parser()
     parsed = parser.parse(first)
     assert parsed is not None
     codes = [obj.code for obj in parsed.objects] + ["9-9:9.9.9"]  # and one it does not send
     template = make_template(codes, literals)
     assert parsed.render(template, *ARGS) == expected(template, parsed, *ARGS)
-    for data in (second, bytes(changed)):
+    for data in (second, changed):
         # (the unchanged next telegram is built lazily and rendered by the layout's compiled
         # template; an edit inside a line that must repeat makes a new layout)
         lazy = parser.parse(data)
@@ -107,12 +103,7 @@ def test_lazy_and_parsed_telegrams_render_the_same(
     ],
 )
 def test_every_kind_of_field(line: str, changed: str) -> None:
-    parser = Parser()
-    parser.parse(body(telegram("0-0:96.14.0(0001)", line)))
-    data = body(telegram("0-0:96.14.0(0001)", changed))
-    lazy = parser.parse(data)
-    assert lazy is not None
-    assert lazy._plan is not None
+    lazy, data = lazy_after(line, changed)
     code = changed.split("(", maxsplit=1)[0]
     template = Template(["[", Code(code), "|", Code("0-0:96.14.0"), "]"])
     number_text = eager(data).number_texts(Fields([code]))[0]
