@@ -144,6 +144,36 @@ def test_device_types_and_versions_stay_fixed() -> None:
     assert b.layout is not a.layout
 
 
+@pytest.mark.parametrize(
+    ("line", "changed", "kept"),
+    [
+        # a new gas reading and its capture time: the same layout
+        (
+            "0-1:24.2.1(230502215000S)(01234.567*m3)",
+            "0-1:24.2.1(230502220500S)(01234.999*m3)",
+            True,
+        ),
+        ("0-1:24.2.3(230502215000W)(00012.5*GJ)", "0-1:24.2.3(230503000000W)(00013.0*GJ)", True),
+        # a unit a full parse converts, a moved point, a sign, an impossible time: a new layout
+        ("0-1:24.2.1(230502215000S)(01234*Wh)", "0-1:24.2.1(230502215000S)(01235*Wh)", False),
+        ("0-1:24.2.1(230502215000S)(1234.5*m3)", "0-1:24.2.1(230502215000S)(12345.*m3)", False),
+        ("0-1:24.2.1(230502215000S)(01234*m3)", "0-1:24.2.1(230502215000S)(-1234*m3)", False),
+        ("0-1:24.2.1(230502215000S)(01234*m3)", "0-1:24.2.1(231502215000S)(01234*m3)", True),
+    ],
+)
+def test_timed_readings(line: str, changed: str, kept: bool) -> None:
+    """``code(capture time)(reading*unit)``: digits may change in both, nothing else."""
+    parser = Parser()
+    first = parser.parse(body(telegram("0-0:96.14.0(0001)", line)))
+    data = body(telegram("0-0:96.14.0(0001)", changed))
+    second = parser.parse(data)
+    assert first is not None
+    assert second is not None
+    assert (second.layout is first.layout) is kept
+    assert (second._plan is not None) is kept
+    assert_same(second, eager(data))
+
+
 def lazy_after(line: str, changed: str) -> tuple[Telegram, bytes]:
     """A telegram with ``changed``, built lazily after one with ``line``, and its bytes."""
     parser = Parser()

@@ -24,7 +24,7 @@ from typing import IO
 from .decoder import DecodeResult, DecoderStats, Status
 from .derived import Derived
 from .parsing import Telegram, parse_timestamp
-from .template import Arg, Code, Template
+from .template import Arg, Code, Stamp, Template
 
 __all__ = [
     "Column",
@@ -337,20 +337,18 @@ class RecordsWriter:
         }
         self._layout: object = None
         self._gas_code: str | None = None
-        self._gas: object = None
-        self._gas_cells = ("", "")
-        self._templates: dict[tuple[bool, ...], Template] = {}
+        self._templates: dict[tuple[str | None, tuple[bool, ...]], Template] = {}
         self._runs: dict[tuple[int, ...], _Run] = {}
         self._writer.writerow(
             ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
         )
 
-    def _template(self, none: tuple[bool, ...]) -> Template:
-        """The row for this pattern of None among the direct values (arguments: time, status,
-        derived values, gas reading, its time)."""
+    def _template(self, gas: str | None, none: tuple[bool, ...]) -> Template:
+        """The row for this gas reading's code and this pattern of None among the direct values
+        (arguments: time, status, derived values)."""
         blanks = iter(none or [False] * len(_DIRECT))
         separator = self._separator
-        parts: list[str | Code | Arg] = [Arg(0), separator, Arg(1)]
+        parts: list[str | Code | Stamp | Arg] = [Arg(0), separator, Arg(1)]
         run: list[int] = []  # adjacent repeating values, looked up as one
 
         def end_run() -> None:
@@ -378,10 +376,11 @@ class RecordsWriter:
                 spec = _derived_spec(field, column.digits)  # "%.3f" and the like
                 parts.append(Arg(2, item, spec="" if spec == "%s" else spec[1:]))
         end_run()
-        parts += [separator, Arg(3), separator, Arg(4), "\n"]
+        parts += [separator, Code(gas), separator, Stamp(gas)] if gas else [separator, separator]
+        parts.append("\n")
         if len(self._templates) >= 64:
             self._templates.clear()
-        self._templates[none] = template = Template(parts)
+        self._templates[gas, none] = template = Template(parts)
         return template
 
     def _run(self, items: tuple[int, ...]) -> _Run:
@@ -399,25 +398,15 @@ class RecordsWriter:
             return
         if telegram.layout is not self._layout:
             self._layout = telegram.layout
-            self._gas_code = _gas_code(telegram)
+            gas = _gas_code(telegram)
+            reading = None if gas is None else telegram.get(gas)
+            self._gas_code = None if reading is None or reading.number is None else gas
         direct = self._direct(derived)
         none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
-        template = self._templates.get(none) or self._template(none)
-        if self._gas_code is not None:
-            gas = telegram.get(self._gas_code)
-            if gas is not self._gas:
-                self._gas = gas
-                self._gas_cells = ("", "")
-                if gas is not None and gas.number is not None:
-                    self._gas_cells = (gas.number_text, iso_text(gas.timestamp))
-        else:
-            self._gas_cells = ("", "")
+        gas = self._gas_code
+        template = self._templates.get((gas, none)) or self._template(gas, none)
         row = telegram.render(
-            template,
-            iso_text(telegram.timestamp),
-            _STATUS_TEXT[result.status],
-            derived,
-            *self._gas_cells,
+            template, iso_text(telegram.timestamp), _STATUS_TEXT[result.status], derived
         )
         if self._decimal != ".":
             row = row.replace(".", self._decimal)  # timestamps and names hold no '.'

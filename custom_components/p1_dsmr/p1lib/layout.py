@@ -12,12 +12,14 @@ Fields are the digits of
 
 * ``code(digits*unit)`` measurements (``digits``: decimal digits with at most one point);
 * ``code(digits)`` bare numbers (tariff, counters, states): digits with at most one point;
-* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag stays fixed).
+* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag stays fixed);
+* ``code(YYMMDDhhmmssX)(digits*unit)`` M-Bus readings (gas every five minutes, water, heat) and
+  their capture time, in units kept as sent.
 
-Every other line must repeat byte for byte: multi-value lines (gas readings with their capture time,
-event logs), and the lines that describe the installation rather than measure it (identifiers,
-versions, texts, M-Bus device types), on which consumers base their choices (which columns, which
-channel is gas). When one changes, the telegram is parsed in full and gives the next layout.
+Every other line must repeat byte for byte: other multi-value lines (event logs), and the lines that
+describe the installation rather than measure it (identifiers, versions, texts, M-Bus device
+types), on which consumers base their choices (which columns, which channel is gas). When one
+changes, the telegram is parsed in full and gives the next layout.
 
 A matching telegram is built lazily (:meth:`.telegram.Telegram.lazy`). Consumers that read the same
 codes from every telegram (:class:`.telegram.Fields`) get them through accessors compiled once per
@@ -48,7 +50,7 @@ from .telegram import (
     parse_timestamp,
     unit_spec,
 )
-from .template import Renderer, Source, Template
+from .template import Renderer, Source, Template, TimeSource
 
 __all__ = ["Layout"]
 
@@ -66,6 +68,8 @@ _BARE = 1
 """``code(digits)``"""
 _CLOCK = 2
 """``code(YYMMDDhhmmssX)``"""
+_TIMED = 3
+"""``code(YYMMDDhhmmssX)(digits*unit)``: an M-Bus reading (gas, water, heat) and its capture time."""
 
 
 class _Field(NamedTuple):
@@ -78,6 +82,8 @@ class _Field(NamedTuple):
     """For a bare number or a clock, only obis, code and registry entry are used."""
     integer_digits: int
     """Digits before the point (or in all, without one)."""
+    clock: int = -1
+    """For a timed reading, where its capture time's twelve digits start."""
 
 
 def _is_number(digits: bytes) -> bool:
@@ -87,9 +93,11 @@ def _is_number(digits: bytes) -> bool:
 def _field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
     """The field of a data line that starts at ``offset``, or None when the line must repeat."""
     info = obj.info
-    if len(obj.values) != 1 or (
-        info is not None and (info.kind in _SETUP_KINDS or info.key in _SETUP_KEYS)
-    ):
+    if info is not None and (info.kind in _SETUP_KINDS or info.key in _SETUP_KEYS):
+        return None
+    if len(obj.values) == 2:
+        return _timed_field(line, obj, offset)
+    if len(obj.values) != 1:
         return None
     value = obj.values[0]
     open_at = line.find(b"(")
@@ -118,12 +126,51 @@ def _field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
     return None
 
 
+def _timed_field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
+    """The field of ``code(YYMMDDhhmmssX)(digits*unit)``, or None for any other two-value line.
+
+    Only for units kept as sent (m3, GJ ...): a converted unit's number is made differently by a
+    full parse of a two-value line.
+    """
+    clock, reading = obj.values
+    open_at = line.find(b"(")
+    inner = line[open_at + 1 : -1]
+    star = inner.find(b"*")
+    digits = inner[15:star]
+    if (
+        clock.timestamp is None
+        or len(clock.raw) != 13
+        or inner[13:15] != b")("
+        or reading.number is None
+        or star < 16
+        or not digits[:1].isdigit()
+        or not _is_number(digits)
+        or b"(" in inner[15:]
+        or b")" in inner[15:]
+    ):
+        return None
+    unit = unit_spec(inner[star + 1 :])
+    if unit[2] != 1.0:
+        return None
+    start = offset + open_at + 1 + 15
+    point = digits.find(b".")
+    integer_digits = point if point >= 0 else len(digits)
+    spec: NumericSpec = (obj.obis, obj.code, obj.info, *unit)
+    return _Field(_TIMED, start, start + len(digits), spec, integer_digits, offset + open_at + 1)
+
+
 def _build(field: _Field, data: bytes) -> CosemObject:
     """The object of a field's line, read from ``data`` (a telegram that matches the layout)."""
     if field.kind == _MEASUREMENT:
         return numeric_object(data[field.start : field.stop], field.spec)
-    obis, code, info = field.spec[:3]
     obj: CosemObject
+    if field.kind == _TIMED:
+        reading = numeric_object(data[field.start : field.stop], field.spec)
+        raw = data[field.clock : field.clock + 13].decode("ascii")
+        clock: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+        obj = reading._replace(values=(clock, reading.values[0]))
+        return obj
+    obis, code, info = field.spec[:3]
     if field.kind == _CLOCK:
         raw = data[field.start : field.stop + 1].decode("ascii")  # the digits and the S/W flag
         value: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
@@ -226,7 +273,10 @@ class Layout:
             if obj is not None:
                 field = _field(line, obj, offset)
                 if field is not None:
-                    for position in range(field.start, field.stop):
+                    positions = [*range(field.start, field.stop)]
+                    if field.clock >= 0:
+                        positions += range(field.clock, field.clock + 12)
+                    for position in positions:
                         if data[position] != 0x2E:  # the point is fixed, digits may change
                             fixed[position] = 0xF0
                             digit[position] = 0x01
@@ -261,7 +311,7 @@ class Layout:
         """Per :class:`~.telegram.Fields`: ``data`` -> :attr:`CosemObject.number_text` of each
         code ("" where absent)."""
         self.renderers: _Compiled[Template, Renderer] = _Compiled(
-            lambda template: template.compile(self._text_source)
+            lambda template: template.compile(self._text_source, self._time_source)
         )
         """Per :class:`~.template.Template`: (``data``, arguments) -> the rendered text."""
 
@@ -375,6 +425,27 @@ class Layout:
             field = entry
             return lambda data: _build(field, data).number_text
         return (entry.start, entry.start + entry.integer_digits - 1, entry.stop)
+
+    def _time_source(self, code: str) -> TimeSource:
+        """Where the time of ``code``'s object is (see :data:`.template.TimeSource`)."""
+        position = self._first.get(code)
+        entry = None if position is None else self._entries[position]
+        if entry is None:
+            return ""
+        if not isinstance(entry, _Field):
+            stamp = entry.timestamp
+            return "" if stamp is None else stamp.isoformat()
+        if entry.kind == _CLOCK:
+            return (entry.start, entry.stop + 1)
+        if entry.kind == _TIMED:
+            return (entry.clock, entry.clock + 13)
+        field = entry
+
+        def time_text(data: bytes) -> str:
+            stamp = _build(field, data).timestamp
+            return "" if stamp is None else stamp.isoformat()
+
+        return time_text
 
     def _compile_texts(self, codes: Sequence[str]) -> Callable[[bytes], tuple[str, ...]]:
         fields, objects, order = self._pick(codes)

@@ -300,7 +300,9 @@ class Telegram:
         if self._plan is not None:
             return self._plan.renderers[template](self._data, *args)
         get = self.index.get
-        texts = ["" if (obj := get(code)) is None else obj.number_text for code in template.codes]
+        texts = [
+            "" if (obj := get(read.code)) is None else read.text(obj) for read in template.reads
+        ]
         return template.generic(texts, *args)
 
     @property

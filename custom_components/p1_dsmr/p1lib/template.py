@@ -5,13 +5,15 @@ A :class:`Template` is a sequence of parts:
 * ``str``: literal text;
 * :class:`Code`: the number text of a code in the telegram (:attr:`.telegram.CosemObject.number_text`,
   "" where the telegram has no such code), as :meth:`.telegram.Telegram.number_texts` gives it;
+* :class:`Stamp`: the time of a code's object (:attr:`.telegram.CosemObject.timestamp`, a gas
+  reading's capture time) as ISO 8601 text, "" where there is none;
 * :class:`Arg`: an argument of the call, or an item or a slice of it, formatted with a format spec
   or looked up in a table of texts.
 
 :meth:`.telegram.Telegram.render` renders one. For a lazily built telegram, its layout compiles the
 template once into a function whose f-string reads each number's digits at their place in the
 telegram (:meth:`.layout.Layout.renderers`); any other telegram goes through a function compiled
-once per template that takes the number texts as a tuple. Both render the same text.
+once per template that takes the texts as a tuple. Both render the same text.
 
 The functions are generated as Python source and compiled with ``exec``, as
 :func:`collections.namedtuple` and :mod:`dataclasses` do. The source holds only names bound in its
@@ -27,7 +29,9 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-__all__ = ["Arg", "Code", "Renderer", "Source", "Template"]
+from .telegram import CosemObject, parse_timestamp
+
+__all__ = ["Arg", "Code", "Renderer", "Source", "Stamp", "Template", "TimeSource"]
 
 Renderer = Callable[..., str]
 """A compiled template: (the telegram's bytes or its number texts, then the arguments) -> text."""
@@ -37,8 +41,28 @@ Source = str | tuple[int, int, int] | Callable[[bytes], str]
 whose text is ``data[start:split]`` without leading zeros followed by ``data[split:stop]``; or a
 function of the telegram's bytes."""
 
+TimeSource = str | tuple[int, int] | Callable[[bytes], str]
+"""Where a layout finds a code's time as ISO 8601 text: a constant text; a span ``(start, stop)``
+of the meter's clock text (``YYMMDDhhmmssX``); or a function of the telegram's bytes."""
+
+
+class _Times(dict[str, str]):
+    """ISO 8601 texts of meter clock texts, made on first use (bounded)."""
+
+    __slots__ = ()
+
+    def __missing__(self, raw: str) -> str:
+        stamp = parse_timestamp(raw)
+        if len(self) >= 256:
+            self.clear()
+        text = self[raw] = "" if stamp is None else stamp.isoformat()
+        return text
+
+
+_TIMES = _Times()
 _COMPILED: dict[str, CodeType] = {}
-"""Compiled sources: a meter's next layout (a gas reading changed) usually has the same spans."""
+"""Compiled sources: a meter's next layout (a new device type, a longer value ...) often has the
+same spans, and converting several logs compiles the same templates again."""
 _FIXED_POINT = re.compile(r"\.\d+f")
 _SPEC = re.compile(r"[\w.,<>=^+\- #]*")
 
@@ -48,6 +72,22 @@ class Code:
     """The number text of ``code`` in the telegram ("" where it is absent)."""
 
     code: str
+
+    def text(self, obj: CosemObject) -> str:
+        """What this part reads from ``code``'s object."""
+        return obj.number_text
+
+
+@dataclass(frozen=True, slots=True)
+class Stamp:
+    """The time of ``code``'s object as ISO 8601 text ("" where absent or without a time)."""
+
+    code: str
+
+    def text(self, obj: CosemObject) -> str:
+        """What this part reads from ``code``'s object."""
+        stamp = obj.timestamp
+        return "" if stamp is None else stamp.isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +111,9 @@ class Arg:
             raise ValueError(f"not a format spec: {self.spec!r}")
 
 
-Part = str | Code | Arg
+Part = str | Code | Stamp | Arg
+Read = Code | Stamp
+"""What a template reads from the telegram."""
 
 
 class Template:
@@ -80,23 +122,23 @@ class Template:
     Create one per line shape and keep it: layouts compile it once each.
     """
 
-    __slots__ = ("_namespace", "_params", "_pieces", "codes", "generic", "parts")
+    __slots__ = ("_namespace", "_params", "_pieces", "generic", "parts", "reads")
 
     def __init__(self, parts: Sequence[Part]) -> None:
         self.parts: tuple[Part, ...] = tuple(parts)
-        codes: list[str] = []
-        # The f-string as pieces: fragments for literal text and arguments, and codes, whose
-        # fragments depend on where a telegram has them.
-        pieces: list[str | Code] = []
+        reads: list[Read] = []
+        # The f-string as pieces: fragments for literal text and arguments, and what is read from
+        # the telegram, whose fragments depend on where a telegram has it.
+        pieces: list[str | Read] = []
         namespace: dict[str, Any] = {"Z": "0"}
         count = 0
         for part in self.parts:
             if isinstance(part, str):
                 pieces.append(_literal(part))
-            elif isinstance(part, Code):
+            elif isinstance(part, Code | Stamp):
                 pieces.append(part)
-                if part.code not in codes:
-                    codes.append(part.code)
+                if part not in reads:
+                    reads.append(part)
             else:
                 count = max(count, part.index + 1)
                 value = f"a{part.index}"
@@ -118,44 +160,51 @@ class Template:
         self._pieces = tuple(pieces)
         self._namespace = namespace
         self._params = "".join(f", a{k}" for k in range(count))
-        self.codes: tuple[str, ...] = tuple(codes)
-        """Every code the template reads, once each, in order of first use."""
+        self.reads: tuple[Read, ...] = tuple(reads)
+        """What the template reads from the telegram, once each, in order of first use."""
         self.generic: Renderer = self._generate(
-            {code: f"{{m[{k}]}}" for k, code in enumerate(self.codes)}, "m", {}, decode=False
+            {read: f"{{m[{k}]}}" for k, read in enumerate(self.reads)}, "m", {}, decode=False
         )
-        """(the number texts of :attr:`codes`, then the arguments) -> text."""
+        """(the texts of :attr:`reads`, then the arguments) -> text."""
 
     def __repr__(self) -> str:
         return f"Template({self.parts!r})"
 
-    def compile(self, source: Callable[[str], Source]) -> Renderer:
+    def compile(
+        self, source: Callable[[str], Source], time_source: Callable[[str], TimeSource]
+    ) -> Renderer:
         """(a telegram's bytes, then the arguments) -> text, for telegrams whose codes' number
-        texts are where ``source`` says (see :data:`Source`)."""
+        texts are where ``source`` says (see :data:`Source`) and their times where
+        ``time_source`` says (see :data:`TimeSource`)."""
         extra: dict[str, Any] = {}
-        fragments: dict[str, str] = {}
+        fragments: dict[Read, str] = {}
         decode = False
-        for code in self.codes:
-            found = source(code)
+        for read in self.reads:
+            found = source(read.code) if isinstance(read, Code) else time_source(read.code)
             if isinstance(found, str):
-                fragments[code] = _literal(found)
+                fragments[read] = _literal(found)
             elif isinstance(found, tuple):
-                start, split, stop = found
                 decode = True
+                if len(found) == 2:
+                    fragments[read] = f"{{I[t[{found[0]}:{found[1]}]]}}"
+                    extra["I"] = _TIMES
+                    continue
+                start, split, stop = found
                 lead = f"{{t[{start}:{split}].lstrip(Z)}}" if split > start else ""
-                fragments[code] = f"{lead}{{t[{split}:{stop}]}}"
+                fragments[read] = f"{lead}{{t[{split}:{stop}]}}"
             else:
                 name = f"S{len(extra)}"
                 extra[name] = found
-                fragments[code] = f"{{{name}(data)}}"
+                fragments[read] = f"{{{name}(data)}}"
         return self._generate(fragments, "data", extra, decode)
 
     def _generate(
-        self, fragments: dict[str, str], first: str, extra: dict[str, Any], decode: bool
+        self, fragments: dict[Read, str], first: str, extra: dict[str, Any], decode: bool
     ) -> Renderer:
-        """The renderer whose first parameter is ``first`` and whose codes render as the f-string
+        """The renderer whose first parameter is ``first`` and whose reads render as the f-string
         ``fragments`` (which read the text ``t`` of ``data`` when ``decode``)."""
         text = "".join(
-            fragments[piece.code] if isinstance(piece, Code) else piece for piece in self._pieces
+            piece if isinstance(piece, str) else fragments[piece] for piece in self._pieces
         )
         prelude = "    t = data.decode('latin-1')\n" if decode else ""
         source = f"def render({first}{self._params}):\n{prelude}    return f{text!r}\n"
