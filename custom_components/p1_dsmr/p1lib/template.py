@@ -117,7 +117,8 @@ Read = Code | Stamp
 
 
 class Template:
-    """A line of text made of literal text, number texts of codes and arguments (see the module).
+    """A line of text made of literal text, number texts and times of codes, and arguments (see the
+    module).
 
     Create one per line shape and keep it: layouts compile it once each.
     """
