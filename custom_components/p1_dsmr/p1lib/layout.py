@@ -50,7 +50,7 @@ from .telegram import (
     parse_timestamp,
     unit_spec,
 )
-from .template import Renderer, Source, Template, TimeSource
+from .template import Renderer, Source, Stamp, Template, TimeSource
 
 __all__ = ["Layout"]
 
@@ -341,11 +341,13 @@ class Layout:
 
     def get(self, data: bytes, code: str) -> CosemObject | None:
         """The first object for ``code`` in ``data``, or None."""
-        position = self._first.get(code)
-        if position is None:
-            return None
-        entry = self._entries[position]
+        entry = self._entry(code)
         return _build(entry, data) if isinstance(entry, _Field) else entry
+
+    def _entry(self, code: str) -> _Entry | None:
+        """The first line of ``code``: its object, or its field; None when there is none."""
+        position = self._first.get(code)
+        return None if position is None else self._entries[position]
 
     def timestamp(self, data: bytes) -> datetime | None:
         """The meter's clock (``0-0:1.0.0``) in ``data``."""
@@ -367,8 +369,7 @@ class Layout:
         constants: list[CosemObject | None] = []
         picks: list[tuple[bool, int]] = []
         for code in codes:
-            position = self._first.get(code)
-            entry = None if position is None else self._entries[position]
+            entry = self._entry(code)
             if isinstance(entry, _Field):
                 if entry.kind != _CLOCK:
                     picks.append((True, len(fields)))
@@ -413,8 +414,7 @@ class Layout:
 
     def _text_source(self, code: str) -> Source:
         """Where the number text of ``code`` is (see :data:`.template.Source`)."""
-        position = self._first.get(code)
-        entry = None if position is None else self._entries[position]
+        entry = self._entry(code)
         if entry is None:
             return ""
         if not isinstance(entry, _Field):
@@ -428,24 +428,18 @@ class Layout:
 
     def _time_source(self, code: str) -> TimeSource:
         """Where the time of ``code``'s object is (see :data:`.template.TimeSource`)."""
-        position = self._first.get(code)
-        entry = None if position is None else self._entries[position]
+        entry = self._entry(code)
+        read = Stamp(code)
         if entry is None:
             return ""
         if not isinstance(entry, _Field):
-            stamp = entry.timestamp
-            return "" if stamp is None else stamp.isoformat()
+            return read.text(entry)
         if entry.kind == _CLOCK:
             return (entry.start, entry.stop + 1)
         if entry.kind == _TIMED:
             return (entry.clock, entry.clock + 13)
         field = entry
-
-        def time_text(data: bytes) -> str:
-            stamp = _build(field, data).timestamp
-            return "" if stamp is None else stamp.isoformat()
-
-        return time_text
+        return lambda data: read.text(_build(field, data))
 
     def _compile_texts(self, codes: Sequence[str]) -> Callable[[bytes], tuple[str, ...]]:
         fields, objects, order = self._pick(codes)
