@@ -16,7 +16,6 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
 from itertools import repeat
 from operator import is_, itemgetter
 from typing import IO
@@ -150,24 +149,18 @@ VALIDITY_COLUMNS = (
 _TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
 
 
-@lru_cache(maxsize=8)
-def _isoformat(stamp: datetime) -> str:
-    return stamp.isoformat()
-
-
 _LAST: list[tuple[datetime | None, str]] = [(None, "")]
-"""The last time made text (the validity and records rows of a telegram ask in turn)."""
+"""The last time made text: a telegram's validity and records rows ask for it in turn."""
 
 
 def iso_text(stamp: datetime | None) -> str:
-    """ISO 8601 text of a time, "" for None. Cached: each telegram's time is written to two files,
-    a gas reading's time repeats until the next reading."""
+    """ISO 8601 text of a time, "" for None (the time asked for last is not formatted again)."""
     last = _LAST[0]
     if last[0] is stamp:
         return last[1]
     if stamp is None:
         return ""
-    text = _isoformat(stamp)
+    text = stamp.isoformat()
     _LAST[0] = (stamp, text)
     return text
 
