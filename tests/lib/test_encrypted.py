@@ -1,0 +1,325 @@
+"""The decoder for meters that encrypt: encrypted frames in a byte stream, as the meter sends them."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from p1lib.cipher import Mode, Outcome
+from p1lib.decoder import Decoder, DecodeResult, Status
+from p1lib.encrypted import EncryptedDecoder
+from p1lib.faults import inject
+from p1lib.generator import STYLES, MeterSimulator, demo_log
+from p1lib.repair import RepairEngine
+
+from .sealing import AUTH_KEY, HEADER, KEY, OTHER_KEY, TITLE, flip, random_frame, seal
+
+pytest.importorskip("cryptography")
+
+TELEGRAMS = list(MeterSimulator("be_fluvius", seed=8).telegrams(12))
+FRAMES = [seal(t, 1000 + n) for n, t in enumerate(TELEGRAMS)]
+
+
+def decode(
+    data: bytes,
+    key: bytes | None = KEY,
+    auth_key: bytes | None = None,
+    cuts: list[int] | None = None,
+    repair: bool = True,
+) -> tuple[EncryptedDecoder, list[DecodeResult]]:
+    decoder = EncryptedDecoder(key, auth_key, repair=RepairEngine() if repair else None)
+    results: list[DecodeResult] = []
+    position = 0
+    for size in cuts or []:
+        results += decoder.feed(data[position : position + size])
+        position += size
+    results += decoder.feed(data[position:])
+    return decoder, results + decoder.flush()
+
+
+def summary(results: list[DecodeResult]) -> list[tuple[str, int, bytes, str]]:
+    return [(r.status.value, r.frame.offset, r.data, r.reason) for r in results]
+
+
+@pytest.mark.parametrize("auth_key", [None, AUTH_KEY])
+def test_both_modes(auth_key: bytes | None) -> None:
+    decoder, results = decode(b"".join(FRAMES), auth_key=auth_key)
+    assert [r.status for r in results] == [Status.VALID] * len(TELEGRAMS)
+    assert [r.data for r in results] == TELEGRAMS
+    assert all(r.telegram is not None for r in results)
+    offsets = [sum(map(len, FRAMES[:n])) for n in range(len(FRAMES))]
+    assert [r.frame.offset for r in results] == offsets  # where each frame begins (0xDB)
+    assert decoder.mode is (Mode.AUTHENTICATED if auth_key else Mode.UNVERIFIED)
+    assert decoder.encrypted
+    assert decoder.cipher.frames == decoder.cipher.decrypted == len(FRAMES)
+    assert decoder.cipher.system_title == TITLE
+    assert decoder.cipher.counter == 1000 + len(FRAMES) - 1
+    assert decoder.counters == {TITLE: 1000 + len(FRAMES) - 1}
+    assert decoder.problem == ""
+    (notice,) = decoder.take_notices()
+    assert notice.outcome is Outcome.DECRYPTED
+    assert notice.message == f"decrypted: the frames decrypt to telegrams ({decoder.mode} mode)"
+    assert decoder.take_notices() == []
+    assert decoder.bytes_in == sum(map(len, FRAMES))
+    assert decoder.noise_bytes == 0
+    assert decoder.stats.valid == len(TELEGRAMS)
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_every_meter_style(style: str) -> None:
+    telegrams = list(MeterSimulator(style, seed=3).telegrams(4))
+    _, results = decode(b"".join(seal(t, n) for n, t in enumerate(telegrams)))
+    assert [r.data for r in results if r.status is Status.VALID] == telegrams
+
+
+def test_every_split_position() -> None:
+    stream = b"\xdb\x00" + FRAMES[0] + b"\r\n" + FRAMES[1]
+    whole = summary(decode(stream)[1])
+    assert [status for status, *_ in whole] == ["valid", "valid"]
+    for cut in range(len(stream) + 1):
+        assert summary(decode(stream, cuts=[cut])[1]) == whole, cut
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.integers(0, 900), max_size=10))
+def test_any_chunking(cuts: list[int]) -> None:
+    stream = b"junk\x00" + b"".join(FRAMES[:4]) + b"\xdb\x08\xff" + FRAMES[4]
+    assert summary(decode(stream, cuts=cuts)[1]) == summary(decode(stream)[1])
+
+
+def test_noise_between_frames_is_reported_like_any_other() -> None:
+    gaps = [b"=~=~= PuTTY log 2026.11.29 10:00:00 =~=~=\r\n", b"\x13\xa4", b"", b"garbage \xdb"]
+    encrypted = b"".join(g + f for g, f in zip(gaps, FRAMES, strict=False))
+    plain = b"".join(g + t for g, t in zip(gaps, TELEGRAMS, strict=False))
+    decoder, results = decode(encrypted)
+    reference = Decoder()
+    expected = reference.feed(plain) + reference.flush()
+    assert [(r.frame.noise, r.frame.noise_count) for r in results] == [
+        (r.frame.noise, r.frame.noise_count) for r in expected
+    ]
+    assert results[0].frame.noise.startswith(b"=~=~= PuTTY log")
+    assert decoder.noise_bytes == reference.framer.noise_bytes == sum(map(len, gaps)) - 2
+
+
+def test_plain_telegrams_decode_as_with_the_plain_decoder() -> None:
+    rng = random.Random(5)
+    log = demo_log(60)
+    for style in STYLES:
+        telegrams = list(MeterSimulator(style, seed=1).telegrams(10))
+        telegrams[4] = inject(telegrams[4], "bit_loss", rng)
+        log += b"\x00noise" + b"".join(telegrams)
+    for key in (None, KEY):
+        reference = Decoder(repair=RepairEngine())
+        expected = reference.feed(log) + reference.flush()
+        decoder, results = decode(log, key=key, cuts=[1000] * 200)
+        assert summary(results) == summary(expected)
+        assert decoder.noise_bytes == reference.framer.noise_bytes
+        assert not decoder.encrypted
+        assert decoder.mode is (None if key is None else Mode.UNVERIFIED)
+
+
+def test_plain_and_encrypted_telegrams_in_one_stream() -> None:
+    plain = TELEGRAMS[5]
+    stream = FRAMES[0] + b"\r\n" + plain + FRAMES[1] + plain[:200] + FRAMES[2] + plain
+    _, results = decode(stream)
+    assert [(r.status.value, r.reason.split(":")[0]) for r in results] == [
+        ("valid", ""),
+        ("valid", ""),
+        ("valid", ""),
+        ("invalid", "truncated"),  # a telegram the next frame cut short
+        ("valid", ""),
+        ("valid", ""),
+    ]
+    assert [r.frame.offset for r in results] == [
+        0,
+        len(FRAMES[0]) + 2,
+        len(FRAMES[0]) + 2 + len(plain),
+        len(FRAMES[0]) + 2 + len(plain) + len(FRAMES[1]),
+        len(FRAMES[0]) + 2 + len(plain) + len(FRAMES[1]) + 200,
+        len(stream) - len(plain),
+    ]
+
+
+def test_no_key_is_reported_once() -> None:
+    decoder, results = decode(b"".join(FRAMES), key=None)
+    assert [r.status for r in results] == [Status.INVALID] * len(FRAMES)
+    reason = "no key: this meter encrypts its telegrams: a key is needed"
+    assert {r.reason for r in results} == {reason}
+    assert [r.data for r in results] == FRAMES  # the frames as received
+    assert all(r.telegram is None for r in results)
+    assert [n.message for n in decoder.take_notices()] == [reason]  # once
+    assert decoder.problem == reason
+    assert decoder.stats.by_reason == {"no key": len(FRAMES)}
+    assert decoder.mode is None
+
+
+@pytest.mark.parametrize(
+    ("auth_key", "reason"),
+    [
+        (None, "wrong key: the frame does not decrypt to a telegram with this key"),
+        (AUTH_KEY, "authentication failed: wrong key, or damaged: the tag does not verify"),
+    ],
+)
+def test_a_wrong_key_is_reported_once(auth_key: bytes | None, reason: str) -> None:
+    decoder, results = decode(b"".join(FRAMES), key=OTHER_KEY, auth_key=auth_key)
+    assert [(r.status, r.reason, r.telegram) for r in results] == [
+        (Status.INVALID, reason, None)
+    ] * len(FRAMES)
+    assert [n.message for n in decoder.take_notices()] == [reason]
+    assert decoder.problem == reason
+    assert decoder.cipher.decrypted == 0
+
+
+def test_a_wrong_authentication_key_is_told_from_a_wrong_key() -> None:
+    decoder, results = decode(b"".join(FRAMES), auth_key=OTHER_KEY)
+    assert all(r.status is Status.INVALID and r.telegram is None for r in results)
+    assert "the authentication key is wrong" in decoder.problem
+    assert "without it the telegrams are decrypted unverified" in decoder.problem
+
+
+def test_a_damaged_ciphertext_byte_is_repaired_in_the_unverified_mode() -> None:
+    telegram = TELEGRAMS[6]
+    position = telegram.index(b"1-0:32.7.0(") + 12  # a digit of the voltage of L1
+    damaged = flip(FRAMES[6], HEADER + position, 0x20)  # '3' loses a bit: 0x13
+    stream = b"".join(FRAMES[:6]) + damaged + b"".join(FRAMES[7:])
+    decoder, results = decode(stream)
+    result = results[6]
+    assert result.status is Status.REPAIRED
+    assert result.data == telegram
+    assert result.repair is not None
+    assert result.reason.startswith("crc mismatch")
+    assert decoder.counters == {TITLE: 1000 + len(FRAMES) - 1}
+    # Authenticated, the same frame is rejected and never parsed.
+    decoder, results = decode(stream, auth_key=AUTH_KEY)
+    assert results[6].status is Status.INVALID
+    assert results[6].telegram is None
+    assert results[6].reason.startswith("authentication failed: ")
+    assert [r.status for r in results[7:]] == [Status.VALID] * 5
+    assert decoder.problem == ""  # damage, not a key problem
+
+
+def test_damage_in_the_unverified_mode_is_what_damage_to_the_telegram_would_be() -> None:
+    # A ciphertext byte changed is the same plaintext byte changed: the results are the plain
+    # decoder's for the damaged telegrams (substitutions of every kind the fault model has).
+    rng = random.Random(11)
+    for style in STYLES:
+        telegrams = list(MeterSimulator(style, seed=2).telegrams(24))
+        received = []
+        for number in range(4, 24, 2):
+            fault = rng.choice(("bit_loss", "message", "burst"))
+            damaged = inject(telegrams[number], fault, rng)
+            if len(damaged) == len(telegrams[number]):
+                received.append(number)
+                telegrams[number] = damaged
+        plain = b"".join(telegrams)
+        encrypted = b""
+        for counter, telegram in enumerate(telegrams):
+            encrypted += seal(telegram, counter)
+        reference = Decoder(repair=RepairEngine())
+        expected = reference.feed(plain) + reference.flush()
+        _, results = decode(encrypted)
+        assert [(r.status, r.data, r.reason) for r in results] == [
+            (r.status, r.data, r.reason) for r in expected
+        ], style
+        assert any(r.status is Status.REPAIRED for r in results)
+
+
+def test_a_damaged_length_still_decrypts() -> None:
+    longer = FRAMES[3][:11] + (len(FRAMES[3]) - 13 + 900).to_bytes(2, "big") + FRAMES[3][13:]
+    stream = b"".join(FRAMES[:3]) + longer + b"".join(FRAMES[4:])
+    _, results = decode(stream, auth_key=AUTH_KEY)  # the length is not authenticated
+    assert [r.data for r in results] == TELEGRAMS
+
+
+def test_damaged_headers_then_a_changed_key() -> None:
+    title_damaged = flip(FRAMES[4], 5)
+    counter_damaged = flip(FRAMES[6], 16, 0x80)
+    changed = [seal(t, 2000 + n, key=OTHER_KEY) for n, t in enumerate(TELEGRAMS[8:])]
+    stream = b"".join(FRAMES[:4]) + title_damaged + FRAMES[5] + counter_damaged + FRAMES[7]
+    decoder, results = decode(stream + b"".join(changed))
+    outcomes = [r.reason.split(":")[0] or r.status.value for r in results]
+    assert outcomes == [
+        *["valid"] * 4,
+        "damaged frame",
+        "valid",
+        "damaged frame",
+        "valid",
+        "damaged frame",
+        "damaged frame",
+        "wrong key",  # three in a row: the key changed
+        "wrong key",
+    ]
+    assert decoder.problem == "wrong key: the frame does not decrypt to a telegram with this key"
+    assert [n.outcome for n in decoder.take_notices()] == [
+        Outcome.DECRYPTED,
+        Outcome.DAMAGED,
+        Outcome.DECRYPTED,
+        Outcome.DAMAGED,
+        Outcome.DECRYPTED,
+        Outcome.DAMAGED,
+        Outcome.WRONG_KEY,
+    ]
+
+
+def test_replayed_frames_are_rejected() -> None:
+    stream = FRAMES[0] + FRAMES[1] + FRAMES[1] + FRAMES[0] + FRAMES[2]
+    for auth_key in (None, AUTH_KEY):
+        decoder, results = decode(stream, auth_key=auth_key)
+        assert [r.reason for r in results] == [
+            "",
+            "",
+            "replayed counter: invocation counter 1001 is not above the last accepted 1001",
+            "replayed counter: invocation counter 1000 is not above the last accepted 1001",
+            "",
+        ]
+        assert results[2].telegram is results[3].telegram is None
+        assert decoder.stats.by_reason == {"replayed counter": 2}
+        assert decoder.problem == ""
+    # Carried over to a new decoder (Home Assistant restarted), the counters still hold.
+    again = EncryptedDecoder(KEY, counters=decoder.counters)
+    assert again.feed(FRAMES[2])[0].reason.startswith("replayed counter")
+    assert again.feed(FRAMES[3])[0].status is Status.VALID
+
+
+def test_an_unverified_frame_that_fails_its_crc_records_no_counter() -> None:
+    # A counter is the meter's only once its telegram verified: a damaged frame that cannot be
+    # repaired does not make the frames after it replays.
+    broken = seal(TELEGRAMS[0][:100] + b"\x00" * 50 + TELEGRAMS[0][150:], 5000)
+    decoder, results = decode(broken + FRAMES[0], repair=False)
+    assert [r.status for r in results] == [Status.INVALID, Status.VALID]
+    assert results[0].reason.startswith("crc mismatch")
+    assert decoder.counters == {TITLE: 1000}
+
+
+def test_a_frame_cut_by_the_end_of_the_stream() -> None:
+    decoder, results = decode(FRAMES[0] + FRAMES[1][:300])
+    assert results[1].status is Status.INVALID
+    assert results[1].reason == (
+        f"truncated: the encrypted frame is cut short (300 of {len(FRAMES[1])} bytes)"
+    )
+    assert decoder.problem == ""
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=60),
+            st.sampled_from(FRAMES[:3]),
+            st.builds(lambda n: random_frame(random.Random(n), 40 + n), st.integers(0, 300)),
+            st.just(b"\xdb\x08" + TITLE + b"\x82\x00"),
+        ),
+        max_size=12,
+    ),
+    st.lists(st.integers(1, 400), max_size=6),
+)
+def test_hostile_streams_never_crash(parts: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(parts)
+    decoder, results = decode(stream, cuts=cuts, auth_key=AUTH_KEY)
+    assert decoder.bytes_in == len(stream)
+    assert all(r.accepted == (r.telegram is not None) for r in results)
+    # Nothing but the real frames decrypts, and each once (the counter).
+    assert {r.data for r in results if r.accepted} <= set(TELEGRAMS[:3])
+    assert len([r for r in results if r.accepted]) <= 3
