@@ -16,13 +16,15 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
-from .decoder import Decoder, DecodeResult
+from .cipher import parse_key
+from .decoder import DecodeResult
 from .derived import DerivedCalculator, Thresholds
+from .encrypted import EncryptedDecoder
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
 from .repair import RepairEngine
 
@@ -63,6 +65,12 @@ class ConvertOptions:
     repaired_log: bool = False
     repair: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
+    key: bytes | None = field(default=None, repr=False)
+    """Decrypts encrypted telegrams (Luxembourg Smarty and other DLMS meters; see
+    :mod:`.encrypted`); without it they are reported as needing a key."""
+    auth_key: bytes | None = field(default=None, repr=False)
+    """Verifies each encrypted frame's GCM tag (authenticated mode); without it the telegrams' CRC
+    carries integrity (unverified mode)."""
 
 
 @dataclass(slots=True)
@@ -76,6 +84,10 @@ class ConvertSummary:
     invalid: int = 0
     unverified: int = 0
     seconds: float = 0.0
+    encrypted: int = 0
+    """Encrypted frames found."""
+    decryption_problem: str = ""
+    """What kept them from being read (no key, wrong key...), if anything."""
 
 
 def convert_stream(
@@ -89,7 +101,8 @@ def convert_stream(
 ) -> ConvertSummary:
     """Convert one byte stream into the output streams."""
     started = time.perf_counter()
-    decoder = Decoder(repair=RepairEngine() if options.repair else None)
+    repair = RepairEngine() if options.repair else None
+    decoder = EncryptedDecoder(options.key, options.auth_key, repair=repair)
     derived = DerivedCalculator(options.thresholds)
     records_writer = RecordsWriter(records, options.delimiter, options.decimal)
     validity_writer = ValidityWriter(validity, options.delimiter)
@@ -113,7 +126,7 @@ def convert_stream(
     write(decoder.flush())
     seconds = time.perf_counter() - started
     stats = decoder.stats
-    errors_writer.trailer(stats, decoder.framer.noise_bytes, decoder.framer.bytes_in, seconds)
+    errors_writer.trailer(stats, decoder.noise_bytes, decoder.bytes_in, seconds)
     return ConvertSummary(
         name,
         stats.telegrams,
@@ -122,6 +135,8 @@ def convert_stream(
         stats.invalid,
         stats.unverified,
         round(seconds, 3),
+        decoder.cipher.frames,
+        decoder.problem,
     )
 
 
@@ -229,11 +244,38 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KW",
         help=f"flag import or export above this power (default {defaults.power:g})",
     )
+    conv.add_argument(
+        "--key",
+        type=_key("key"),
+        metavar="HEX",
+        help="decrypt encrypted telegrams (Luxembourg Smarty...) with this key: the 32 hexadecimal"
+        " digits the grid operator gives",
+    )
+    conv.add_argument(
+        "--auth-key",
+        type=_key("authentication key"),
+        metavar="HEX",
+        help="verify each encrypted frame with this authentication key (without it, the"
+        " telegrams' CRC carries integrity)",
+    )
     return parser
 
 
+def _key(name: str) -> Callable[[str], bytes]:
+    """An argument type: a 16-byte key from its hexadecimal digits."""
+
+    def key(text: str) -> bytes:
+        try:
+            return parse_key(text, name)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    return key
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2: an input could not be read)."""
+    """Command-line entry point; returns the exit code (2: an input could not be read, or its
+    encrypted telegrams could not be decrypted)."""
     args = _parser().parse_args(argv)
     if len(args.delimiter) != 1 or len(args.decimal) != 1 or args.delimiter == args.decimal:
         print(
@@ -241,12 +283,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.auth_key is not None and args.key is None:
+        print("p1-dsmr: --auth-key needs --key", file=sys.stderr)
+        return 2
     options = ConvertOptions(
         delimiter=args.delimiter,
         decimal=args.decimal,
         repaired_log=args.repaired,
         repair=not args.no_repair,
         thresholds=Thresholds(args.voltage_threshold, args.current_threshold, args.power_threshold),
+        key=args.key,
+        auth_key=args.auth_key,
     )
     logs: list[Path] = args.logs or [SAMPLE_LOG]
     summaries: list[ConvertSummary] = []
@@ -267,6 +314,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             code = 2
         except OSError as err:
             print(f"p1-dsmr: {log}: {err.strerror or err}", file=sys.stderr)
+            code = 2
+    for converted in summaries:
+        if converted.decryption_problem:
+            hint = " (--key HEX)" if args.key is None else ""
+            print(
+                f"p1-dsmr: {converted.file}: {converted.decryption_problem}{hint}", file=sys.stderr
+            )
             code = 2
     totals = {
         key: sum(getattr(s, key) for s in summaries)
