@@ -277,6 +277,9 @@ def test_replayed_frames_are_rejected() -> None:
         assert results[2].telegram is results[3].telegram is None
         assert decoder.stats.by_reason == {"replayed counter": 2}
         assert decoder.problem == ""
+        decoder.feed(FRAMES[1])  # a replay now and then is no problem with the key
+        assert decoder.cipher.last_outcome is Outcome.REPLAY
+        assert decoder.problem == ""
     # Carried over to a new decoder (Home Assistant restarted), the counters still hold.
     again = EncryptedDecoder(KEY, counters=decoder.counters)
     assert again.feed(FRAMES[2])[0].reason.startswith("replayed counter")
@@ -291,6 +294,32 @@ def test_an_unverified_frame_that_fails_its_crc_records_no_counter() -> None:
     assert [r.status for r in results] == [Status.INVALID, Status.VALID]
     assert results[0].reason.startswith("crc mismatch")
     assert decoder.counters == {TITLE: 1000}
+
+
+def test_a_damaged_byte_that_makes_a_header_splits_the_telegram() -> None:
+    # Unverified, what the framer does with such a telegram on a plain line, at the frame's place.
+    telegram = TELEGRAMS[2]
+    line = telegram.index(b"\r\n1-0:32.7.0") + 2
+    damaged = flip(FRAMES[2], HEADER + line, ord("1") ^ ord("/"))
+    _, results = decode(b"".join(FRAMES[:2]) + damaged, repair=False)
+    assert [r.reason.split(":")[0] for r in results[2:]] == ["truncated", "crc mismatch"]
+    offset = len(FRAMES[0]) + len(FRAMES[1])
+    assert [r.frame.offset for r in results[2:]] == [offset, offset + line]
+    plain = Decoder()
+    expected = plain.feed(telegram[:line] + b"/" + telegram[line + 1 :]) + plain.flush()
+    assert [r.reason for r in results[2:]] == [r.reason for r in expected]
+
+
+def test_a_frame_of_text_without_a_telegram() -> None:
+    # Its '/' and '!' damaged: text, but no telegram in it; reported, never lost.
+    text = TELEGRAMS[0].replace(b"/", b"\x0f").replace(b"!", b"\x01")
+    decoder, results = decode(FRAMES[0] + seal(text, 2000))
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID]
+    assert results[1].reason == "damaged frame: it decrypts to text that holds no telegram"
+    assert results[1].data == text
+    assert (0, 0x0F) in results[1].suspicious
+    assert results[1].frame.offset == len(FRAMES[0])
+    assert decoder.stats.by_reason == {"damaged frame": 1}
 
 
 def test_a_frame_cut_by_the_end_of_the_stream() -> None:

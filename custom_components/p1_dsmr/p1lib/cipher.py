@@ -196,6 +196,7 @@ class Decryptor:
         if auth_key is not None and key is None:
             raise ValueError("an authentication key needs the key")
         self._key = key
+        self._aes: Any = None  # the key as cryptography's AES, made on the first frame
         self._aad = None if auth_key is None else bytes((SECURITY_CONTROL,)) + auth_key
         self.counters: dict[bytes, int] = dict(counters or {})
         """The last accepted invocation counter per system title."""
@@ -227,11 +228,17 @@ class Decryptor:
 
     def keystream_decrypt(self, frame: GcmFrame) -> bytes:
         """The plaintext as GCM computes it, without checking the tag (AES-CTR)."""
-        assert self._key is not None
-        cipher, aes, modes, _ = _library()
-        decryptor = cipher(aes(self._key), modes.CTR(frame.iv + _COUNTER_BLOCK)).decryptor()
+        cipher, _, modes, _ = _library()
+        decryptor = cipher(self._cipher_key(), modes.CTR(frame.iv + _COUNTER_BLOCK)).decryptor()
         plaintext: bytes = decryptor.update(frame.ciphertext)
         return plaintext
+
+    def _cipher_key(self) -> Any:
+        """The key as cryptography's AES algorithm (made once: it checks the key)."""
+        if self._aes is None:
+            assert self._key is not None
+            self._aes = _library()[1](self._key)
+        return self._aes
 
     def _decrypt(self, frame: GcmFrame) -> Decryption:
         if self._key is None:
@@ -243,7 +250,7 @@ class Decryptor:
                 f" {frame.declared_size} bytes)",
             )
         try:
-            cipher, aes, modes, invalid_tag = _library()
+            cipher, _, modes, invalid_tag = _library()
         except CryptographyMissing:
             return _reject(Outcome.NO_LIBRARY)
         if self._aad is None:
@@ -256,7 +263,7 @@ class Decryptor:
                 return _reject(Outcome.WRONG_KEY)
         else:
             mode = modes.GCM(frame.iv, frame.tag, min_tag_length=TAG_LENGTH)
-            decryptor = cipher(aes(self._key), mode).decryptor()
+            decryptor = cipher(self._cipher_key(), mode).decryptor()
             decryptor.authenticate_additional_data(self._aad)
             plaintext = decryptor.update(frame.ciphertext)
             try:

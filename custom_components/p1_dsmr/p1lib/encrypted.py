@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from .cipher import MESSAGES, STREAK, Decryption, Decryptor, Mode, Outcome
-from .decoder import Decoder, DecodeResult, Status
+from .decoder import Decoder, DecodeResult, Status, suspicious_bytes
 from .dlms import FrameScanner, GcmFrame
 from .framing import MAX_NOISE, Frame, Framer
 from .parsing import Parser
@@ -162,7 +162,7 @@ class EncryptedDecoder(Decoder):
     def _plain(self, data: bytes) -> list[DecodeResult]:
         """Bytes outside encrypted frames: to the plain decoder."""
         self._passed += len(data)
-        self._tail = (self._tail + data)[-MAX_NOISE:]
+        self._tail = (self._tail + data[-MAX_NOISE:])[-MAX_NOISE:]
         return self._plain_results(self.framer.feed(data))
 
     def _plain_results(self, frames: list[Frame]) -> list[DecodeResult]:
@@ -189,27 +189,23 @@ class EncryptedDecoder(Decoder):
     def _encrypted(self, frame: GcmFrame) -> list[DecodeResult]:
         # The bytes before this frame end here: a plain telegram they began is truncated, their
         # noise is counted now.
-        results = self._plain_results(self.framer.flush())
+        results = self._plain_results(self.framer.flush()) if self.framer.buffered else []
         noise, noise_count = self._gap()
         self._gap_start = self._passed
         self._removed += len(frame.data)
         decryption = self._decryptor.decrypt(frame)
         self._count(frame, decryption)
-        if decryption.plaintext is None:
-            result = DecodeResult(
-                Status.INVALID,
-                Frame(frame.data, b"", frame.offset, frame.complete, False, noise, noise_count),
-                None,
-                frame.data,
-                None,
-                None,
-                decryption.reason,
-            )
-            self.stats.count(result)
-            return [*results, result]
+        plaintext = decryption.plaintext
+        if plaintext is None:
+            unread = Frame(frame.data, b"", frame.offset, frame.complete, False, noise, noise_count)
+            return [*results, self._rejected(unread, decryption.reason)]
         # One telegram, normally; damage may split it or leave bytes that are not one.
         framer = Framer()
-        inner = framer.feed(decryption.plaintext) + framer.flush()
+        inner = framer.feed(plaintext) + framer.flush()
+        if not inner:  # text, but its '/' and '!' were both damaged
+            unread = Frame(plaintext, b"", frame.offset, False, False, noise, noise_count)
+            reason = f"{Outcome.DAMAGED}: it decrypts to text that holds no telegram"
+            return [*results, self._rejected(unread, reason, suspicious_bytes(plaintext))]
         self._inner_noise += framer.noise_bytes
         accepted = False
         for index, part in enumerate(inner):
@@ -217,7 +213,7 @@ class EncryptedDecoder(Decoder):
             if index == 0:
                 part = part._replace(
                     offset=offset,
-                    noise=noise + part.noise,
+                    noise=(noise + part.noise)[-MAX_NOISE:],
                     noise_count=noise_count + part.noise_count,
                 )
             else:
@@ -228,6 +224,16 @@ class EncryptedDecoder(Decoder):
         if accepted and self.mode is Mode.UNVERIFIED:
             self._decryptor.accept(frame)  # its CRC verified: the counter is the meter's
         return results
+
+    def _rejected(
+        self, frame: Frame, reason: str, suspicious: tuple[tuple[int, int], ...] = ()
+    ) -> DecodeResult:
+        """An invalid result for an encrypted frame that holds no telegram to decode; counted."""
+        result = DecodeResult(
+            Status.INVALID, frame, None, frame.data, None, None, reason, suspicious
+        )
+        self.stats.count(result)
+        return result
 
     def _count(self, frame: GcmFrame, decryption: Decryption) -> None:
         cipher = self.cipher
