@@ -5,6 +5,21 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
+try:
+    import cryptography  # noqa: F401 (is it installed?)
+except ImportError:
+    HAVE_CRYPTOGRAPHY = False
+else:
+    HAVE_CRYPTOGRAPHY = True
+
+needs_cryptography = pytest.mark.skipif(
+    not HAVE_CRYPTOGRAPHY, reason="the cryptography package is not installed"
+)
+"""For tests that decrypt or encrypt: they skip where cryptography is absent (the converter's
+plain logs need only the standard library)."""
+
 KEY = bytes.fromhex("0A1B2C3D4E5F60718293A4B5C6D7E8F9")
 """A fixed test key (the grid operator's "GUEK")."""
 AUTH_KEY = bytes.fromhex("00112233445566778899AABBCCDDEEFF")

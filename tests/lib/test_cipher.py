@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import re
-from importlib.util import find_spec
 
 import pytest
 from hypothesis import given, settings
@@ -22,10 +21,16 @@ from p1lib.dlms import FrameScanner, GcmFrame, build_frame
 from p1lib.generator import STYLES, MeterSimulator
 
 from .builders import hungarian
-from .sealing import AUTH_KEY, HEADER, KEY, OTHER_KEY, TITLE, flip, random_frame, seal
-
-needs_cryptography = pytest.mark.skipif(
-    find_spec("cryptography") is None, reason="the cryptography package is not installed"
+from .sealing import (
+    AUTH_KEY,
+    HEADER,
+    KEY,
+    OTHER_KEY,
+    TITLE,
+    flip,
+    needs_cryptography,
+    random_frame,
+    seal,
 )
 
 

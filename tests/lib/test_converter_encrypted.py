@@ -8,21 +8,17 @@ import random
 import shutil
 import subprocess
 import sys
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
 from p1lib.converter import ConvertOptions, convert, main
 from p1lib.generator import MeterSimulator, putty_header
 
-from .sealing import AUTH_KEY, KEY, OTHER_KEY, flip, random_frame, seal
+from .sealing import AUTH_KEY, KEY, OTHER_KEY, flip, needs_cryptography, random_frame, seal
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY_HEX = KEY.hex().upper()
 AUTH_HEX = AUTH_KEY.hex().upper()
-needs_cryptography = pytest.mark.skipif(
-    find_spec("cryptography") is None, reason="the cryptography package is not installed"
-)
 
 
 def telegrams(count: int = 12) -> list[bytes]:

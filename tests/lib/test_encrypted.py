@@ -14,9 +14,20 @@ from p1lib.faults import inject
 from p1lib.generator import STYLES, MeterSimulator, demo_log
 from p1lib.repair import RepairEngine
 
-from .sealing import AUTH_KEY, HEADER, KEY, OTHER_KEY, TITLE, flip, random_frame, seal
+from .sealing import (
+    AUTH_KEY,
+    HAVE_CRYPTOGRAPHY,
+    HEADER,
+    KEY,
+    OTHER_KEY,
+    TITLE,
+    flip,
+    random_frame,
+    seal,
+)
 
-pytest.importorskip("cryptography")
+if not HAVE_CRYPTOGRAPHY:
+    pytest.skip("the cryptography package is not installed", allow_module_level=True)
 
 TELEGRAMS = list(MeterSimulator("be_fluvius", seed=8).telegrams(12))
 FRAMES = [seal(t, 1000 + n) for n, t in enumerate(TELEGRAMS)]
@@ -177,6 +188,10 @@ def test_a_wrong_authentication_key_is_told_from_a_wrong_key() -> None:
     assert all(r.status is Status.INVALID and r.telegram is None for r in results)
     assert "the authentication key is wrong" in decoder.problem
     assert "without it the telegrams are decrypted unverified" in decoder.problem
+    assert decoder.cipher.last_outcome is Outcome.AUTHENTICATION_FAILED
+    assert decoder.key_decrypts  # the key is right: the authentication key is not
+    wrong, _ = decode(b"".join(FRAMES), key=OTHER_KEY, auth_key=AUTH_KEY)
+    assert not wrong.key_decrypts
 
 
 def test_a_damaged_ciphertext_byte_is_repaired_in_the_unverified_mode() -> None:

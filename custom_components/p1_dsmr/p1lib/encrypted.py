@@ -108,6 +108,12 @@ class EncryptedDecoder(Decoder):
         return self.cipher.frames > 0
 
     @property
+    def key_decrypts(self) -> bool:
+        """The key decrypted a frame to a telegram (even one whose tag then failed: with this,
+        an authentication failure is told to be the authentication key's)."""
+        return self._decryptor.decrypted_any
+
+    @property
     def counters(self) -> dict[bytes, int]:
         """The last accepted invocation counter per system title (to carry over)."""
         return self._decryptor.counters
