@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +13,7 @@ from p1lib.cipher import Mode, Outcome
 from p1lib.decoder import Decoder, DecodeResult, Status
 from p1lib.encrypted import EncryptedDecoder
 from p1lib.faults import inject
+from p1lib.framing import MAX_TELEGRAM
 from p1lib.generator import STYLES, MeterSimulator, demo_log
 from p1lib.repair import RepairEngine
 
@@ -367,3 +370,68 @@ def test_hostile_streams_never_crash(parts: list[bytes], cuts: list[int]) -> Non
     # Nothing but the real frames decrypts, and each once (the counter).
     assert {r.data for r in results if r.accepted} <= set(TELEGRAMS[:3])
     assert len([r for r in results if r.accepted]) <= 3
+
+
+def test_other_projects_real_telegrams_encrypted(samples: Path) -> None:
+    # Every sample telegram (other parsers' test suites and bug reports, Luxembourg Smarty among
+    # them), each encrypted as one frame, decodes as the plain decoder decodes it, in both modes.
+    manifest = json.loads((samples / "telegrams" / "MANIFEST.json").read_text())
+    checked = 0
+    for auth_key in (None, AUTH_KEY):
+        for number, name in enumerate(manifest):
+            data = (samples / "telegrams" / name).read_bytes()
+            if len(data) > MAX_TELEGRAM:  # streams of many telegrams: a frame holds one
+                continue
+            checked += 1
+            reference = Decoder()
+            expected = reference.feed(data) + reference.flush()
+            _, results = decode(seal(data, number), auth_key=auth_key, repair=False)
+            assert [(r.status, r.data, r.reason) for r in results] == [
+                (r.status, r.data, r.reason) for r in expected
+            ], name
+    assert checked > 150
+    smarty = (samples / "telegrams" / "dsmrreader_luxembourg_smarty.txt").read_bytes()
+    (result,) = decode(seal(smarty, 1))[1]
+    assert result.status is Status.VALID
+    assert result.telegram is not None
+    assert result.telegram.dialect.name == "LU"
+
+
+NOISY = list(MeterSimulator("hu_sanxing", seed=12).telegrams(8))
+NOISY_FRAMES = [seal(t, 500 + n) for n, t in enumerate(NOISY)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(("flip", "drop", "insert", "burst")),
+            st.integers(0, sum(map(len, NOISY_FRAMES)) - 1),
+            st.integers(1, 255),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+)
+def test_a_noisy_line_never_yields_a_telegram_the_meter_did_not_send(
+    damage: list[tuple[str, int, int]], authenticated: bool
+) -> None:
+    # Noise anywhere in the encrypted stream (headers, ciphertext, tags): bits flipped, bytes lost,
+    # added, or replaced by a burst. What is accepted is what the meter sent; the rest is reported.
+    stream = bytearray(b"".join(NOISY_FRAMES))
+    for kind, position, value in sorted(damage, key=lambda d: -d[1]):
+        position = min(position, len(stream) - 1)
+        if kind == "flip":
+            stream[position] ^= value
+        elif kind == "drop":
+            del stream[position]
+        elif kind == "insert":
+            stream.insert(position, value)
+        else:
+            stream[position : position + 4] = bytes((value, value ^ 0x5A, value >> 1))
+    _, results = decode(bytes(stream), auth_key=AUTH_KEY if authenticated else None)
+    accepted = [r.data for r in results if r.accepted]
+    assert all(data in NOISY for data in accepted)
+    assert len(accepted) == len(set(accepted))  # no telegram twice (counters)
+    assert len(accepted) >= len(NOISY) - 2 * len(damage)  # damage costs at most the frames it hit
