@@ -43,7 +43,8 @@ def decode(
     cuts: list[int] | None = None,
     repair: bool = True,
 ) -> tuple[EncryptedDecoder, list[DecodeResult]]:
-    decoder = EncryptedDecoder(key, auth_key, repair=RepairEngine() if repair else None)
+    engine = RepairEngine() if repair else None
+    decoder = EncryptedDecoder(engine, key=key, auth_key=auth_key)
     results: list[DecodeResult] = []
     position = 0
     for size in cuts or []:
@@ -299,7 +300,7 @@ def test_replayed_frames_are_rejected() -> None:
         assert decoder.cipher.last_outcome is Outcome.REPLAY
         assert decoder.problem == ""
     # Carried over to a new decoder (Home Assistant restarted), the counters still hold.
-    again = EncryptedDecoder(KEY, counters=decoder.counters)
+    again = EncryptedDecoder(key=KEY, counters=decoder.counters)
     assert again.feed(FRAMES[2])[0].reason.startswith("replayed counter")
     assert again.feed(FRAMES[3])[0].status is Status.VALID
 

@@ -102,7 +102,7 @@ def convert_stream(
     """Convert one byte stream into the output streams."""
     started = time.perf_counter()
     repair = RepairEngine() if options.repair else None
-    decoder = EncryptedDecoder(options.key, options.auth_key, repair=repair)
+    decoder = EncryptedDecoder(repair, key=options.key, auth_key=options.auth_key)
     derived = DerivedCalculator(options.thresholds)
     records_writer = RecordsWriter(records, options.delimiter, options.decimal)
     validity_writer = ValidityWriter(validity, options.delimiter)

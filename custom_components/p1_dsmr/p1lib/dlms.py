@@ -39,6 +39,7 @@ __all__ = [
     "TAG_LENGTH",
     "TITLE_LENGTH",
     "build_frame",
+    "length_field",
 ]
 
 TAG = 0xDB

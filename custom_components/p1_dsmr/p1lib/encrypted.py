@@ -68,18 +68,19 @@ class CipherStats:
 class EncryptedDecoder(Decoder):
     """Bytes in, one :class:`~.decoder.DecodeResult` per telegram out, encrypted or not.
 
-    ``key`` (16 bytes) decrypts; with ``auth_key`` (16 bytes) every frame's GCM tag is verified
-    (authenticated mode), without it the telegram's CRC carries integrity (unverified mode).
-    ``counters`` carries the last accepted invocation counters over from an earlier decoder (see
-    :attr:`counters`).
+    Made as a :class:`~.decoder.Decoder` is, with the keys by name: ``key`` (16 bytes) decrypts;
+    with ``auth_key`` (16 bytes) every frame's GCM tag is verified (authenticated mode), without it
+    the telegram's CRC carries integrity (unverified mode). ``counters`` carries the last accepted
+    invocation counters over from an earlier decoder (see :attr:`counters`).
     """
 
     def __init__(
         self,
-        key: bytes | None = None,
-        auth_key: bytes | None = None,
         repair: RepairEngine | None = None,
         parser: Parser | None = None,
+        *,
+        key: bytes | None = None,
+        auth_key: bytes | None = None,
         counters: dict[bytes, int] | None = None,
     ) -> None:
         super().__init__(repair=repair, parser=parser)
