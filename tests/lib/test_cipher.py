@@ -252,6 +252,22 @@ def test_damaged_header() -> None:
 
 
 @needs_cryptography
+def test_a_damaged_frame_after_verified_ones() -> None:
+    decryptor = Decryptor(KEY, AUTH_KEY)
+    assert decryptor.decrypt(frame_of(seal(TELEGRAMS[0], 5))).accepted
+    damaged = decryptor.decrypt(frame_of(flip(seal(TELEGRAMS[1], 6), HEADER + 3)))
+    assert damaged.outcome is Outcome.AUTHENTICATION_FAILED
+    assert damaged.reason == (
+        "authentication failed: damaged (or altered): the tag does not verify, though the frames"
+        " before it did"
+    )
+    # Three in a row: the keys no longer fit (here, the authentication key changed).
+    for counter in (7, 8):
+        result = decryptor.decrypt(frame_of(seal(TELEGRAMS[2], counter, auth_key=OTHER_KEY)))
+    assert "the authentication key is wrong" in result.reason
+
+
+@needs_cryptography
 def test_replayed_counters() -> None:
     decryptor = Decryptor(KEY, AUTH_KEY)
     assert decryptor.decrypt(frame_of(seal(TELEGRAMS[0], 10))).accepted

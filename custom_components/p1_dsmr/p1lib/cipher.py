@@ -202,6 +202,8 @@ class Decryptor:
         """The last accepted invocation counter per system title."""
         self.decrypted_any = False
         """A frame decrypted to a telegram: the key is right."""
+        self.verified_any = False
+        """A frame's tag verified: the authentication key is right too."""
         self.failures = 0
         """Consecutive frames that did not decrypt to a telegram (or did not verify)."""
 
@@ -269,6 +271,12 @@ class Decryptor:
             try:
                 decryptor.finalize()
             except invalid_tag:
+                if self.verified_any and self.failures + 1 < STREAK:
+                    return _reject(
+                        Outcome.AUTHENTICATION_FAILED,
+                        "damaged (or altered): the tag does not verify, though the frames before"
+                        " it did",
+                    )
                 if not telegram_like(self.keystream_decrypt(frame)):
                     return _reject(Outcome.AUTHENTICATION_FAILED)
                 self.decrypted_any = True
@@ -278,6 +286,7 @@ class Decryptor:
                     " authentication key is wrong (without it the telegrams are decrypted"
                     " unverified), or the frame is damaged",
                 )
+            self.verified_any = True
             if not telegram_like(plaintext):
                 return _reject(Outcome.NOT_TELEGRAM)
         self.decrypted_any = True
