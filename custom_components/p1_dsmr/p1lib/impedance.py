@@ -1,0 +1,546 @@
+"""Per-phase source impedance from a stream of readings: what a load step does to each voltage.
+
+Model. Each phase's voltage at the meter is the source's voltage minus the drop the household's
+currents cause across the line and the neutral:
+
+    U_k = U0_k - sum_j M_kj * a_j
+
+``a_j`` is phase j's signed active current (import positive, export negative), ``M_kk`` the phase's
+source (loop) impedance ``Z_k`` and ``M_kj`` (k != j) the coupling through the neutral: a current on
+phase j drops the neutral's voltage, which raises the other phases (``M_kj`` about ``-Z_n / 2`` for a
+resistive neutral ``Z_n``). ``U0_k`` drifts (the grid, the neighbours), but slowly compared with a
+kettle switching on between two telegrams 1 or 10 s apart.
+
+Method. Between consecutive telegrams, a **load event** is a change of current bounded by quiet
+steps on both sides (every phase's current moved less than ``quiet_a``) and short (one telegram
+apart, or up to ``event_seconds``: a switch a 1 s meter splits over two telegrams); ramps (clouds
+over solar panels, chargers ramping up) are longer and are left out. An event whose change is on
+one phase j (at least ``min_step_a``, the others' changes together at most ``dominance`` of it)
+gives, for each phase k, one ratio ``-dU_k / da_j``: an observation of ``M_kj``. The estimate of
+``M_kj`` is the **weighted median** of its ratios, weights ``|da_j|``: exactly the least absolute
+deviations regression of ``dU_k`` on ``da_j`` through the origin (grid drift is as likely up as
+down between two telegrams), which a tap change or a misread telegram cannot drag away. Its 95 %
+interval is the weighted quantiles at ``0.5 -+ 1.96 / (2 sqrt(n))``, n the effective number of
+events (Kish): the distribution-free interval of a median. Ratios are kept in fixed bins of
+0.001 ohm from -1 to 2 ohm: memory is constant, an update O(1), a snapshot O(bins).
+
+Currents. ``da`` is exact where the meter sends per-phase power (Dutch, Belgian, ...):
+``a_k = 1000 P_net,k / U_k``; other phases' small simultaneous changes are then subtracted with the
+current estimates. Meters that send only the total power and whole amps (Hungarian) give
+``da = 1000 dP_net / U_j`` (1 W resolution) once the event is **attributed** to phase j: its whole
+amps changed (by at least one, and consistently with ``dP / U_j`` for a power factor of 0.5 to 1)
+while the other phases' amps did not (or by one, for events of 5 A and more). The whole amps bound
+what is attributed wrongly: a phase whose reading did not change moved by less than 1 A each way.
+
+No estimate is given from fewer than ``min_events`` events, or when the interval is wider than
+``max_relative`` of the value: no estimate rather than a wrong one.
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from bisect import bisect_left
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any, NamedTuple
+
+__all__ = [
+    "Estimate",
+    "Event",
+    "ImpedanceEstimator",
+    "ImpedanceSnapshot",
+    "RatioHistogram",
+    "Reading",
+]
+
+Triple = tuple[float | None, float | None, float | None]
+
+BIN_OHM = 0.001
+LOW_OHM = -1.0
+HIGH_OHM = 2.0
+_BINS = round((HIGH_OHM - LOW_OHM) / BIN_OHM)
+_Z95 = 1.959963984540054
+_TRIANGLE = tuple(
+    -1 + math.sqrt(2 * p) if p < 0.5 else 1 - math.sqrt(2 * (1 - p))
+    for p in ((i + 0.5) / 16 for i in range(16))
+)
+"""Sixteen points that split a triangular distribution on (-1, 1) into equal shares."""
+VOLTAGE_STEP = 0.1
+"""V: the voltage's resolution on every meter we know of (DSMR: 0.1 V)."""
+NOMINAL_V = 230.0
+
+
+class Reading(NamedTuple):
+    """What one telegram tells the estimator."""
+
+    seconds: float
+    """The meter's clock (POSIX seconds)."""
+    voltage: Triple
+    """V per phase (None where the meter sends none)."""
+    active: Triple | None
+    """Signed active current per phase (A, import positive), where the meter sends per-phase
+    power; None otherwise."""
+    net_power: float | None
+    """kW, import minus export, all phases."""
+    amps: Triple
+    """The currents as the meter sends them (whole amps on Dutch and Hungarian meters)."""
+
+
+class Event(NamedTuple):
+    """A load event attributed to one phase."""
+
+    seconds: float
+    """When it ended."""
+    phase: int
+    """1-3: the phase whose current changed."""
+    current: float
+    """A: the change of that phase's active current."""
+    voltage: Triple
+    """V: each phase's voltage change (corrected for the other phases' small changes where those
+    are known)."""
+    method: str
+    """``per_phase_power`` or ``total_power``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Estimate:
+    """An estimated coefficient (ohm) with its 95 % interval."""
+
+    value: float
+    low: float
+    high: float
+    events: int
+    """Events it rests on."""
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width."""
+        return (self.high - self.low) / 2
+
+    @property
+    def relative(self) -> float:
+        """The half width as a share of the value (inf for a value of 0)."""
+        return self.half_width / abs(self.value) if self.value else math.inf
+
+    @property
+    def confidence(self) -> str:
+        """``high`` (within 10 %), ``medium`` (within 25 %) or ``low``."""
+        if self.relative <= 0.10:
+            return "high"
+        return "medium" if self.relative <= 0.25 else "low"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: value, low, high (rounded to 0.1 milliohm), events, confidence."""
+        return {
+            "value": round(self.value, 4),
+            "low": round(self.low, 4),
+            "high": round(self.high, 4),
+            "events": self.events,
+            "confidence": self.confidence,
+        }
+
+
+class RatioHistogram:
+    """Weighted ratios in fixed bins of 0.001 ohm from -1 to 2 ohm (outside: counted, not placed)."""
+
+    __slots__ = ("_cumulative", "above", "below", "count", "squares", "total", "weights")
+
+    def __init__(self) -> None:
+        self.weights = array("d", bytes(8 * _BINS))
+        self.below = 0.0
+        self.above = 0.0
+        self.count = 0
+        self.total = 0.0
+        self.squares = 0.0
+        self._cumulative: list[float] | None = None
+
+    def add(self, ratio: float, weight: float, spread: float = 0.0) -> None:
+        """One ratio with its weight, spread over ``ratio -+ spread`` (a triangle: the error of a
+        difference of two rounded readings), so that the median of ratios that the meter's
+        rounding makes discrete is not stuck on one of their few values."""
+        weights = self.weights
+        for offset in _TRIANGLE if spread > 0 else (0.0,):
+            index = math.floor((ratio + offset * spread - LOW_OHM) / BIN_OHM)
+            part = weight / len(_TRIANGLE) if spread > 0 else weight
+            if index < 0:
+                self.below += part
+            elif index >= _BINS:
+                self.above += part
+            else:
+                weights[index] += part
+        self.count += 1
+        self.total += weight
+        self.squares += weight * weight
+        self._cumulative = None
+
+    @property
+    def effective(self) -> float:
+        """Kish's effective number of ratios: ``(sum w)^2 / sum w^2``."""
+        return self.total * self.total / self.squares if self.squares else 0.0
+
+    def quantile(self, share: float) -> float:
+        """The weighted quantile (linear within a bin; -inf or inf outside the bins' range)."""
+        cumulative = self._cumulative
+        if cumulative is None:
+            cumulative = self._cumulative = list(accumulate(self.weights, initial=self.below))
+        target = min(max(share, 0.0), 1.0) * self.total
+        if target <= cumulative[0]:
+            return -math.inf if cumulative[0] > 0 else LOW_OHM
+        index = bisect_left(cumulative, target)
+        if index > _BINS:
+            return math.inf
+        start = cumulative[index - 1]
+        weight = cumulative[index] - start
+        return LOW_OHM + (index - 1 + (target - start) / weight) * BIN_OHM
+
+    def estimate(self) -> Estimate | None:
+        """The weighted median and its 95 % interval (None without ratios)."""
+        if not self.count or self.total <= 0:
+            return None
+        spread = _Z95 * 0.5 / math.sqrt(self.effective)
+        return Estimate(
+            self.quantile(0.5),
+            self.quantile(0.5 - spread),
+            self.quantile(0.5 + spread),
+            self.count,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready state (the occupied bins only)."""
+        return {
+            "bins": {str(i): w for i, w in enumerate(self.weights) if w},
+            "below": self.below,
+            "above": self.above,
+            "count": self.count,
+            "total": self.total,
+            "squares": self.squares,
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict[str, Any]) -> RatioHistogram:
+        """The histogram :meth:`as_dict` saved."""
+        histogram = cls()
+        for index, weight in state["bins"].items():
+            histogram.weights[int(index)] = float(weight)
+        histogram.below = float(state["below"])
+        histogram.above = float(state["above"])
+        histogram.count = int(state["count"])
+        histogram.total = float(state["total"])
+        histogram.squares = float(state["squares"])
+        return histogram
+
+
+@dataclass(frozen=True, slots=True)
+class ImpedanceSnapshot:
+    """The estimates at one moment."""
+
+    method: str
+    """``per_phase_power``, ``total_power`` or empty (no readings with currents yet)."""
+    impedance: tuple[Estimate | None, Estimate | None, Estimate | None]
+    """``Z_k`` per phase; None where the data do not support an estimate (see :attr:`reasons`)."""
+    coupling: tuple[tuple[Estimate | None, ...], ...]
+    """``M_kj`` for k != j (row k: the phase whose voltage moves; column j: where the current
+    changed); None on the diagonal and where the data do not support it."""
+    neutral: Estimate | None
+    """``Z_n = -2 * mean(M_kj)`` over the supported couplings (two at least)."""
+    events: tuple[int, int, int]
+    """Load events attributed to each phase."""
+    reasons: tuple[str, str, str]
+    """Why a phase has no estimate (empty where it has one)."""
+
+    def matrix(self) -> tuple[tuple[float | None, ...], ...]:
+        """``M``: the impedances on the diagonal (None where unknown), supported couplings off it
+        (0 where unsupported: the phase's own drop dominates)."""
+        rows: list[tuple[float | None, ...]] = []
+        for k in range(3):
+            row: list[float | None] = []
+            for j in range(3):
+                if k == j:
+                    diagonal = self.impedance[k]
+                    row.append(None if diagonal is None else diagonal.value)
+                else:
+                    coupling = self.coupling[k][j]
+                    row.append(0.0 if coupling is None else coupling.value)
+            rows.append(tuple(row))
+        return tuple(rows)
+
+
+def _consistent(amps: float, current: float) -> bool:
+    """Whether a whole-amp change fits an active current change (power factor 0.5 to 1; each
+    reading truncated, so the change is off by less than one amp)."""
+    if amps == 0 or (amps > 0) != (current > 0):
+        return False
+    size = abs(current)
+    return 0.9 * size - 1.0 <= abs(amps) <= size / 0.5 + 1.0
+
+
+class ImpedanceEstimator:
+    """Estimates ``M`` from readings fed one at a time (O(1) each; memory constant).
+
+    Feed :meth:`add` every accepted telegram's :class:`Reading` in order; ask :meth:`snapshot`
+    whenever (O(bins), a few milliseconds; cached until the next event).
+    """
+
+    def __init__(
+        self,
+        *,
+        min_step_a: float = 2.0,
+        quiet_a: float = 0.6,
+        dominance: float = 0.25,
+        event_seconds: float = 2.0,
+        max_gap_s: float = 30.0,
+        min_events: int = 6,
+        max_relative: float = 0.5,
+        coupling_limit: float = 0.05,
+    ) -> None:
+        self.min_step_a = min_step_a
+        """A: the smallest change that counts as a load event."""
+        self.quiet_a = quiet_a
+        """A: a step in which every phase's current moved less is quiet."""
+        self.dominance = dominance
+        """The other phases' changes, together, at most this share of the event's."""
+        self.event_seconds = event_seconds
+        """An event spans one telegram interval, or several within this many seconds."""
+        self.max_gap_s = max_gap_s
+        """Telegrams further apart do not make a step (lost telegrams, a restart)."""
+        self.min_events = min_events
+        self.max_relative = max_relative
+        self.coupling_limit = coupling_limit
+        """Ohm: a coupling is supported when its interval's half width is at most this."""
+        self.histograms = [[RatioHistogram() for _ in range(3)] for _ in range(3)]
+        """``histograms[k][j]``: ratios ``-dU_k / da_j``."""
+        self.method = ""
+        self._last: Reading | None = None
+        self._anchor: Reading | None = None
+        self._anchor_quiet = False
+        self._run = 0
+        self._events_since_refresh = 0
+        self._matrix: list[list[float]] = [[0.0] * 3 for _ in range(3)]
+        self._snapshot: ImpedanceSnapshot | None = None
+
+    def add(self, reading: Reading) -> Event | None:
+        """The next telegram's reading; returns the load event it completed, if any."""
+        last = self._last
+        self._last = reading
+        if last is None or not 0 < reading.seconds - last.seconds <= self.max_gap_s:
+            self._restart(reading)
+            return None
+        quiet = self._quiet(last, reading)
+        if quiet is None:
+            self._restart(reading)
+            return None
+        event = None
+        if quiet:
+            anchor = self._anchor
+            if (
+                self._run
+                and self._anchor_quiet
+                and anchor is not None
+                and (self._run == 1 or last.seconds - anchor.seconds <= self.event_seconds)
+            ):
+                event = self._event(anchor, last)
+            self._anchor = reading
+            self._anchor_quiet = True
+            self._run = 0
+        else:
+            self._run += 1
+        return event
+
+    def _restart(self, reading: Reading) -> None:
+        self._anchor = reading
+        self._anchor_quiet = False
+        self._run = 0
+
+    def _quiet(self, before: Reading, after: Reading) -> bool | None:
+        """Whether every phase's current moved less than ``quiet_a`` (None: cannot tell)."""
+        if before.active is not None and after.active is not None:
+            changes = [
+                abs(a - b)
+                for a, b in zip(after.active, before.active, strict=True)
+                if a is not None and b is not None
+            ]
+            return max(changes) < self.quiet_a if changes else None
+        if before.net_power is not None and after.net_power is not None:
+            return abs(after.net_power - before.net_power) * 1000.0 / NOMINAL_V < self.quiet_a
+        return None
+
+    def _event(self, before: Reading, after: Reading) -> Event | None:
+        """The load event between two readings, when it is on one phase; recorded."""
+        dv: list[float | None] = [
+            None if a is None or b is None or a <= 0 or b <= 0 else a - b
+            for a, b in zip(after.voltage, before.voltage, strict=True)
+        ]
+        if before.active is not None and after.active is not None:
+            found = self._per_phase(before.active, after.active, dv)
+            method = "per_phase_power"
+        else:
+            found = self._attributed(before, after)
+            method = "total_power"
+        if found is None:
+            return None
+        phase, current = found
+        if dv[phase] is None:
+            return None
+        self.method = method
+        event = Event(after.seconds, phase + 1, current, (dv[0], dv[1], dv[2]), method)
+        weight = abs(current)
+        spread = VOLTAGE_STEP / weight
+        for k in range(3):
+            change = dv[k]
+            if change is not None:
+                self.histograms[k][phase].add(-change / current, weight, spread)
+        self._snapshot = None
+        self._events_since_refresh += 1
+        if self._events_since_refresh >= 32:
+            self._refresh_matrix()
+        return event
+
+    def _per_phase(
+        self, before: Triple, after: Triple, dv: list[float | None]
+    ) -> tuple[int, float] | None:
+        """The phase and current of an event on one phase, from exact per-phase currents; ``dv`` is
+        corrected for the other phases' changes."""
+        da = [0.0 if a is None or b is None else a - b for a, b in zip(after, before, strict=True)]
+        phase = max(range(3), key=lambda k: abs(da[k]))
+        current = da[phase]
+        if abs(current) < self.min_step_a:
+            return None
+        others = sum(abs(da[k]) for k in range(3) if k != phase)
+        if others > self.dominance * abs(current):
+            return None
+        matrix = self._matrix
+        for k in range(3):
+            change = dv[k]
+            if change is not None:
+                dv[k] = change + sum(matrix[k][i] * da[i] for i in range(3) if i != phase)
+        return phase, current
+
+    def _attributed(self, before: Reading, after: Reading) -> tuple[int, float] | None:
+        """The phase and current of an event found from the total power and whole amps."""
+        if before.net_power is None or after.net_power is None:
+            return None
+        watts = (after.net_power - before.net_power) * 1000.0
+        live = [
+            k for k in range(3) if after.voltage[k] is not None and before.voltage[k] is not None
+        ]
+        if not live:
+            return None
+
+        # The phase's load before the event, from its whole amps (an estimate: the midpoint, with
+        # the meter's direction), so that the change of P / U is exact but for that estimate.
+        sign = 1.0 if before.net_power >= 0 else -1.0
+
+        def current_on(k: int) -> float:
+            volts_before = before.voltage[k] or 0.0
+            volts_after = after.voltage[k] or 0.0
+            if volts_before <= 0 or volts_after <= 0:
+                return 0.0
+            amps = before.amps[k]
+            base = 0.0 if not amps else sign * volts_before * (amps + 0.5)
+            return (base + watts) / volts_after - base / volts_before
+
+        if len(live) == 1:  # a single-phase meter: every change is on its phase
+            phase = live[0]
+            current = current_on(phase)
+            return (phase, current) if abs(current) >= self.min_step_a else None
+        steps: list[float | None] = [
+            None if a is None or b is None else a - b
+            for a, b in zip(after.amps, before.amps, strict=True)
+        ]
+        candidates = [
+            k for k in live if steps[k] is not None and _consistent(steps[k] or 0.0, current_on(k))
+        ]
+        if len(candidates) != 1:
+            return None
+        phase = candidates[0]
+        current = current_on(phase)
+        if abs(current) < self.min_step_a:
+            return None
+        for k in live:
+            if k == phase:
+                continue
+            step = steps[k]
+            if step is None or abs(step) > 1 or (abs(step) == 1 and abs(current) < 5.0):
+                return None
+        return phase, current
+
+    def _refresh_matrix(self) -> None:
+        """The estimates the per-phase correction uses (0 where there is none yet)."""
+        self._events_since_refresh = 0
+        snapshot = self.snapshot()
+        for k, row in enumerate(snapshot.matrix()):
+            for j, value in enumerate(row):
+                self._matrix[k][j] = 0.0 if value is None else value
+
+    def snapshot(self) -> ImpedanceSnapshot:
+        """The estimates now (cached until the next event)."""
+        if self._snapshot is not None:
+            return self._snapshot
+        impedance: list[Estimate | None] = []
+        reasons: list[str] = []
+        events: list[int] = []
+        for k in range(3):
+            histogram = self.histograms[k][k]
+            events.append(histogram.count)
+            estimate = histogram.estimate()
+            reason = ""
+            if histogram.count < self.min_events:
+                reason = f"{histogram.count} load events on L{k + 1}; {self.min_events} needed"
+                estimate = None
+            elif estimate is None or not (
+                estimate.value > 0 and estimate.relative <= self.max_relative
+            ):
+                reason = f"the load events on L{k + 1} disagree too much"
+                estimate = None
+            impedance.append(estimate)
+            reasons.append(reason)
+        coupling: list[tuple[Estimate | None, ...]] = []
+        supported: list[Estimate] = []
+        for k in range(3):
+            row: list[Estimate | None] = []
+            for j in range(3):
+                estimate = None
+                histogram = self.histograms[k][j]
+                if k != j and histogram.count >= self.min_events:
+                    estimate = histogram.estimate()
+                    if estimate is not None and not estimate.half_width <= self.coupling_limit:
+                        estimate = None
+                if estimate is not None:
+                    supported.append(estimate)
+                row.append(estimate)
+            coupling.append(tuple(row))
+        neutral = None
+        if len(supported) >= 2:
+            count = len(supported)
+            neutral = Estimate(
+                -2 * sum(e.value for e in supported) / count,
+                -2 * sum(e.high for e in supported) / count,
+                -2 * sum(e.low for e in supported) / count,
+                min(e.events for e in supported),
+            )
+        self._snapshot = ImpedanceSnapshot(
+            self.method,
+            (impedance[0], impedance[1], impedance[2]),
+            tuple(coupling),
+            neutral,
+            (events[0], events[1], events[2]),
+            (reasons[0], reasons[1], reasons[2]),
+        )
+        return self._snapshot
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready evidence (the ratios), to keep across restarts."""
+        return {
+            "method": self.method,
+            "histograms": [[h.as_dict() for h in row] for row in self.histograms],
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back the evidence :meth:`as_dict` saved."""
+        self.method = str(state.get("method", ""))
+        self.histograms = [
+            [RatioHistogram.from_dict(h) for h in row] for row in state["histograms"]
+        ]
+        self._snapshot = None
+        self._refresh_matrix()
