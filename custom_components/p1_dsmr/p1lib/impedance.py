@@ -315,6 +315,7 @@ class ImpedanceEstimator:
         self._anchor: Reading | None = None
         self._anchor_quiet = False
         self._run = 0
+        self._direction: tuple[float, ...] = ()
         self._events_since_refresh = 0
         self._matrix: list[list[float]] = [[0.0] * 3 for _ in range(3)]
         self._snapshot: ImpedanceSnapshot | None = None
@@ -326,43 +327,62 @@ class ImpedanceEstimator:
         if last is None or not 0 < reading.seconds - last.seconds <= self.max_gap_s:
             self._restart(reading)
             return None
-        quiet = self._quiet(last, reading)
-        if quiet is None:
+        change = self._change(last, reading)
+        if change is None:
             self._restart(reading)
             return None
         event = None
-        if quiet:
-            anchor = self._anchor
-            if (
-                self._run
-                and self._anchor_quiet
-                and anchor is not None
-                and (self._run == 1 or last.seconds - anchor.seconds <= self.event_seconds)
-            ):
-                event = self._event(anchor, last)
+        if not change:  # quiet: a run of changes before it is an event
+            event = self._finish(last)
             self._anchor = reading
             self._anchor_quiet = True
-            self._run = 0
+        elif self._run and sum(a * b for a, b in zip(change, self._direction, strict=True)) <= 0:
+            # A change back (a load on for one interval): the run so far is an event, and this
+            # change starts the next one.
+            event = self._finish(last)
+            self._anchor = last
+            self._anchor_quiet = True
+            self._run = 1
+            self._direction = change
         else:
             self._run += 1
+            self._direction = change
         return event
+
+    def _finish(self, last: Reading) -> Event | None:
+        """The event of the run of changes that ended at ``last``, when it is short and began after
+        a quiet step."""
+        anchor = self._anchor
+        run = self._run
+        self._run = 0
+        if (
+            run
+            and self._anchor_quiet
+            and anchor is not None
+            and (run == 1 or last.seconds - anchor.seconds <= self.event_seconds)
+        ):
+            return self._event(anchor, last)
+        return None
 
     def _restart(self, reading: Reading) -> None:
         self._anchor = reading
         self._anchor_quiet = False
         self._run = 0
 
-    def _quiet(self, before: Reading, after: Reading) -> bool | None:
-        """Whether every phase's current moved less than ``quiet_a`` (None: cannot tell)."""
+    def _change(self, before: Reading, after: Reading) -> tuple[float, ...] | None:
+        """The change of the currents, () when every phase moved less than ``quiet_a``, None when
+        the readings cannot tell."""
         if before.active is not None and after.active is not None:
             changes = [
-                abs(a - b)
+                0.0 if a is None or b is None else a - b
                 for a, b in zip(after.active, before.active, strict=True)
-                if a is not None and b is not None
             ]
-            return max(changes) < self.quiet_a if changes else None
+            if all(a is None for a in after.active):
+                return None
+            return tuple(changes) if max(map(abs, changes)) >= self.quiet_a else ()
         if before.net_power is not None and after.net_power is not None:
-            return abs(after.net_power - before.net_power) * 1000.0 / NOMINAL_V < self.quiet_a
+            amps = (after.net_power - before.net_power) * 1000.0 / NOMINAL_V
+            return (amps,) if abs(amps) >= self.quiet_a else ()
         return None
 
     def _event(self, before: Reading, after: Reading) -> Event | None:
