@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from . import report
 from .decoder import Decoder, DecodeResult
 from .derived import DerivedCalculator, Thresholds
 from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
@@ -229,12 +230,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="KW",
         help=f"flag import or export above this power (default {defaults.power:g})",
     )
+    report.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (2: an input could not be read)."""
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        return report.run(args, SAMPLE_LOG)
     if len(args.delimiter) != 1 or len(args.decimal) != 1 or args.delimiter == args.decimal:
         print(
             "p1-dsmr: --delimiter and --decimal must be single, different characters",

@@ -95,22 +95,20 @@ class LoadOption:
     """Minutes each phase would have spent above the threshold."""
     p99: Triple
     """Each phase's 99th percentile, shifted."""
+    complete: bool
+    """Every phase with a voltage has its change (the load's phase has an impedance)."""
 
     @property
     def total_minutes(self) -> float | None:
-        """Minutes above the threshold summed over the phases (None if a phase is unknown)."""
+        """Minutes above the threshold summed over the phases (None unless complete)."""
         known = [m for m in self.minutes_above if m is not None]
-        return math.fsum(known) if known and len(known) == self._phases else None
+        return math.fsum(known) if self.complete else None
 
     @property
     def worst_p99(self) -> float | None:
-        """The highest shifted 99th percentile."""
+        """The highest shifted 99th percentile (None unless complete)."""
         known = [p for p in self.p99 if p is not None]
-        return max(known) if known else None
-
-    @property
-    def _phases(self) -> int:
-        return sum(1 for p in self.p99 if p is not None)
+        return max(known) if self.complete and known else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,7 +227,7 @@ class PhaseInsight:
                     minutes.append(None)
                     p99.append(None)
                     continue
-                delta = -coefficient * current
+                delta = -coefficient * current + 0.0  # never -0.0
                 deltas.append(delta)
                 if estimate is None:
                     ranges.append(None)
@@ -246,6 +244,7 @@ class PhaseInsight:
                     tuple(ranges),
                     (minutes[0], minutes[1], minutes[2]),
                     (p99[0], p99[1], p99[2]),
+                    all(deltas[k] is not None for k in live),
                 )
             )
         best: int | None = None

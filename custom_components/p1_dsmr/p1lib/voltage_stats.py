@@ -40,12 +40,12 @@ __all__ = [
 Triple = tuple[float | None, float | None, float | None]
 
 NOMINAL = 230.0
-EN50160_HIGH = NOMINAL * 1.10
-"""253 V: the upper limit for 10-minute means."""
-EN50160_LOW = NOMINAL * 0.90
-"""207 V: 95 % of the 10-minute means of a week at least this."""
-EN50160_FLOOR = NOMINAL * 0.85
-"""195.5 V: every 10-minute mean at least this."""
+EN50160_HIGH = 253.0
+"""V: 230 V + 10 %, the upper limit for 10-minute means."""
+EN50160_LOW = 207.0
+"""V: 230 V - 10 %; 95 % of a week's 10-minute means at least this."""
+EN50160_FLOOR = 195.5
+"""V: 230 V - 15 %; every 10-minute mean at least this."""
 WINDOW_S = 600
 _BINS = 4001  # 0.0 ... 400.0 V
 
