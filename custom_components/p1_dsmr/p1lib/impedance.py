@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, NamedTuple
@@ -144,7 +144,16 @@ class Estimate:
 class RatioHistogram:
     """Weighted ratios in fixed bins of 0.001 ohm from -1 to 2 ohm (outside: counted, not placed)."""
 
-    __slots__ = ("_cumulative", "above", "below", "count", "squares", "total", "weights")
+    __slots__ = (
+        "_cumulative",
+        "above",
+        "below",
+        "count",
+        "squares",
+        "systematic",
+        "total",
+        "weights",
+    )
 
     def __init__(self) -> None:
         self.weights = array("d", bytes(8 * _BINS))
@@ -153,12 +162,17 @@ class RatioHistogram:
         self.count = 0
         self.total = 0.0
         self.squares = 0.0
+        self.systematic = 0.0
         self._cumulative: list[float] | None = None
 
-    def add(self, ratio: float, weight: float, spread: float = 0.0) -> None:
+    def add(
+        self, ratio: float, weight: float, spread: float = 0.0, systematic: float = 0.0
+    ) -> None:
         """One ratio with its weight, spread over ``ratio -+ spread`` (a triangle: the error of a
         difference of two rounded readings), so that the median of ratios that the meter's
-        rounding makes discrete is not stuck on one of their few values."""
+        rounding makes discrete is not stuck on one of their few values. ``systematic``: the
+        ratio's relative uncertainty that no number of events averages away (it widens the
+        interval by its weighted mean)."""
         weights = self.weights
         for offset in _TRIANGLE if spread > 0 else (0.0,):
             index = math.floor((ratio + offset * spread - LOW_OHM) / BIN_OHM)
@@ -170,6 +184,7 @@ class RatioHistogram:
             else:
                 weights[index] += part
         self.count += 1
+        self.systematic += weight * systematic
         self.total += weight
         self.squares += weight * weight
         self._cumulative = None
@@ -185,8 +200,11 @@ class RatioHistogram:
         if cumulative is None:
             cumulative = self._cumulative = list(accumulate(self.weights, initial=self.below))
         target = min(max(share, 0.0), 1.0) * self.total
-        if target <= cumulative[0]:
-            return -math.inf if cumulative[0] > 0 else LOW_OHM
+        if cumulative[0] > 0 and target <= cumulative[0]:
+            return -math.inf
+        if target <= 0:  # the start of the lowest occupied bin
+            index = bisect_right(cumulative, 0.0)
+            return math.inf if index > _BINS else LOW_OHM + (index - 1) * BIN_OHM
         index = bisect_left(cumulative, target)
         if index > _BINS:
             return math.inf
@@ -199,10 +217,12 @@ class RatioHistogram:
         if not self.count or self.total <= 0:
             return None
         spread = _Z95 * 0.5 / math.sqrt(self.effective)
+        value = self.quantile(0.5)
+        margin = abs(value) * self.systematic / self.total if math.isfinite(value) else 0.0
         return Estimate(
-            self.quantile(0.5),
-            self.quantile(0.5 - spread),
-            self.quantile(0.5 + spread),
+            value,
+            self.quantile(0.5 - spread) - margin,
+            self.quantile(0.5 + spread) + margin,
             self.count,
         )
 
@@ -215,6 +235,7 @@ class RatioHistogram:
             "count": self.count,
             "total": self.total,
             "squares": self.squares,
+            "systematic": self.systematic,
         }
 
     @classmethod
@@ -228,6 +249,7 @@ class RatioHistogram:
         histogram.count = int(state["count"])
         histogram.total = float(state["total"])
         histogram.squares = float(state["squares"])
+        histogram.systematic = float(state.get("systematic", 0.0))
         return histogram
 
 
@@ -399,7 +421,7 @@ class ImpedanceEstimator:
             method = "total_power"
         if found is None:
             return None
-        phase, current = found
+        phase, current, systematic = found
         if dv[phase] is None:
             return None
         self.method = method
@@ -409,7 +431,7 @@ class ImpedanceEstimator:
         for k in range(3):
             change = dv[k]
             if change is not None:
-                self.histograms[k][phase].add(-change / current, weight, spread)
+                self.histograms[k][phase].add(-change / current, weight, spread, systematic)
         self._snapshot = None
         self._events_since_refresh += 1
         if self._events_since_refresh >= 32:
@@ -418,7 +440,7 @@ class ImpedanceEstimator:
 
     def _per_phase(
         self, before: Triple, after: Triple, dv: list[float | None]
-    ) -> tuple[int, float] | None:
+    ) -> tuple[int, float, float] | None:
         """The phase and current of an event on one phase, from exact per-phase currents; ``dv`` is
         corrected for the other phases' changes."""
         da = [0.0 if a is None or b is None else a - b for a, b in zip(after, before, strict=True)]
@@ -434,56 +456,69 @@ class ImpedanceEstimator:
             change = dv[k]
             if change is not None:
                 dv[k] = change + sum(matrix[k][i] * da[i] for i in range(3) if i != phase)
-        return phase, current
+        return phase, current, 0.0
 
-    def _attributed(self, before: Reading, after: Reading) -> tuple[int, float] | None:
-        """The phase and current of an event found from the total power and whole amps."""
+    def _attributed(self, before: Reading, after: Reading) -> tuple[int, float, float] | None:
+        """The phase, current and relative systematic uncertainty of an event found from the total
+        power and whole amps."""
         if before.net_power is None or after.net_power is None:
             return None
-        watts = (after.net_power - before.net_power) * 1000.0
         live = [
             k for k in range(3) if after.voltage[k] is not None and before.voltage[k] is not None
         ]
         if not live:
             return None
-
-        # The phase's load before the event, from its whole amps (an estimate: the midpoint, with
-        # the meter's direction), so that the change of P / U is exact but for that estimate.
+        # The loads' currents before the event, from their whole amps (an estimate: the midpoint,
+        # in the meter's direction).
         sign = 1.0 if before.net_power >= 0 else -1.0
-
-        def current_on(k: int) -> float:
-            volts_before = before.voltage[k] or 0.0
-            volts_after = after.voltage[k] or 0.0
-            if volts_before <= 0 or volts_after <= 0:
-                return 0.0
-            amps = before.amps[k]
-            base = 0.0 if not amps else sign * volts_before * (amps + 0.5)
-            return (base + watts) / volts_after - base / volts_before
-
-        if len(live) == 1:  # a single-phase meter: every change is on its phase
-            phase = live[0]
-            current = current_on(phase)
-            return (phase, current) if abs(current) >= self.min_step_a else None
+        loads = [sign * (a + 0.5) if a else 0.0 for a in before.amps]
+        measured = (after.net_power - before.net_power) * 1000.0
         steps: list[float | None] = [
             None if a is None or b is None else a - b
             for a, b in zip(after.amps, before.amps, strict=True)
         ]
-        candidates = [
-            k for k in live if steps[k] is not None and _consistent(steps[k] or 0.0, current_on(k))
-        ]
-        if len(candidates) != 1:
-            return None
-        phase = candidates[0]
+
+        def reaction(k: int) -> float:
+            """W: how the other phases' loads follow their voltages' change (as a constant
+            current would: midway between constant power and a resistance)."""
+            return math.fsum(
+                loads[o] * ((after.voltage[o] or 0.0) - (before.voltage[o] or 0.0))
+                for o in live
+                if o != k
+            )
+
+        def current_on(k: int) -> float:
+            """A: the change of phase k's active current, were the event on phase k. P / U
+            before and after, with the phase's load before from its amps: exact but for that."""
+            volts_before = before.voltage[k] or 0.0
+            volts_after = after.voltage[k] or 0.0
+            if volts_before <= 0 or volts_after <= 0:
+                return 0.0
+            base = loads[k] * volts_before
+            watts = measured - reaction(k)
+            return (base + watts) / volts_after - base / volts_before
+
+        if len(live) == 1:  # a single-phase meter: every change is on its phase
+            phase = live[0]
+        else:
+            candidates = [
+                k
+                for k in live
+                if steps[k] is not None and _consistent(steps[k] or 0.0, current_on(k))
+            ]
+            if len(candidates) != 1:
+                return None
+            phase = candidates[0]
         current = current_on(phase)
         if abs(current) < self.min_step_a:
             return None
         for k in live:
-            if k == phase:
-                continue
             step = steps[k]
-            if step is None or abs(step) > 1 or (abs(step) == 1 and abs(current) < 5.0):
+            if k != phase and (
+                step is None or abs(step) > 1 or (abs(step) == 1 and abs(current) < 5.0)
+            ):
                 return None
-        return phase, current
+        return phase, current, abs(reaction(phase) / measured) if measured else 0.0
 
     def _refresh_matrix(self) -> None:
         """The estimates the per-phase correction uses (0 where there is none yet)."""
