@@ -73,9 +73,8 @@ class Timeline:
         if not buckets or buckets[-1][0] != key:
             buckets.append([key, *([math.inf] * 3), *([-math.inf] * 3), *([0.0] * 6)])
             if len(buckets) > 2 * self.points:
-                self._merge()
-                key = math.floor(seconds / self.width)
-        bucket = buckets[-1]
+                self._merge()  # the new reading's bucket is the last one still
+        bucket = self.buckets[-1]
         for k, volts in enumerate(voltages):
             if volts is None or volts <= 0:
                 continue
