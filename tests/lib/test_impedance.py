@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from datetime import datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -301,3 +302,45 @@ def test_the_default_simulator_is_unchanged_without_a_feeder() -> None:
     assert plain == b"".join(MeterSimulator("hu_sanxing", seed=4, feeder=None).telegrams(3))
     with_feeder = b"".join(MeterSimulator("hu_sanxing", seed=4, feeder=Feeder()).telegrams(3))
     assert with_feeder != plain
+
+
+optional = st.one_of(st.none(), st.floats(-1e5, 1e5, allow_nan=False))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0.1, 60.0),
+            st.tuples(optional, optional, optional),
+            st.one_of(st.none(), st.tuples(optional, optional, optional)),
+            optional,
+            st.tuples(optional, optional, optional),
+        ),
+        max_size=80,
+    )
+)
+def test_any_readings_give_estimates_or_none_never_an_error(rows: list[Any]) -> None:
+    insight = PhaseInsight()
+    seconds = 0.0
+    for step, voltage, active, net, amps in rows:
+        seconds += step
+        insight.add(Reading(seconds, voltage, active, net, amps))
+    snapshot = insight.snapshot()
+    for estimate in snapshot.impedance.impedance:
+        assert estimate is None or (
+            estimate.value > 0 and math.isfinite(estimate.value) and estimate.low <= estimate.high
+        )
+    what_if = insight.what_if(2.0)
+    assert what_if.best_phase in (None, 1, 2, 3)
+
+
+def test_a_change_of_the_meters_kind_of_currents_restarts() -> None:
+    estimator = ImpedanceEstimator()
+    exact = Reading(0.0, (230.0, 230.0, 230.0), (0.0, 0.0, 0.0), 0.0, (0, 0, 0))  # type: ignore[arg-type]
+    estimator.add(exact)
+    estimator.add(exact._replace(seconds=1.0, active=(5.0, 0.0, 0.0)))  # a change under way
+    total = Reading(2.0, (228.0, 230.0, 230.0), None, 2.3, (10, 0, 0))  # type: ignore[arg-type]
+    assert estimator.add(total) is None
+    assert estimator.add(total._replace(seconds=3.0, net_power=4.6)) is None
+    assert estimator.snapshot().events == (0, 0, 0)

@@ -260,3 +260,20 @@ def test_the_same_figures_on_the_lf_only_copy(tmp_path: Path) -> None:
     second = figures(analyse([lf]))
     assert first["impedance_ohm"] == second["impedance_ohm"]
     assert first["voltage"] == second["voltage"]
+
+
+def test_a_meter_without_voltages_and_a_log_without_telegrams(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pytest.importorskip("matplotlib")
+    dsmr4 = tmp_path / "dsmr4.log"
+    dsmr4.write_bytes(b"".join(MeterSimulator("nl_dsmr4", seed=1).telegrams(40)))
+    noise = tmp_path / "noise.log"
+    noise.write_bytes(b"no telegram here\r\n")
+    for log in (dsmr4, noise):
+        code, data = run_report([str(log), "--out", str(tmp_path / "out")], capsys)
+        assert code == 0
+        assert data["impedance_ohm"] == {"l1": None, "l2": None, "l3": None}
+        assert data["voltage"] == {"l1": None, "l2": None, "l3": None}
+        assert data["best_phase_for_load"] is None
+        check_tables(data, Path(data["report"]).read_text(encoding="utf-8"))

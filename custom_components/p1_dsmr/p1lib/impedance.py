@@ -350,8 +350,8 @@ class ImpedanceEstimator:
             self._restart(reading)
             return None
         change = self._change(last, reading)
-        if change is None:
-            self._restart(reading)
+        if change is None or (change and self._run and len(change) != len(self._direction)):
+            self._restart(reading)  # no currents, or the meter's kind of currents changed
             return None
         event = None
         if not change:  # quiet: a run of changes before it is an event

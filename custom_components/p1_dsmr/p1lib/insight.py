@@ -201,7 +201,8 @@ class PhaseInsight:
         impedance = self.estimator.snapshot()
         matrix = impedance.matrix()
         stats = [self.voltage.phase(k) for k in (1, 2, 3)]
-        live = [k for k in range(3) if stats[k] is not None]
+        # Phases with a voltage a load can run on (a mean under 50 V is no supply).
+        live = [k for k in range(3) if (phase := stats[k]) is not None and phase.mean >= 50.0]
         baseline: list[float | None] = [
             None if stats[k] is None else self.voltage.minutes_above_if(k + 1, 0.0)
             for k in range(3)

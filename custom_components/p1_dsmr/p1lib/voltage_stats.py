@@ -90,7 +90,10 @@ class VoltageHistogram:
 
     def seconds_above(self, threshold: float, shift: float = 0.0) -> float:
         """Seconds with ``voltage + shift > threshold``."""
-        first = max(math.floor(round((threshold - shift) * 10, 6)) + 1, 0)
+        level = threshold - shift
+        if not level >= 0:  # below 0 V (or not a number): every reading
+            return self.seconds if level < 0 else 0.0
+        first = min(math.floor(round(level * 10, 6)) + 1, _BINS) if level < 1000 else _BINS
         return math.fsum(self.weights[first:])
 
 
