@@ -315,6 +315,7 @@ class ImpedanceEstimator:
         min_events: int = 6,
         max_relative: float = 0.5,
         coupling_limit: float = 0.05,
+        common_sigmas: float = 4.0,
     ) -> None:
         self.min_step_a = min_step_a
         """A: the smallest change that counts as a load event."""
@@ -330,6 +331,9 @@ class ImpedanceEstimator:
         self.max_relative = max_relative
         self.coupling_limit = coupling_limit
         """Ohm: a coupling is supported when its interval's half width is at most this."""
+        self.common_sigmas = common_sigmas
+        """An event during which the other phases moved together by more than this many times
+        their usual spread (and 0.3 V) is left out: the source moved."""
         self.histograms = [[RatioHistogram() for _ in range(3)] for _ in range(3)]
         """``histograms[k][j]``: ratios ``-dU_k / da_j``."""
         self.method = ""
@@ -339,6 +343,11 @@ class ImpedanceEstimator:
         self._run = 0
         self._direction: tuple[float, ...] = ()
         self._events_since_refresh = 0
+        self._common = array("l", [0]) * 2000  # |common-mode change| in 0.01 V bins
+        self._common_count = 0
+        self._common_limit: float | None = None
+        self.common_rejected = 0
+        """Events left out because the source moved with them."""
         self._matrix: list[list[float]] = [[0.0] * 3 for _ in range(3)]
         self._snapshot: ImpedanceSnapshot | None = None
 
@@ -422,7 +431,7 @@ class ImpedanceEstimator:
         if found is None:
             return None
         phase, current, systematic = found
-        if dv[phase] is None:
+        if dv[phase] is None or not self._common_quiet(phase, current, dv):
             return None
         self.method = method
         event = Event(after.seconds, phase + 1, current, (dv[0], dv[1], dv[2]), method)
@@ -437,6 +446,31 @@ class ImpedanceEstimator:
         if self._events_since_refresh >= 32:
             self._refresh_matrix()
         return event
+
+    def _common_quiet(self, phase: int, current: float, dv: list[float | None]) -> bool:
+        """Whether the source stayed put during the event: the other phases moved as the coupling
+        explains, give or take ``common_sigmas`` times their usual spread (a robust scale over the
+        events so far). A source that jumps with the event's current (the neighbours' solar under
+        the same cloud as the house's panels, a tap change) would otherwise lend it its drop."""
+        others = [
+            change + self._matrix[k][phase] * current
+            for k, change in enumerate(dv)
+            if k != phase and change is not None
+        ]
+        if not others:
+            return True
+        common = abs(sum(others) / len(others))
+        index = min(int(common / 0.01), len(self._common) - 1)
+        self._common[index] += 1
+        self._common_count += 1
+        if self._common_count % 16 == 0 or self._common_limit is None:
+            middle = bisect_left(list(accumulate(self._common)), self._common_count / 2)
+            median = (middle + 0.5) * 0.01
+            self._common_limit = max(0.3, self.common_sigmas * 1.4826 * median)
+        if self._common_count >= 12 and common > self._common_limit:
+            self.common_rejected += 1
+            return False
+        return True
 
     def _per_phase(
         self, before: Triple, after: Triple, dv: list[float | None]
