@@ -31,6 +31,14 @@ current estimates. Meters that send only the total power and whole amps (Hungari
 amps changed (by at least one, and consistently with ``dP / U_j`` for a power factor of 0.5 to 1)
 while the other phases' amps did not (or by one, for events of 5 A and more). The whole amps bound
 what is attributed wrongly: a phase whose reading did not change moved by less than 1 A each way.
+The current is ``P / U`` before and after with the phase's load before from its amps, and the other
+phases' loads following their voltages' change are corrected for as constant currents (what that
+leaves uncertain widens the interval).
+
+The source must stay put during an event: the other phases' changes, less what the coupling
+explains, estimate how far it moved; an event during which they moved together by more than
+``common_sigmas`` times their usual spread is left out (the neighbours' solar under the same cloud
+as the house's panels, a tap change).
 
 No estimate is given from fewer than ``min_events`` events, or when the interval is wider than
 ``max_relative`` of the value: no estimate rather than a wrong one.
