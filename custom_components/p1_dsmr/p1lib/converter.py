@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from . import report
 from .cipher import parse_key
 from .decoder import DecodeResult
 from .derived import DerivedCalculator, Thresholds
@@ -258,6 +259,7 @@ def _parser() -> argparse.ArgumentParser:
         help="verify each encrypted frame with this authentication key (without it, the"
         " telegrams' CRC carries integrity)",
     )
+    report.add_parser(commands)
     return parser
 
 
@@ -277,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point; returns the exit code (2: an input could not be read, or its
     encrypted telegrams could not be decrypted)."""
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        return report.run(args, SAMPLE_LOG)
     if len(args.delimiter) != 1 or len(args.decimal) != 1 or args.delimiter == args.decimal:
         print(
             "p1-dsmr: --delimiter and --decimal must be single, different characters",

@@ -9,7 +9,9 @@ Styles (each with the line set, field widths and period of its real counterpart)
 * ``be_fluvius``: Belgian e-MUCS (``/FLU5``), 1 s, currents with decimals, capacity tariff, gas.
 
 Loads follow a seeded random walk (with solar export on one phase for some styles), counters
-integrate the power, so consecutive telegrams are physically consistent.
+integrate the power, so consecutive telegrams are physically consistent. With a
+:class:`~.feeder.Feeder`, appliances switch on the phases and each phase's voltage follows from the
+feeder's known impedances instead (for validating the phase insight).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .crc import crc16
+from .feeder import Feeder
 
 __all__ = ["STYLES", "MeterSimulator", "demo_log", "putty_header"]
 
@@ -65,6 +68,7 @@ class MeterSimulator:
         seed: int = 0,
         start: datetime | None = None,
         solar: bool = False,
+        feeder: Feeder | None = None,
     ) -> None:
         if style not in STYLES:
             raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
@@ -76,6 +80,8 @@ class MeterSimulator:
         self.with_solar = solar
         self._tariff = 1
         self._gas_reading: tuple[datetime, float] | None = None
+        self.feeder = feeder
+        self._feeder = feeder.start(seed) if feeder is not None else None
 
     def _step(self) -> None:
         rng = self.rng
@@ -91,6 +97,10 @@ class MeterSimulator:
             hour = self.now.hour + self.now.minute / 60
             peak = max(0.0, 1 - abs(hour - 13) / 6) * 4.5
             state.solar = max(0.0, peak + rng.gauss(0, 0.1))
+        if self._feeder is not None:  # appliances and the feeder's physics decide instead
+            state.load, state.solar, state.voltage = self._feeder.step(
+                self.now, self.period, self.with_solar
+            )
         hours = self.period / 3600
         net = self._phase_net()
         imported = sum(p for p in net if p > 0) * hours
