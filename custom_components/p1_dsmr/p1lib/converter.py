@@ -111,6 +111,7 @@ def convert_stream(
     while chunk := source.read(CHUNK):
         write(decoder.feed(chunk))
     write(decoder.flush())
+    records_writer.finish()
     seconds = time.perf_counter() - started
     stats = decoder.stats
     errors_writer.trailer(stats, decoder.framer.noise_bytes, decoder.framer.bytes_in, seconds)

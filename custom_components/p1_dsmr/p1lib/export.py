@@ -20,8 +20,10 @@ from itertools import repeat
 from operator import is_, itemgetter
 from typing import IO
 
+from .clock import MeterClock
 from .decoder import DecodeResult, DecoderStats, Status
 from .derived import Derived
+from .mbus import MbusMeter, mbus_meters
 from .parsing import Telegram, parse_timestamp
 from .template import Arg, Code, Stamp, Template
 
@@ -146,7 +148,7 @@ VALIDITY_COLUMNS = (
     "detail",
 )
 
-_TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
+_TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SWsw]?)\)")
 
 
 _LAST: list[tuple[datetime | None, str]] = [(None, "")]
@@ -165,29 +167,29 @@ def iso_text(stamp: datetime | None) -> str:
     return text
 
 
-def telegram_time_text(result: DecodeResult) -> str:
-    """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram."""
+def telegram_time_text(result: DecodeResult, clock: MeterClock | None = None) -> str:
+    """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram (whose
+    clock text is read with ``clock``: the meter's, from its last accepted telegram)."""
     if result.telegram is not None:
         return iso_text(result.telegram.timestamp)
     match = _TIMESTAMP_RE.search(result.frame.data)
     if match is None:
         return ""
-    parsed = parse_timestamp(match.group(1).decode("ascii"))
+    raw = match.group(1).decode("ascii")
+    if clock is not None:
+        return clock.iso[raw]
+    parsed = parse_timestamp(raw)
     return parsed.isoformat() if parsed is not None else ""
 
 
-def _gas_code(telegram: Telegram) -> str | None:
-    """The code of the first gas meter's reading, on whichever M-Bus channel it is."""
-    for channel, objects in telegram.mbus_channels().items():
-        device = telegram.get(f"0-{channel}:24.1.0")
-        if device is not None and device.number != 3:
-            continue
-        for obj in objects:
-            if obj.code.split(":", 1)[1] in ("24.2.1", "24.2.3", "24.3.0") and (
-                obj.unit is None or obj.unit.lower() == "m3"
-            ):
-                return obj.code
-    return None
+def _numbered(meters: list[MbusMeter]) -> list[tuple[str, int]]:
+    """Each meter's kind and its number among the meters of its kind (1, 2 ...), by channel."""
+    seen: dict[str, int] = {}
+    keys = []
+    for meter in meters:
+        seen[meter.kind] = seen.get(meter.kind, 0) + 1
+        keys.append((meter.kind, seen[meter.kind]))
+    return keys
 
 
 _FAST_DELIMITERS = frozenset(",;\t|")
@@ -329,15 +331,56 @@ class RecordsWriter:
             if c.derived in _REPEATING
         }
         self._layout: object = None
-        self._gas_code: str | None = None
-        self._templates: dict[tuple[str | None, tuple[bool, ...]], Template] = {}
+        self._meters: list[tuple[str, int]] | None = None
+        """The M-Bus meters with columns, by kind and number (the first gas meter, then the
+        others the first telegram has); None until the header is written."""
+        self._codes: tuple[str | None, ...] = (None,)
+        """The code of each M-Bus meter's reading in the current layout (None: absent)."""
+        self._templates: dict[tuple[tuple[str | None, ...], tuple[bool, ...]], Template] = {}
         self._runs: dict[tuple[int, ...], _Run] = {}
-        self._writer.writerow(
-            ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
-        )
+        self.notes: list[str] = []
+        """What the rows leave out (M-Bus meters that appeared after the header was written)."""
 
-    def _template(self, gas: str | None, none: tuple[bool, ...]) -> Template:
-        """The row for this gas reading's code and this pattern of None among the direct values
+    def _header(self, meters: list[MbusMeter]) -> None:
+        """Write the header: the M-Bus columns are the first gas meter's (always) and those of the
+        other meters of the first telegram (``gas2_m3``, ``water_m3``, ``heat_gj`` ...)."""
+        columns = [("gas", 1)]
+        names = ["gas_m3", "gas_time"]
+        for meter, key in zip(meters, _numbered(meters), strict=True):
+            if key not in columns:
+                columns.append(key)
+                prefix = f"{key[0]}{key[1] if key[1] > 1 else ''}"
+                names += [f"{prefix}_{meter.unit.lower()}", f"{prefix}_time"]
+        self._meters = columns
+        self._writer.writerow(["timestamp", "status", *(c.name for c in RECORD_COLUMNS), *names])
+
+    def _find_meters(self, telegram: Telegram) -> None:
+        """Which line holds each M-Bus column's reading in ``telegram``'s layout."""
+        meters = mbus_meters(telegram)
+        if self._meters is None:
+            self._header(meters)
+        assert self._meters is not None
+        found = dict(zip(_numbered(meters), meters, strict=True))
+        self._codes = tuple(
+            meter.code if (meter := found.get(key)) is not None else None for key in self._meters
+        )
+        for key, meter in found.items():
+            if key not in self._meters and len(self.notes) < 16:
+                note = (
+                    f"M-Bus channel {meter.channel} ({meter.kind}, {meter.code}) appeared after the"
+                    " records CSV's columns were set by its first telegram: its readings are not in"
+                    " it"
+                )
+                if note not in self.notes:
+                    self.notes.append(note)
+
+    def finish(self) -> None:
+        """End of the stream: the header, if no row wrote it."""
+        if self._meters is None:
+            self._header([])
+
+    def _template(self, codes: tuple[str | None, ...], none: tuple[bool, ...]) -> Template:
+        """The row for these M-Bus readings' codes and this pattern of None among the direct values
         (arguments: time, status, derived values)."""
         blanks = iter(none or [False] * len(_DIRECT))
         separator = self._separator
@@ -369,11 +412,12 @@ class RecordsWriter:
                 spec = _derived_spec(field, column.digits)  # "%.3f" and the like
                 parts.append(Arg(2, item, spec="" if spec == "%s" else spec[1:]))
         end_run()
-        parts += [separator, Code(gas), separator, Stamp(gas)] if gas else [separator, separator]
+        for code in codes:
+            parts += [separator, Code(code), separator, Stamp(code)] if code else [separator] * 2
         parts.append("\n")
         if len(self._templates) >= 64:
             self._templates.clear()
-        self._templates[gas, none] = template = Template(parts)
+        self._templates[codes, none] = template = Template(parts)
         return template
 
     def _run(self, items: tuple[int, ...]) -> _Run:
@@ -391,13 +435,11 @@ class RecordsWriter:
             return
         if telegram.layout is not self._layout:
             self._layout = telegram.layout
-            gas = _gas_code(telegram)
-            reading = None if gas is None else telegram.get(gas)
-            self._gas_code = None if reading is None or reading.number is None else gas
+            self._find_meters(telegram)
         direct = self._direct(derived)
         none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
-        gas = self._gas_code
-        template = self._templates.get((gas, none)) or self._template(gas, none)
+        codes = self._codes
+        template = self._templates.get((codes, none)) or self._template(codes, none)
         row = telegram.render(
             template, iso_text(telegram.timestamp), _STATUS_TEXT[result.status], derived
         )
