@@ -14,8 +14,9 @@ across a change of summer time too.
 
 Zones come from :mod:`zoneinfo`. Where the system has no time zone database (Windows without the
 ``tzdata`` package), the European zones fall back to the EU rule, which every one of them has
-followed since 1996: summer time from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last
-Sunday of October.
+followed since 2003 (most since 1996; Lithuania and Estonia kept no summer time for a few years):
+summer time from 01:00 UTC on the last Sunday of March to 01:00 UTC on the last Sunday of
+October.
 
 A two-digit year from 70 on is a clock that was never set (an empty M-Bus slot sends
 ``700101010000W``, the Unix epoch in Central European time): it is no time, and reads as None.
