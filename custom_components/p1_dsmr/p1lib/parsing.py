@@ -63,6 +63,9 @@ __all__ = [
 _OBIS_RE = re.compile(rb"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[*.]\d{1,3})?\Z")
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 _DEFAULT_CLOCK = MeterClock.named(DEFAULT_ZONE)
+_DIALECT_CLOCKS = {dialect: MeterClock.named(zone) for dialect, zone in DIALECT_ZONES.items()}
+"""Loaded when the module is imported (Home Assistant imports it outside its event loop), so no
+time zone file is read while telegrams are parsed."""
 _FLAGS = "SWsw"
 _JOIN_LINES = 32
 """Lines a wrapped text message may span."""
@@ -294,7 +297,6 @@ class Parser:
         self._fixed = None if zone is None else clock_for(zone)
         self._default = clock_for(DEFAULT_ZONE if default_zone is None else default_zone)
         self._clock = self._fixed or self._default
-        self._dialect_clocks: dict[Dialect, MeterClock] = {}
 
     @property
     def clock(self) -> MeterClock:
@@ -303,12 +305,7 @@ class Parser:
 
     def clock_for(self, dialect: Dialect) -> MeterClock:
         """The clock a telegram of ``dialect`` is read with."""
-        clock = self._dialect_clocks.get(dialect)
-        if clock is None:
-            zone = DIALECT_ZONES.get(dialect)
-            clock = self._fixed or (self._default if zone is None else clock_for(zone))
-            self._dialect_clocks[dialect] = clock
-        return clock
+        return self._fixed or _DIALECT_CLOCKS.get(dialect) or self._default
 
     def _parse_new(self, line: bytes) -> CosemObject | None:
         """Parse a data line (cached: a line seen before costs one look-up)."""
