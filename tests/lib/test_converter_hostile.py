@@ -303,7 +303,7 @@ def test_temporary_files_never_follow_a_planted_link(
     victim.write_text("precious")
     # Links at the names temporary files had before, and at the first names they will try now.
     names = iter(["aaaa", "bbbb", "cccc", "dddd", "eeee", "ffff"])
-    monkeypatch.setattr(files.secrets, "token_hex", lambda n: next(names))
+    monkeypatch.setattr(files, "_token", lambda: next(names))
     for kind in ("records.csv", "validity.csv", "errors.log"):
         (out / f".m.{kind}.part").symlink_to(victim)
     (out / ".m.records.csv.aaaa.part").symlink_to(victim)

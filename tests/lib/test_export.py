@@ -397,3 +397,16 @@ def test_delimiters_that_cannot_work_are_refused(delimiter: str) -> None:
 def test_decimal_marks_other_than_point_and_comma_are_refused(decimal: str) -> None:
     with pytest.raises(ValueError, match="decimal mark"):
         RecordsWriter(io.StringIO(), ";", decimal)
+
+
+def test_a_rejected_telegram_is_timed_in_the_meters_zone() -> None:
+    good = telegram("0-0:1.0.0(240122083011W)", "1-0:23.7.0(00.000*kvar)", header="/ESO5\\0_A")
+    bad = good.replace(b"083011W", b"083021W").replace(b"00.000", b"0\x13.000")
+    records, validity, errors = io.StringIO(), io.StringIO(), io.StringIO()
+    convert_stream(io.BytesIO(good + bad), "x", records, validity, errors, None, ConvertOptions())
+    rows = list(csv.DictReader(io.StringIO(validity.getvalue())))
+    assert [(r["status"], r["timestamp"]) for r in rows] == [
+        ("valid", "2024-01-22T08:30:11+02:00"),
+        ("invalid", "2024-01-22T08:30:21+02:00"),  # Lithuanian time, as the meter's valid ones
+    ]
+    assert "(2024-01-22T08:30:21+02:00): invalid" in errors.getvalue()

@@ -112,8 +112,8 @@ def convert_stream(
     )
     derived = DerivedCalculator(options.thresholds)
     records_writer = RecordsWriter(records, options.delimiter, options.decimal)
-    validity_writer = ValidityWriter(validity, options.delimiter)
-    errors_writer = ErrorLogWriter(errors, name)
+    validity_writer = ValidityWriter(validity, options.delimiter, decoder.parser)
+    errors_writer = ErrorLogWriter(errors, name, decoder.parser)
 
     write_validity, write_errors = validity_writer.write, errors_writer.write
     write_record, derive = records_writer.write, derived.update

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from itertools import repeat
 from operator import is_, itemgetter
-from typing import IO
+from typing import IO, Protocol
 
 from .clock import MeterClock
 from .decoder import DecodeResult, DecoderStats, Status
@@ -230,6 +230,20 @@ directly. Any other delimiter goes through the csv module, which quotes where ne
 _SEPARATOR = "\x00"
 _NO_NONE: tuple[bool, ...] = ()
 _STATUS_TEXT = {status: status.value for status in Status}
+_INVALID = Status.INVALID
+
+
+class _Clocked(Protocol):
+    """What reads a meter's telegrams (a :class:`~.parsing.Parser`): its clock is the meter's."""
+
+    @property
+    def clock(self) -> MeterClock:
+        """The meter's clock."""
+        ...
+
+
+def _clock(clocks: _Clocked | None) -> MeterClock | None:
+    return None if clocks is None else clocks.clock
 
 
 def _derived_spec(field: str, digits: int) -> str:
@@ -367,7 +381,8 @@ class RecordsWriter:
         others the first telegram has); None until the header is written."""
         self._codes: tuple[str | None, ...] = (None,)
         """The code of each M-Bus meter's reading in the current layout (None: absent)."""
-        self._templates: dict[tuple[tuple[str | None, ...], tuple[bool, ...]], Template] = {}
+        self._templates: dict[tuple[bool, ...], Template] = {}
+        """Templates of the current M-Bus codes, by pattern of None among the direct values."""
         self._runs: dict[tuple[int, ...], _Run] = {}
         self.notes: list[str] = []
         """What the rows leave out (M-Bus meters that appeared after the header was written)."""
@@ -392,9 +407,12 @@ class RecordsWriter:
             self._header(meters)
         assert self._meters is not None
         found = dict(zip(_numbered(meters), meters, strict=True))
-        self._codes = tuple(
+        codes = tuple(
             meter.code if (meter := found.get(key)) is not None else None for key in self._meters
         )
+        if codes != self._codes:
+            self._codes = codes
+            self._templates.clear()
         for key, meter in found.items():
             if key not in self._meters and len(self.notes) < 16:
                 note = (
@@ -448,7 +466,7 @@ class RecordsWriter:
         parts.append("\n")
         if len(self._templates) >= 64:
             self._templates.clear()
-        self._templates[codes, none] = template = Template(parts)
+        self._templates[none] = template = Template(parts)
         return template
 
     def _run(self, items: tuple[int, ...]) -> _Run:
@@ -469,8 +487,7 @@ class RecordsWriter:
             self._find_meters(telegram)
         direct = self._direct(derived)
         none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
-        codes = self._codes
-        template = self._templates.get((codes, none)) or self._template(codes, none)
+        template = self._templates.get(none) or self._template(self._codes, none)
         row = telegram.render(
             template, iso_text(telegram.timestamp), _STATUS_TEXT[result.status], derived
         )
@@ -491,7 +508,11 @@ class ValidityWriter:
     :meth:`finish` at the end of the stream), whose detail says how many and where.
     """
 
-    def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
+    def __init__(
+        self, stream: IO[str], delimiter: str = ",", clocks: _Clocked | None = None
+    ) -> None:
+        """``clocks``: what reads the meter's telegrams (the decoder's parser), whose clock reads
+        the times of rejected ones (default: Central European time)."""
         check_delimiter(delimiter)
         self._stream = stream
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
@@ -499,15 +520,14 @@ class ValidityWriter:
         self._delimiter = delimiter if delimiter in _FAST_DELIMITERS else ""
         self._count = 0
         self._small = False  # the previous frame was a small rejected one
-        self._hidden: _HiddenRun | None = None
-        self._clock: MeterClock | None = None
-        """The meter's clock, from its last accepted telegram (for rejected ones' times)."""
+        self._hidden: _HiddenRun | None = None  # (only while _small)
+        self._clocks = clocks
 
     def write(self, result: DecodeResult) -> None:
         """One row per telegram found."""
         self._count += 1
         frame = result.frame
-        if result.status is Status.INVALID and len(frame.data) < SMALL_FRAME:
+        if result.status is _INVALID and len(frame.data) < SMALL_FRAME:
             if self._small:
                 hidden = self._hidden
                 if hidden is None:
@@ -515,25 +535,23 @@ class ValidityWriter:
                 hidden.add(self._count, result)
                 return
             self._small = True
-        else:
+        elif self._small:
             self._small = False
-        if self._hidden is not None:
-            self._end_run()
+            if self._hidden is not None:
+                self._end_run()
         # (% is about twice as fast as a format spec here, once per telegram)
         sent = "" if result.crc_sent is None else "%04X" % result.crc_sent  # noqa: UP031
         if result.crc_computed == result.crc_sent:
             computed = sent
         else:
             computed = "" if result.crc_computed is None else "%04X" % result.crc_computed  # noqa: UP031
-        telegram = result.telegram
-        if telegram is not None:
-            self._clock = telegram.clock
         d = self._delimiter
         if d and not result.reason and result.repair is None:  # nothing to quote: join directly
+            telegram = result.telegram
             when = (
                 iso_text(telegram.timestamp)
                 if telegram is not None
-                else telegram_time_text(result, self._clock)
+                else telegram_time_text(result, _clock(self._clocks))
             )
             self._stream.write(
                 f"{self._count}{d}{frame.offset}{d}{when}{d}{_STATUS_TEXT[result.status]}{d}"
@@ -553,7 +571,7 @@ class ValidityWriter:
             (
                 self._count,
                 frame.offset,
-                telegram_time_text(result, self._clock),
+                telegram_time_text(result, _clock(self._clocks)),
                 result.status.value,
                 sent,
                 computed,
@@ -583,6 +601,7 @@ class ValidityWriter:
 
     def finish(self) -> None:
         """End of the stream: the row of a run of small rejected frames not written yet."""
+        self._small = False
         if self._hidden is not None:
             self._end_run()
 
@@ -652,13 +671,15 @@ class ErrorLogWriter:
     each), and so is their number (:data:`DESCRIBED`; the summary counts them all).
     """
 
-    def __init__(self, stream: IO[str], source: str) -> None:
+    def __init__(self, stream: IO[str], source: str, clocks: _Clocked | None = None) -> None:
+        """``clocks``: what reads the meter's telegrams (the decoder's parser), whose clock reads
+        the times of rejected ones (default: Central European time)."""
         self._out = stream
         self._count = 0
         self._run = 0  # rejected frames in a row
         self._described = 0
-        self._hidden: _HiddenRun | None = None
-        self._clock: MeterClock | None = None
+        self._hidden: _HiddenRun | None = None  # (only while _run)
+        self._clocks = clocks
         stream.write(f"P1 DSMR error log for {source}\n\n")
 
     def write(self, result: DecodeResult) -> None:
@@ -666,7 +687,7 @@ class ErrorLogWriter:
         self._count += 1
         frame = result.frame
         out = self._out
-        if result.status is Status.INVALID:
+        if result.status is _INVALID:
             self._run += 1
             if self._run > DETAILED_RUN and len(frame.data) < SMALL_FRAME:
                 hidden = self._hidden
@@ -674,12 +695,12 @@ class ErrorLogWriter:
                     hidden = self._hidden = _HiddenRun(self._count, frame.offset)
                 hidden.add(self._count, result)
                 return
-        else:
+            if self._hidden is not None:
+                self._end_run()
+        elif self._run:
             self._run = 0
-            if result.telegram is not None:
-                self._clock = result.telegram.clock
-        if self._hidden is not None:
-            self._end_run()
+            if self._hidden is not None:
+                self._end_run()
         if frame.noise_count and result.status is not Status.INVALID:
             noise = _describe_noise(frame.noise_count, frame.noise)
             out.write(f"#{self._count} at byte {frame.offset}: {noise} before the telegram\n")
@@ -693,7 +714,7 @@ class ErrorLogWriter:
                     " counted in the summary (and listed in the validity CSV)\n"
                 )
             return
-        when = telegram_time_text(result, self._clock) or "time unknown"
+        when = telegram_time_text(result, _clock(self._clocks)) or "time unknown"
         out.write(
             f"#{self._count} at byte {frame.offset} ({when}): {result.status.value}"
             f" - {result.reason or 'repaired'}\n"

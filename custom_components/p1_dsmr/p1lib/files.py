@@ -23,7 +23,6 @@ import contextlib
 import errno
 import io
 import os
-import secrets
 import signal
 import stat
 from collections.abc import Iterator, Sequence
@@ -273,12 +272,17 @@ class _OutputFile(io.FileIO):
             raise
 
 
+def _token() -> str:
+    """Eight random hex digits (a temporary file's name)."""
+    return os.urandom(4).hex()
+
+
 def _create(final: Path) -> tuple[Path, int]:
     """Create a temporary file beside ``final`` exclusively (never through an existing name)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(16):
-        temp = final.with_name(f".{final.name}.{secrets.token_hex(4)}.part")
+        temp = final.with_name(f".{final.name}.{_token()}.part")
         try:
             return temp, os.open(temp, flags, 0o666)
         except FileExistsError:

@@ -244,6 +244,7 @@ class Layout:
         "_fixed",
         "_length",
         "_low",
+        "_read_clock",
         "_six",
         "_stamp",
         "clock",
@@ -270,6 +271,7 @@ class Layout:
         self.dialect = dialect
         self.clock = clock
         """The meter's clock: the time zone the layout's times are read in."""
+        self._read_clock = clock.__call__
         self._length = len(data)
         entries: list[_Entry] = []
         first: dict[str, int] = {}
@@ -364,7 +366,7 @@ class Layout:
         """The meter's clock (``0-0:1.0.0``) in ``data``."""
         stamp = self._stamp
         if stamp is not None:
-            return self.clock(data[stamp].decode("ascii"))
+            return self._read_clock(data[stamp].decode("ascii"))
         obj = self.get(data, "0-0:1.0.0")
         return obj.values[0].timestamp if obj is not None and obj.values else None
 
