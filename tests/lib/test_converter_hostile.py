@@ -292,6 +292,20 @@ def test_a_full_disk_is_reported_against_the_output(tmp_path: Path, small_disk: 
     assert left == ["small.errors.log", "small.records.csv", "small.validity.csv"]
 
 
+def test_a_full_disk_in_process(
+    tmp_path: Path,
+    small_disk: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = tmp_path / "big.log"
+    write_log(log, 300)
+    assert main(["convert", str(log), "--out", str(small_disk)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {small_disk}/big." in err
+    assert "No space left on device" in err
+    assert list(small_disk.iterdir()) == []
+
+
 def test_temporary_files_never_follow_a_planted_link(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

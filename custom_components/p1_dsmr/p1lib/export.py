@@ -175,7 +175,7 @@ def iso_text(stamp: datetime | None) -> str:
 
 def telegram_time_text(result: DecodeResult, clock: MeterClock | None = None) -> str:
     """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram (whose
-    clock text is read with ``clock``: the meter's, from its last accepted telegram)."""
+    clock text is read with ``clock``, the meter's; by default in Central European time)."""
     if result.telegram is not None:
         return iso_text(result.telegram.timestamp)
     match = _TIMESTAMP_RE.search(result.frame.data)

@@ -175,7 +175,12 @@ def open_log(path: Path) -> LogReader:
     try:
         fd = os.open(path, flags)
     except OSError as err:
-        raise InputError(err.errno, err.strerror, str(path)) from err
+        reason = err.strerror
+        with contextlib.suppress(OSError):  # a socket cannot even be opened: say what it is
+            mode = os.stat(path).st_mode
+            if not stat.S_ISREG(mode):
+                reason = _kind(mode)
+        raise InputError(err.errno, reason, str(path)) from err
     raw: BinaryIO | None = None
     try:
         mode = os.fstat(fd).st_mode

@@ -173,22 +173,8 @@ _NO_OBJECT = CosemObject("", "", (), None, None, None, "")
 
 
 def _parse_inner(inner: bytes, clock: MeterClock) -> _Parsed | None:
-    """The values of a line (between its first ``(`` and last ``)``), typed, with the main number.
-
-    The common single ``number*unit`` group takes a fast path.
-    """
-    star = inner.find(b"*")
-    if star > 0 and 0x29 not in inner and 0x28 not in inner:
-        digits = inner[:star]
-        if digits.replace(b".", b"", 1).isdigit():
-            number = float(digits)
-            raw = digits.decode("ascii")
-            unit, canonical, scale = unit_spec(inner[star + 1 :])
-            value: Value = _new(Value, (raw, unit, number, None))
-            if scale == 1.0:
-                return (value,), number, canonical, _number_text(number, raw, False)
-            scaled = number * scale
-            return (value,), scaled, canonical, _number_text(scaled, raw, True)
+    """The values of a line (between its first ``(`` and last ``)``), typed, with the main number
+    (the common single ``number*unit`` group is read by :meth:`Parser._parse_uncached` itself)."""
     values = _parse_values(inner, clock)
     return None if values is None else (values, *_main_number(values))
 
