@@ -462,34 +462,22 @@ class MeterSimulator:
     def _lines_nl_two_mbus(self) -> list[str]:
         """An Iskra AM550 whose M-Bus channel 1 is an empty slot: gas on channel 2, water (dm3)
         on channel 3."""
-        v = self._common_values()
-        gas = self._gas_line("24.2.1").replace("0-1:", "0-2:", 1)
+        lines = self._lines_nl_dsmr5()[:-3]  # without its gas meter on channel 1
         if self.now.second == 0:
             self.state.water += self.rng.random() * 0.01
         return [
-            "/ISK5\\2M550T-1012",
-            "",
-            "1-3:0.2.8(50)",
-            f"0-0:1.0.0({v['ts']})",
-            f"0-0:96.1.1({_hex('E0044007382246019')})",
-            *self._dutch_energy(v),
-            *self._quality(),
-            "0-0:96.13.0()",
-            *(f"1-0:{c}.7.0({v[f'u{k}']}*V)" for k, c in ((1, 32), (2, 52), (3, 72))),
-            *(f"1-0:{c}.7.0({v[f'i{k}']}*A)" for k, c in ((1, 31), (2, 51), (3, 71))),
-            *self._dutch_power(v),
+            *lines,
             "0-1:24.1.0(003)",
             "0-1:96.1.0()",
             "0-1:24.2.1(700101010000W)(00000000)",
             "0-2:24.1.0(003)",
             f"0-2:96.1.0({_hex('G0039001936990619')})",
-            gas,
+            self._gas_line("24.2.1").replace("0-1:", "0-2:", 1),
             "0-3:24.1.0(007)",
             f"0-3:96.1.0({_hex('W0051003719620')})",
             f"0-3:24.2.1({_ts(self.now.replace(second=0), self._fold)})"
             f"({round(self.state.water * 1000):08d}*dm3)",
         ]
-
 
 def demo_log(count: int = 180, seed: int = 2023) -> bytes:
     """The bundled sample log: a PuTTY session of a Hungarian Sanxing meter with solar export
