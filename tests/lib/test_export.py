@@ -11,14 +11,9 @@ from hypothesis import strategies as st
 from p1lib.converter import ConvertOptions, convert_stream
 from p1lib.decoder import Decoder
 from p1lib.derived import DerivedCalculator
-from p1lib.export import (
-    RECORD_COLUMNS,
-    VALIDITY_COLUMNS,
-    ErrorLogWriter,
-    RecordsWriter,
-    ValidityWriter,
-)
+from p1lib.export import RECORD_COLUMNS, RecordsWriter
 from p1lib.generator import MeterSimulator, putty_header
+from p1lib.validity import VALIDITY_COLUMNS, ErrorLogWriter, ValidityWriter
 
 from .builders import hungarian, telegram
 
@@ -374,9 +369,9 @@ def test_the_error_log_describes_damaged_telegrams_but_sums_up_noise() -> None:
 
 
 def test_the_error_log_describes_a_bounded_number(monkeypatch: pytest.MonkeyPatch) -> None:
-    import p1lib.export as export
+    import p1lib.validity as validity
 
-    monkeypatch.setattr(export, "DESCRIBED", 3)
+    monkeypatch.setattr(validity, "DESCRIBED", 3)
     good = hungarian()
     bad = good.replace(b"234.3", b"2\x134.3")
     _, _, errors = run(good + bad * 6)
@@ -410,3 +405,14 @@ def test_a_rejected_telegram_is_timed_in_the_meters_zone() -> None:
         ("invalid", "2024-01-22T08:30:21+02:00"),  # Lithuanian time, as the meter's valid ones
     ]
     assert "(2024-01-22T08:30:21+02:00): invalid" in errors.getvalue()
+
+
+def test_the_validity_writers_are_still_found_in_export() -> None:
+    import p1lib.export as export
+    import p1lib.validity as validity
+
+    assert export.ValidityWriter is validity.ValidityWriter
+    assert export.ErrorLogWriter is validity.ErrorLogWriter
+    assert export.telegram_time_text is validity.telegram_time_text
+    with pytest.raises(AttributeError):
+        export.NoSuchThing  # noqa: B018

@@ -28,10 +28,11 @@ from typing import IO, Protocol
 from .clock import zone
 from .decoder import Decoder, DecodeResult
 from .derived import DerivedCalculator, Thresholds
-from .export import ErrorLogWriter, RecordsWriter, ValidityWriter, check_delimiter
+from .export import RecordsWriter, check_delimiter
 from .files import InputError, atomic_outputs, display_name, open_log, output_stems
 from .parsing import Parser
 from .repair import RepairEngine
+from .validity import ErrorLogWriter, ValidityWriter
 
 __all__ = [
     "ByteSource",

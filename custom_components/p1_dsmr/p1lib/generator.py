@@ -479,6 +479,7 @@ class MeterSimulator:
             f"({round(self.state.water * 1000):08d}*dm3)",
         ]
 
+
 def demo_log(count: int = 180, seed: int = 2023) -> bytes:
     """The bundled sample log: a PuTTY session of a Hungarian Sanxing meter with solar export
     on L1, a few bytes of line noise between some telegrams and a few damaged telegrams, like the
