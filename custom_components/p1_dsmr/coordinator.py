@@ -38,7 +38,7 @@ from .const import (
 from .p1lib.decoder import Decoder, DecodeResult, Status
 from .p1lib.derived import Derived, DerivedCalculator, Thresholds
 from .p1lib.obis import MBUS_DEVICE_TYPES, Kind
-from .p1lib.parsing import Telegram
+from .p1lib.parsing import Parser, Telegram
 from .p1lib.repair import RepairEngine
 from .source import P1Source, SourceError, SourceMissing
 
@@ -228,7 +228,11 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self.source = source
         self.update_interval_s = float(options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL))
         repair = options.get(CONF_REPAIR, DEFAULT_REPAIR)
-        self.decoder = Decoder(repair=RepairEngine() if repair else None)
+        self.decoder = Decoder(
+            repair=RepairEngine() if repair else None,
+            # Meter clocks: the dialect's zone, else the one Home Assistant is configured with.
+            parser=Parser(default_zone=hass.config.time_zone),
+        )
         self.calculator = DerivedCalculator(
             Thresholds(
                 voltage=float(options.get(CONF_VOLTAGE_THRESHOLD, DEFAULT_VOLTAGE_THRESHOLD)),

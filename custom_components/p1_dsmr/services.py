@@ -99,6 +99,7 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         repaired_log=call.data[ATTR_INCLUDE_REPAIRED],
         repair=entry.options.get(CONF_REPAIR, DEFAULT_REPAIR),
         thresholds=coordinator.calculator.thresholds,
+        default_zone=hass.config.time_zone,  # meter clocks of a dialect that implies no zone
     )
     slug = re.sub(r"[^A-Za-z0-9]+", "_", entry.unique_id or entry.entry_id).strip("_")
     stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")

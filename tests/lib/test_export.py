@@ -8,16 +8,12 @@ import io
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from p1lib.converter import ConvertOptions, convert_stream
 from p1lib.decoder import Decoder
 from p1lib.derived import DerivedCalculator
-from p1lib.export import (
-    RECORD_COLUMNS,
-    VALIDITY_COLUMNS,
-    ErrorLogWriter,
-    RecordsWriter,
-    ValidityWriter,
-)
+from p1lib.export import RECORD_COLUMNS, RecordsWriter
 from p1lib.generator import MeterSimulator, putty_header
+from p1lib.validity import VALIDITY_COLUMNS, ErrorLogWriter, ValidityWriter
 
 from .builders import hungarian, telegram
 
@@ -187,3 +183,236 @@ def test_every_derived_cell_is_its_value_formatted(
         for r in rows
     ]
     assert got == expected
+
+
+# --- M-Bus meters in the records CSV -------------------------------------------------------
+
+ISKRA_TWO_CHANNELS = (
+    "1-3:0.2.8(50)",
+    "0-0:1.0.0(200426223325S)",
+    "0-0:96.1.1(4530303434303037333832323436303139)",
+    "1-0:1.8.1(002130.115*kWh)",
+    "1-0:1.8.2(000245.467*kWh)",
+    "1-0:2.8.1(000000.000*kWh)",
+    "1-0:2.8.2(000000.000*kWh)",
+    "0-0:96.14.0(0001)",
+    "1-0:1.7.0(00.111*kW)",
+    "1-0:2.7.0(00.000*kW)",
+    "1-0:32.7.0(229.9*V)",
+    "1-0:31.7.0(000*A)",
+    "0-1:24.1.0(003)",
+    "0-1:96.1.0()",
+    "0-1:24.2.1(700101010000W)(00000000)",
+    "0-2:24.1.0(003)",
+    "0-2:96.1.0(4730303339303031393336393930363139)",
+    "0-2:24.2.1(200426223001S)(00246.138*m3)",
+)
+
+
+def iskra(*changes: tuple[int, str]) -> bytes:
+    lines = list(ISKRA_TWO_CHANNELS)
+    for index, line in changes:
+        lines[index] = line
+    return telegram(*lines, header="/ISK5\\2M550T-1012")
+
+
+def test_gas_on_channel_2_behind_an_empty_slot() -> None:
+    records, _, _ = run(iskra() + iskra((1, "0-0:1.0.0(200426223326S)")))
+    rows = list(csv.DictReader(io.StringIO(records)))
+    assert [(r["gas_m3"], r["gas_time"]) for r in rows] == [
+        ("246.138", "2020-04-26T22:30:01+02:00")
+    ] * 2
+    assert list(rows[0])[-2:] == ["gas_m3", "gas_time"]  # no column for the empty slot
+
+
+def test_several_meters_of_a_kind_and_of_other_kinds() -> None:
+    lines = (
+        "0-0:96.1.4(50217)",
+        "0-0:1.0.0(230119124638W)",
+        "1-0:1.8.1(004423.770*kWh)",
+        "0-1:24.1.0(003)",
+        "0-1:24.2.3(230119124616W)(00734.607*m3)",
+        "0-2:24.1.0(007)",
+        "0-2:24.2.1(230119124005W)(00012.300*m3)",
+        "0-3:24.1.0(003)",
+        "0-3:24.2.3(230119124005W)(00000.000*m3)",
+        "0-4:24.1.0(004)",
+        "0-4:24.2.1(230119120000W)(01234.500*MJ)",
+    )
+    records, _, _ = run(telegram(*lines, header="/FLU5\\253769484_A"))
+    (row,) = csv.DictReader(io.StringIO(records))
+    assert list(row)[-8:] == [
+        "gas_m3",
+        "gas_time",
+        "water_m3",
+        "water_time",
+        "gas2_m3",
+        "gas2_time",
+        "heat_gj",
+        "heat_time",
+    ]
+    assert (row["gas_m3"], row["water_m3"], row["gas2_m3"], row["heat_gj"]) == (
+        "734.607",
+        "12.300",  # the meter's digits
+        "0.000",
+        "1.2345",  # MJ made GJ
+    )
+    assert row["gas2_time"] == "2023-01-19T12:40:05+01:00"
+
+
+def test_a_reading_in_dm3_is_converted() -> None:
+    sim = MeterSimulator("nl_two_mbus", seed=4)
+    records, _, _ = run(b"".join(sim.telegrams(70)))
+    rows = list(csv.DictReader(io.StringIO(records)))
+    assert list(rows[0])[-4:] == ["gas_m3", "gas_time", "water_m3", "water_time"]
+    water = [float(r["water_m3"]) for r in rows]
+    assert 80 < water[0] <= water[-1] < 100  # dm3 read as m3
+    assert rows[0]["gas_m3"] == "1234.567"
+
+
+def test_a_meter_that_appears_later_is_noted() -> None:
+    without = telegram("0-0:1.0.0(230119124638W)", "1-0:1.8.1(1*kWh)", header="/ISK5")
+    with_water = telegram(
+        "0-0:1.0.0(230119124648W)",
+        "1-0:1.8.1(1*kWh)",
+        "0-1:24.1.0(007)",
+        "0-1:24.2.1(230119124005W)(00012.300*m3)",
+        header="/ISK5",
+    )
+    records, validity, errors = io.StringIO(), io.StringIO(), io.StringIO()
+    convert_stream(
+        io.BytesIO(without + with_water), "x", records, validity, errors, None, ConvertOptions()
+    )
+    rows = list(csv.DictReader(io.StringIO(records.getvalue())))
+    assert len(rows) == 2
+    assert "water_m3" not in rows[0]
+    assert "M-Bus channel 1 (water, 0-1:24.2.1) appeared after the records CSV's columns" in (
+        errors.getvalue()
+    )
+
+
+def test_the_header_of_a_log_without_telegrams() -> None:
+    stream = io.StringIO()
+    writer = RecordsWriter(stream)
+    assert stream.getvalue() == ""
+    writer.finish()
+    writer.finish()
+    assert stream.getvalue().splitlines() == [
+        ",".join(["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"])
+    ]
+
+
+def test_a_belgian_peak_history_is_read_in_belgian_time() -> None:
+    history = (
+        "0-0:98.1.0(3)(1-0:1.6.0)(1-0:1.6.0)(200501000000S)(200423192538S)(03.695*kW)"
+        "(200401000000S)(200305122139S)(05.980*kW)(200301000000S)(200210035421W)(04.318*kW)"
+    )
+    result = Decoder().feed(
+        telegram("0-0:96.1.4(50217)", "0-0:1.0.0(200512135409S)", history, header="/FLU5")
+    )[0]
+    assert result.telegram is not None
+    obj = result.telegram.get("0-0:98.1.0")
+    assert obj is not None
+    stamps = [v.timestamp.isoformat() for v in obj.values if v.timestamp is not None]
+    assert stamps == [
+        "2020-05-01T00:00:00+02:00",
+        "2020-04-23T19:25:38+02:00",
+        "2020-04-01T00:00:00+02:00",
+        "2020-03-05T12:21:39+01:00",  # flagged S, but 5 March is winter time
+        "2020-03-01T00:00:00+01:00",  # the same
+        "2020-02-10T03:54:21+01:00",
+    ]
+
+
+# --- bounded outputs -----------------------------------------------------------------------
+
+
+def test_runs_of_small_noise_frames_share_a_validity_row() -> None:
+    good = hungarian()
+    log = good + b"x/ABC" * 500 + good + b"x/ABC" * 3
+    decoder = Decoder()
+    validity = io.StringIO()
+    writer = ValidityWriter(validity)
+    results = decoder.feed(log) + decoder.flush()
+    for result in results:
+        writer.write(result)
+    writer.finish()
+    rows = list(csv.DictReader(io.StringIO(validity.getvalue())))
+    assert [r["status"] for r in rows] == [
+        "valid",
+        "invalid",
+        "invalid",
+        "valid",
+        "invalid",
+        "invalid",
+    ]
+    assert rows[2]["detail"].startswith(f"{len(results) - 6} small rejected frame(s) in a row")
+    assert int(rows[2]["length"]) > 2000
+    assert rows[5]["detail"].startswith("2 small rejected frame(s) in a row")
+    assert [int(r["index"]) for r in rows] == [
+        1,
+        2,
+        3,
+        len(results) - 3,
+        len(results) - 2,
+        len(results) - 1,
+    ]
+
+
+def test_the_error_log_describes_damaged_telegrams_but_sums_up_noise() -> None:
+    good = hungarian()
+    bad = good.replace(b"234.3", b"2\x134.3")
+    _, _, errors = run(good + bad * 15 + b"x/ABC" * 100 + good)
+    assert errors.count("invalid - crc mismatch") == 15  # telegrams: every one described
+    assert errors.count("invalid - truncated") <= 1
+    assert "more rejected frame(s) in a row, not described (truncated: " in errors
+
+
+def test_the_error_log_describes_a_bounded_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    import p1lib.validity as validity
+
+    monkeypatch.setattr(validity, "DESCRIBED", 3)
+    good = hungarian()
+    bad = good.replace(b"234.3", b"2\x134.3")
+    _, _, errors = run(good + bad * 6)
+    assert errors.count("invalid - crc mismatch") == 3
+    assert "3 damaged telegrams described; the others are counted in the summary" in errors
+    assert "invalid: 6" in errors
+
+
+@pytest.mark.parametrize("delimiter", ['"', "\n", "\r", "\x00", "7", ";;", ""])
+def test_delimiters_that_cannot_work_are_refused(delimiter: str) -> None:
+    with pytest.raises(ValueError, match="delimiter"):
+        RecordsWriter(io.StringIO(), delimiter)
+    with pytest.raises(ValueError, match="delimiter"):
+        ValidityWriter(io.StringIO(), delimiter)
+
+
+@pytest.mark.parametrize("decimal", ["1", ";", "", ".."])
+def test_decimal_marks_other_than_point_and_comma_are_refused(decimal: str) -> None:
+    with pytest.raises(ValueError, match="decimal mark"):
+        RecordsWriter(io.StringIO(), ";", decimal)
+
+
+def test_a_rejected_telegram_is_timed_in_the_meters_zone() -> None:
+    good = telegram("0-0:1.0.0(240122083011W)", "1-0:23.7.0(00.000*kvar)", header="/ESO5\\0_A")
+    bad = good.replace(b"083011W", b"083021W").replace(b"00.000", b"0\x13.000")
+    records, validity, errors = io.StringIO(), io.StringIO(), io.StringIO()
+    convert_stream(io.BytesIO(good + bad), "x", records, validity, errors, None, ConvertOptions())
+    rows = list(csv.DictReader(io.StringIO(validity.getvalue())))
+    assert [(r["status"], r["timestamp"]) for r in rows] == [
+        ("valid", "2024-01-22T08:30:11+02:00"),
+        ("invalid", "2024-01-22T08:30:21+02:00"),  # Lithuanian time, as the meter's valid ones
+    ]
+    assert "(2024-01-22T08:30:21+02:00): invalid" in errors.getvalue()
+
+
+def test_the_validity_writers_are_still_found_in_export() -> None:
+    import p1lib.export as export
+    import p1lib.validity as validity
+
+    assert export.ValidityWriter is validity.ValidityWriter
+    assert export.ErrorLogWriter is validity.ErrorLogWriter
+    assert export.telegram_time_text is validity.telegram_time_text
+    with pytest.raises(AttributeError):
+        export.NoSuchThing  # noqa: B018

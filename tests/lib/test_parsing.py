@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 from p1lib.obis import Kind, canonical_number, lookup
@@ -132,7 +133,8 @@ def test_timestamps_within_a_cached_minute() -> None:
     assert parse_timestamp("240229235960W") is None
     assert parse_timestamp("2402292359x1W") is None
     assert parse_timestamp("2402292359\u00b21W") is None  # superscript two: a digit, not decimal
-    assert parse_timestamp("240229235907S") == datetime(2024, 2, 29, 23, 59, 7, tzinfo=CEST)
+    # A flag that contradicts the date changes nothing: the zone's rules decide.
+    assert parse_timestamp("240229235907S") == datetime(2024, 2, 29, 23, 59, 7, tzinfo=CET)
 
 
 def test_hex_text() -> None:
@@ -309,3 +311,219 @@ def test_caches_are_bounded() -> None:
         assert parser.parse(data[: data.rindex(b"!") + 1]) is not None
     assert len(parser._codes) <= 4
     assert len(parser._objects) <= 4
+
+
+# --- clocks in the meter's zone --------------------------------------------------------------
+
+
+def body(data: bytes) -> bytes:
+    return data[: data.rindex(b"!") + 1]
+
+
+def test_lower_case_flags_in_lines() -> None:
+    obj = parse_line(b"0-0:1.0.0(150701190000s)")
+    assert obj is not None
+    assert obj.values[0].timestamp == datetime(2015, 7, 1, 19, tzinfo=CEST)
+    parser = Parser()
+    for second in ("00", "10"):  # the second one through the layout
+        t = parser.parse(body(telegram(f"0-0:1.0.0(1507011900{second}s)", "1-0:1.7.0(1*kW)")))
+        assert t is not None
+        assert t.timestamp == datetime(2015, 7, 1, 19, 0, int(second), tzinfo=CEST)
+        assert not t.unparsed
+
+
+def test_an_empty_mbus_slot_has_no_time() -> None:
+    obj = parse_line(b"0-1:24.2.1(700101010000W)(00000000)")
+    assert obj is not None
+    assert obj.timestamp is None
+    assert obj.values[0].timestamp is None
+    assert (obj.number, obj.unit) == (None, None)  # no reading either
+
+
+def test_a_clock_without_flag_on_the_clock_line() -> None:
+    """Iskra IE meters (Wallonia) send their clock without S/W flag."""
+    parser = Parser()
+    for minute in ("31", "32"):
+        t = parser.parse(
+            body(
+                telegram(
+                    f"0-0:1.0.0(23040421{minute}04)", "1-0:1.7.0(1*kW)", header="/ISk5\\2MIE5T-200"
+                )
+            )
+        )
+        assert t is not None
+        assert t.dialect is Dialect.IE
+        assert t.clock.name == "Europe/Brussels"
+        assert t.timestamp == datetime(2023, 4, 4, 21, int(minute), 4, tzinfo=CEST)
+    other = parse_line(b"1-0:1.8.0(230404213104)")  # twelve digits elsewhere are a number
+    assert other is not None
+    assert other.number == 230404213104.0
+
+
+@pytest.mark.parametrize(
+    ("header", "lines", "dialect", "zone"),
+    [
+        ("/ISK5\\2M550T-1012", ("1-3:0.2.8(50)",), Dialect.NL, "Europe/Amsterdam"),
+        ("/FLU5\\253769484_A", ("0-0:96.1.4(50217)",), Dialect.BE, "Europe/Brussels"),
+        ("/Lux5\\253663629_D", ("1-3:0.2.8(42)",), Dialect.LU, "Europe/Luxembourg"),
+        ("/KAM5", ("1-0:23.7.0(0*kvar)",), Dialect.SE, "Europe/Stockholm"),
+        ("/ESO5\\000000000_A", ("1-0:23.7.0(0*kvar)",), Dialect.LT, "Europe/Vilnius"),
+        ("/AUX59902759988", ("0-0:96.50.68(ON)",), Dialect.HU, "Europe/Budapest"),
+        ("/EST5\\253710000_A", ("1-3:0.2.8(50)",), Dialect.AT, "Europe/Vienna"),
+        ("/KFM5KAIFA-METER", ("1-3:0.2.8(50)", "1-0:3.8.1(1*kvarh)"), Dialect.AT, "Europe/Vienna"),
+        ("/ESY5Q3DA1004 V3.04", ("1-0:96.5.5(80)",), Dialect.Q3D, "Europe/Berlin"),
+        ("/XYZ5", ("1-0:1.7.0(1*kW)",), Dialect.GENERIC, "Europe/Amsterdam"),
+    ],
+)
+def test_each_dialect_reads_its_zone(
+    header: str, lines: tuple[str, ...], dialect: Dialect, zone: str
+) -> None:
+    t = Parser().parse(body(telegram("0-0:1.0.0(240214101735W)", *lines, header=header)))
+    assert t is not None
+    assert t.dialect is dialect
+    assert t.clock.name == zone
+    expected = datetime(2024, 2, 14, 10, 17, 35, tzinfo=ZoneInfo(zone))
+    assert t.timestamp == expected
+
+
+def test_zones_given_to_the_parser() -> None:
+    generic = body(telegram("0-0:1.0.0(240701101735S)", "1-0:1.7.0(1*kW)", header="/XYZ5"))
+    dutch = body(telegram("0-0:1.0.0(240701101735S)", "1-3:0.2.8(50)", header="/ISK5"))
+    # Home Assistant's zone: for a dialect that implies none.
+    t = Parser(default_zone="Europe/Dublin").parse(generic)
+    assert t is not None
+    assert t.timestamp == datetime(2024, 7, 1, 9, 17, 35, tzinfo=UTC)
+    t = Parser(default_zone="Europe/Dublin").parse(dutch)
+    assert t is not None
+    assert t.timestamp == datetime(2024, 7, 1, 8, 17, 35, tzinfo=UTC)
+    # The converter's --timezone: for every telegram.
+    t = Parser(zone="Europe/Dublin").parse(dutch)
+    assert t is not None
+    assert t.timestamp == datetime(2024, 7, 1, 9, 17, 35, tzinfo=UTC)
+    assert Parser(zone=ZoneInfo("Europe/Helsinki")).clock.name == "Europe/Helsinki"
+
+
+def test_a_meter_of_another_zone_is_read_again_in_it() -> None:
+    parser = Parser()
+    dutch = body(telegram("0-0:1.0.0(240214101735W)", "1-3:0.2.8(50)", header="/ISK5"))
+    lithuanian = body(
+        telegram("0-0:1.0.0(240214101735W)", "1-0:23.7.0(0*kvar)", header="/ESO5\\000000000_A")
+    )
+    for data, hours in ((dutch, 9), (lithuanian, 8), (lithuanian, 8), (dutch, 9)):
+        t = parser.parse(data)
+        assert t is not None
+        assert t.timestamp == datetime(2024, 2, 14, hours, 17, 35, tzinfo=UTC)
+        assert t.objects[0].values[0].timestamp == t.timestamp
+
+
+# --- lines of real meters -------------------------------------------------------------------
+
+
+def test_a_wrapped_text_message_is_joined() -> None:
+    message = "303132333435363738393A3B3C3D3E3F" * 4
+    lines = (
+        "0-0:1.0.0(240214101735W)",
+        f"0-0:96.13.0({message[:40]}",
+        message[40:100],
+        f"{message[100:]})",
+        "1-0:1.7.0(00.100*kW)",
+    )
+    parser = Parser()
+    first = parser.parse(body(telegram(*lines)))
+    second = parser.parse(body(telegram(*lines[:-1], "1-0:1.7.0(00.200*kW)")))
+    for t, power in ((first, 0.1), (second, 0.2)):
+        assert t is not None
+        assert not t.unparsed
+        obj = t.get("0-0:96.13.0")
+        assert obj is not None
+        assert obj.values[0].raw == message
+        assert obj.text == "0123456789:;<=>?" * 4
+        assert t.number("1-0:1.7.0") == power
+        assert len(t.objects) == 3
+    assert second is not None
+    assert first is not None
+    assert second.layout is first.layout  # the wrapped message repeats: the layout is reused
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ("0-0:96.13.0(3031", "3233"),  # never closed
+        ("0-0:96.13.0(3031", "(3233)"),  # a '(' on a continuation line
+        ("0-0:96.13.0(3031", "32)33"),  # text after the ')'
+        ("0-0:96.13.0(3031", ""),  # an empty line ends it
+        ("1-0:32.7.0(234.3", "*V)"),  # only text codes wrap
+    ],
+)
+def test_what_is_not_a_wrapped_message_stays_unparsed(lines: tuple[str, ...]) -> None:
+    t = parse(telegram(*lines))
+    assert t.unparsed
+    assert t.get("1-0:32.7.0") is None
+
+
+def test_hex_identifiers_lose_their_padding() -> None:
+    t = parse(telegram("0-0:96.1.1(204B413655303031363630323937393132)", header="/ISK5"))
+    assert t.equipment_id == "KA6U001660297912"
+    assert t.get("0-0:96.1.1").text == "KA6U001660297912"  # type: ignore[union-attr]
+    message = parse(telegram("0-0:96.13.0(2048656C6C6F20)")).get("0-0:96.13.0")
+    assert message is not None
+    assert message.text == " Hello "  # a text message keeps its spaces
+
+
+def test_registers_on_channel_1() -> None:
+    lines = ("1-1:1.8.0(001234.567*kWh)", "1-1:2.8.0(000012.345*kWh)", "1-0:2.8.0(9*kWh)")
+    parser = Parser()
+    for t in (parser.parse(body(telegram(*lines))), parser.parse(body(telegram(*lines)))):
+        assert t is not None
+        obj = t.get("1-1:1.8.0")
+        assert obj is not None
+        assert obj.key == "energy_import"
+        assert obj.unit == "kWh"
+        assert t.number("1-0:1.8.0") == 1234.567  # found under 1-0: too
+        assert t.number("1-0:2.8.0") == 9  # a 1-0: line of its own wins
+    limit = parse_line(b"1-1:31.4.0(040*A)(-040*A)")
+    assert limit is not None
+    assert (limit.key, limit.number, limit.unit) == ("current_limit", 40.0, "A")
+
+
+@pytest.mark.parametrize(
+    ("line", "key", "number", "unit"),
+    [
+        (b"0-1:96.3.10(0)", "mbus_breaker_state", 0.0, None),
+        (b"0-3:96.3.10(1)", "mbus_breaker_state", 1.0, None),
+        (b"0-0:96.13.2()", "text_message_2", None, None),
+        (b"0-0:96.13.5(4869)", "text_message_5", 4869.0, None),
+        (b"1-0:9.7.0(00.913*kVA)", "apparent_power_import", 0.913, "kVA"),
+        (b"1-0:10.7.0(00913*VA)", "apparent_power_export", 0.913, "kVA"),
+        (b"1-0:3.8.1(000000747*varh)", "reactive_energy_import_t1", 0.747, "kvarh"),
+        (b"1-0:3.8.2(000002.494*kvarh)", "reactive_energy_import_t2", 2.494, "kvarh"),
+        (b"1-0:4.8.1(002692848*varh)", "reactive_energy_export_t1", 2692.848, "kvarh"),
+        (b"1-0:4.8.2(001204878*varh)", "reactive_energy_export_t2", 1204.878, "kvarh"),
+        (b"0-2:24.2.1(101209112500W)(00012345*dm3)", "mbus_reading", 12.345, "m3"),
+        (b"0-3:24.2.1(201211100906W)(33221.122*MJ)", "mbus_reading", 33.221122, "GJ"),
+        (b"0-1:24.2.1(201211100906W)(12.5*L)", "mbus_reading", 0.0125, "m3"),
+    ],
+)
+def test_codes_of_real_meters_are_known(
+    line: bytes, key: str, number: float | None, unit: str | None
+) -> None:
+    for obj in (parse_line(line), Parser().parse(body(telegram(line.decode()))).objects[0]):  # type: ignore[union-attr]
+        assert obj is not None
+        assert obj.key == key
+        assert obj.number == (None if number is None else pytest.approx(number))
+        assert obj.unit == unit
+
+
+def test_dsmr22_gas_in_dm3() -> None:
+    t = parse(
+        telegram(
+            "0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(dm3)",
+            "(01234567)",
+            header="/ISk5\\2MT382-1004",
+            crc=False,
+        )
+    )
+    gas = t.get("0-1:24.3.0")
+    assert gas is not None
+    assert (gas.number, gas.unit, gas.number_text) == (1234.567, "m3", "1234.567")
+    assert gas.timestamp == datetime(2016, 11, 7, 19, tzinfo=CET)

@@ -4,7 +4,8 @@
 ``S.validity.csv``, ``S.errors.log`` and with ``--repaired`` ``S.repaired.log``, and prints a one-line
 JSON summary. Files are read in chunks and written as a stream: memory stays constant on any log.
 Each output is written under a temporary name and renamed when complete, so a failure (a full disk)
-never leaves a partial file under its final name.
+or an interruption (Ctrl-C, SIGTERM) never leaves a partial file behind; inputs are regular files,
+plain or compressed (see :mod:`.files`). Bad options are refused with a message (exit code 2).
 """
 
 from __future__ import annotations
@@ -12,28 +13,36 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import io
 import json
-import os
+import math
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from types import FrameType
 from typing import IO, Protocol
 
 from . import report
 from .cipher import parse_key
+from .clock import zone
 from .decoder import DecodeResult
 from .derived import DerivedCalculator, Thresholds
 from .encrypted import EncryptedDecoder
-from .export import ErrorLogWriter, RecordsWriter, ValidityWriter
+from .export import RecordsWriter, check_delimiter
+from .files import InputError, atomic_outputs, display_name, open_log, output_stems
+from .parsing import Parser
 from .repair import RepairEngine
+from .validity import ErrorLogWriter, ValidityWriter
 
 __all__ = [
     "ByteSource",
     "ConvertOptions",
     "ConvertSummary",
     "SAMPLE_LOG",
+    "Terminated",
     "atomic_outputs",
     "batch_collection",
     "convert",
@@ -47,6 +56,7 @@ SAMPLE_LOG = Path(__file__).parent / "samples" / "hu_sanxing_demo.log"
 """The bundled sample log (generated, Hungarian Sanxing style, with noise): the default input."""
 
 CHUNK = 1 << 20
+_SUFFIXES = (".records.csv", ".validity.csv", ".errors.log", ".repaired.log")
 
 
 class ByteSource(Protocol):
@@ -66,6 +76,11 @@ class ConvertOptions:
     repaired_log: bool = False
     repair: bool = True
     thresholds: Thresholds = field(default_factory=Thresholds)
+    zone: str | None = None
+    """The meter's time zone (IANA name) for every telegram, whatever its dialect."""
+    default_zone: str | None = None
+    """The zone for dialects that imply none (Home Assistant's configured zone); see
+    :class:`~.parsing.Parser`."""
     key: bytes | None = field(default=None, repr=False)
     """Decrypts encrypted telegrams (Luxembourg Smarty and other DLMS meters; see
     :mod:`.encrypted`); without it they are reported as needing a key."""
@@ -85,6 +100,9 @@ class ConvertSummary:
     invalid: int = 0
     unverified: int = 0
     seconds: float = 0.0
+    problem: str = ""
+    """Why the input could not be read to its end ("" when it was): what came before it was
+    converted."""
     encrypted: int = 0
     """Encrypted frames found."""
     decryption_problem: str = ""
@@ -102,12 +120,16 @@ def convert_stream(
 ) -> ConvertSummary:
     """Convert one byte stream into the output streams."""
     started = time.perf_counter()
-    repair = RepairEngine() if options.repair else None
-    decoder = EncryptedDecoder(repair, key=options.key, auth_key=options.auth_key)
+    decoder = EncryptedDecoder(
+        RepairEngine() if options.repair else None,
+        Parser(zone=options.zone, default_zone=options.default_zone),
+        key=options.key,
+        auth_key=options.auth_key,
+    )
     derived = DerivedCalculator(options.thresholds)
     records_writer = RecordsWriter(records, options.delimiter, options.decimal)
-    validity_writer = ValidityWriter(validity, options.delimiter)
-    errors_writer = ErrorLogWriter(errors, name)
+    validity_writer = ValidityWriter(validity, options.delimiter, decoder.parser)
+    errors_writer = ErrorLogWriter(errors, name, decoder.parser)
 
     write_validity, write_errors = validity_writer.write, errors_writer.write
     write_record, derive = records_writer.write, derived.update
@@ -125,9 +147,13 @@ def convert_stream(
     while chunk := source.read(CHUNK):
         write(decoder.feed(chunk))
     write(decoder.flush())
+    records_writer.finish()
+    validity_writer.finish()
     seconds = time.perf_counter() - started
     stats = decoder.stats
-    errors_writer.trailer(stats, decoder.noise_bytes, decoder.bytes_in, seconds)
+    problem = getattr(source, "problem", "")
+    notes = [*records_writer.notes, *([f"input: {problem}"] if problem else [])]
+    errors_writer.trailer(stats, decoder.noise_bytes, decoder.bytes_in, seconds, notes)
     return ConvertSummary(
         name,
         stats.telegrams,
@@ -136,6 +162,7 @@ def convert_stream(
         stats.invalid,
         stats.unverified,
         round(seconds, 3),
+        problem,
         decoder.cipher.frames,
         decoder.problem,
     )
@@ -157,21 +184,6 @@ def batch_collection(threshold: int = 100_000) -> Iterator[None]:
         gc.set_threshold(*previous)
 
 
-@contextlib.contextmanager
-def atomic_outputs(paths: Sequence[Path]) -> Iterator[list[Path]]:
-    """Yield temporary paths; rename them to ``paths`` on success, delete them on failure."""
-    temporary = [path.with_name(f".{path.name}.part") for path in paths]
-    try:
-        yield temporary
-    except BaseException:
-        for path in temporary:
-            with contextlib.suppress(OSError):
-                path.unlink()
-        raise
-    for temp, final in zip(temporary, paths, strict=True):
-        os.replace(temp, final)
-
-
 def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str, Path]:
     """The files a conversion writes, by kind."""
     paths = {
@@ -187,23 +199,156 @@ def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str,
 def convert_to_directory(
     source: ByteSource, name: str, out_dir: Path, stem: str, options: ConvertOptions
 ) -> tuple[ConvertSummary, dict[str, Path]]:
-    """Convert a byte stream into ``out_dir``/``stem``.*, each file complete or not at all."""
+    """Convert a byte stream into ``out_dir``/``stem``.*, each file complete or not at all.
+
+    Raises OSError (its ``filename`` the output's path) when an output cannot be written; an
+    ``out_dir`` that is a file is :class:`NotADirectoryError`.
+    """
     paths = output_paths(out_dir, stem, options)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_outputs(list(paths.values())) as temps, contextlib.ExitStack() as stack:
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as err:
+        raise NotADirectoryError(
+            err.errno, "not a directory (a file has that name)", str(err.filename or out_dir)
+        ) from err
+    with atomic_outputs(list(paths.values())) as files, contextlib.ExitStack() as stack:
         records, validity, errors = (
-            stack.enter_context(p.open("w", encoding="utf-8", newline="")) for p in temps[:3]
+            stack.enter_context(
+                io.TextIOWrapper(io.BufferedWriter(file), encoding="utf-8", newline="")
+            )
+            for file in files[:3]
         )
-        repaired = stack.enter_context(temps[3].open("wb")) if options.repaired_log else None
+        repaired = (
+            stack.enter_context(io.BufferedWriter(files[3])) if options.repaired_log else None
+        )
         summary = convert_stream(source, name, records, validity, errors, repaired, options)
     return summary, paths
 
 
-def convert(path: Path, out_dir: Path, options: ConvertOptions) -> ConvertSummary:
-    """Convert one log file into ``out_dir``. Raises OSError for unreadable input or failed output."""
-    stem = path.name.rsplit(".", 1)[0] if "." in path.name else path.name
-    with path.open("rb") as source:
-        return convert_to_directory(source, str(path), out_dir, stem, options)[0]
+def convert(
+    path: Path, out_dir: Path, options: ConvertOptions, stem: str | None = None
+) -> ConvertSummary:
+    """Convert one log file into ``out_dir`` (as ``stem``.*, by default its name without the
+    extension). Raises :class:`~.files.InputError` for an input that cannot be read, OSError for an
+    output that cannot be written."""
+    if stem is None:
+        (stem,) = output_stems([path], out_dir, ())
+    with open_log(path) as source:
+        return convert_to_directory(source, display_name(path), out_dir, stem, options)[0]
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (raised like KeyboardInterrupt for SIGINT, so outputs are cleaned up)."""
+
+
+@contextlib.contextmanager
+def _terminable() -> Iterator[None]:
+    """Turn SIGTERM into :class:`Terminated` while the block runs (in the main thread)."""
+
+    def terminate(signum: int, frame: FrameType | None) -> None:
+        raise Terminated(signum)
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _delimiter(text: str) -> str:
+    check_delimiter(text)
+    return text
+
+
+def _zone(text: str) -> str:
+    zone(text)  # raises ValueError with the reason
+    return text
+
+
+def _threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number, not negative: {text!r}")
+    return value
+
+
+def _type(convert: Callable[[str], object], what: str) -> Callable[[str], object]:
+    """An argparse type whose ValueError message is shown as it is."""
+
+    def check(text: str) -> object:
+        try:
+            return convert(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = what
+    return check
+
+
+def _add_convert_arguments(conv: argparse.ArgumentParser) -> None:
+    """The ``convert`` command's arguments."""
+    conv.add_argument("logs", nargs="*", type=Path, metavar="LOG", help="log files to convert")
+    conv.add_argument("--out", type=Path, default=Path("p1-dsmr-out"), help="output directory")
+    conv.add_argument("--repaired", action="store_true", help="also write S.repaired.log")
+    conv.add_argument("--no-repair", action="store_true", help="report damaged telegrams only")
+    conv.add_argument(
+        "--delimiter",
+        default=",",
+        type=_type(_delimiter, "delimiter"),
+        metavar="C",
+        help="CSV delimiter, one character (Hungarian Excel: ';')",
+    )
+    conv.add_argument(
+        "--decimal",
+        default=".",
+        choices=(".", ","),
+        metavar="C",
+        help="decimal mark, '.' or ',' (Hungarian Excel: ',')",
+    )
+    conv.add_argument(
+        "--timezone",
+        type=_type(_zone, "time zone"),
+        metavar="ZONE",
+        help="the meter's time zone, e.g. Europe/Dublin (default: its country's, from the "
+        "telegram; Central European time when it cannot tell)",
+    )
+    defaults = Thresholds()
+    for name, default, metavar, what in (
+        ("voltage", defaults.voltage, "V", "flag phases above this voltage"),
+        ("current", defaults.current, "A", "flag phases above this current"),
+        ("power", defaults.power, "KW", "flag import or export above this power"),
+    ):
+        conv.add_argument(
+            f"--{name}-threshold",
+            type=_threshold,
+            default=default,
+            metavar=metavar,
+            help=f"{what} (default {default:g})",
+        )
+    conv.add_argument(
+        "--key",
+        type=_type(lambda text: parse_key(text, "key"), "key"),
+        metavar="HEX",
+        help="decrypt encrypted telegrams (Luxembourg Smarty...) with this key: the 32 hexadecimal"
+        " digits the grid operator gives",
+    )
+    conv.add_argument(
+        "--auth-key",
+        type=_type(lambda text: parse_key(text, "authentication key"), "authentication key"),
+        metavar="HEX",
+        help="verify each encrypted frame with this authentication key (without it, the"
+        " telegrams' CRC carries integrity)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -217,78 +362,23 @@ def _parser() -> argparse.ArgumentParser:
         description="Per input stem S write S.records.csv, S.validity.csv, S.errors.log "
         "(and S.repaired.log with --repaired). Without LOG, converts the bundled sample log.",
     )
-    conv.add_argument("logs", nargs="*", type=Path, metavar="LOG", help="log files to convert")
-    conv.add_argument("--out", type=Path, default=Path("p1-dsmr-out"), help="output directory")
-    conv.add_argument("--repaired", action="store_true", help="also write S.repaired.log")
-    conv.add_argument("--no-repair", action="store_true", help="report damaged telegrams only")
-    conv.add_argument("--delimiter", default=",", help="CSV delimiter (Hungarian Excel: ';')")
-    conv.add_argument("--decimal", default=".", help="decimal mark (Hungarian Excel: ',')")
-    defaults = Thresholds()
-    conv.add_argument(
-        "--voltage-threshold",
-        type=float,
-        default=defaults.voltage,
-        metavar="V",
-        help=f"flag phases above this voltage (default {defaults.voltage:g})",
-    )
-    conv.add_argument(
-        "--current-threshold",
-        type=float,
-        default=defaults.current,
-        metavar="A",
-        help=f"flag phases above this current (default {defaults.current:g})",
-    )
-    conv.add_argument(
-        "--power-threshold",
-        type=float,
-        default=defaults.power,
-        metavar="KW",
-        help=f"flag import or export above this power (default {defaults.power:g})",
-    )
-    conv.add_argument(
-        "--key",
-        type=_key("key"),
-        metavar="HEX",
-        help="decrypt encrypted telegrams (Luxembourg Smarty...) with this key: the 32 hexadecimal"
-        " digits the grid operator gives",
-    )
-    conv.add_argument(
-        "--auth-key",
-        type=_key("authentication key"),
-        metavar="HEX",
-        help="verify each encrypted frame with this authentication key (without it, the"
-        " telegrams' CRC carries integrity)",
-    )
+    _add_convert_arguments(conv)
     report.add_parser(commands)
     return parser
 
 
-def _key(name: str) -> Callable[[str], bytes]:
-    """An argument type: a 16-byte key from its hexadecimal digits."""
-
-    def key(text: str) -> bytes:
-        try:
-            return parse_key(text, name)
-        except ValueError as err:
-            raise argparse.ArgumentTypeError(str(err)) from None
-
-    return key
+def _error(message: str) -> None:
+    print(f"p1-dsmr: {message}", file=sys.stderr)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point; returns the exit code (2: an input could not be read, or its
-    encrypted telegrams could not be decrypted)."""
-    args = _parser().parse_args(argv)
-    if args.command == "report":
-        return report.run(args, SAMPLE_LOG)
-    if len(args.delimiter) != 1 or len(args.decimal) != 1 or args.delimiter == args.decimal:
-        print(
-            "p1-dsmr: --delimiter and --decimal must be single, different characters",
-            file=sys.stderr,
-        )
+def _run_convert(args: argparse.Namespace) -> int:
+    """The ``convert`` command: exit code 0; 2 when an input or an output failed; 130 or 143
+    when interrupted (SIGINT, SIGTERM)."""
+    if args.delimiter == args.decimal:
+        _error("--delimiter and --decimal must differ")
         return 2
     if args.auth_key is not None and args.key is None:
-        print("p1-dsmr: --auth-key needs --key", file=sys.stderr)
+        _error("--auth-key needs --key")
         return 2
     options = ConvertOptions(
         delimiter=args.delimiter,
@@ -296,48 +386,73 @@ def main(argv: Sequence[str] | None = None) -> int:
         repaired_log=args.repaired,
         repair=not args.no_repair,
         thresholds=Thresholds(args.voltage_threshold, args.current_threshold, args.power_threshold),
+        zone=args.timezone,
         key=args.key,
         auth_key=args.auth_key,
     )
     logs: list[Path] = args.logs or [SAMPLE_LOG]
+    out: Path = args.out
     summaries: list[ConvertSummary] = []
     code = 0
-    for log in logs:
-        try:
-            with batch_collection():
-                summaries.append(convert(log, args.out, options))
-        except IsADirectoryError:
-            print(f"p1-dsmr: cannot read {log}: it is a directory", file=sys.stderr)
-            code = 2
-        except FileNotFoundError as err:
-            where = "input" if err.filename == str(log) else "output"
-            print(f"p1-dsmr: cannot open {where} {err.filename}: no such file", file=sys.stderr)
-            code = 2
-        except PermissionError as err:
-            print(f"p1-dsmr: permission denied: {err.filename}", file=sys.stderr)
-            code = 2
-        except OSError as err:
-            print(f"p1-dsmr: {log}: {err.strerror or err}", file=sys.stderr)
-            code = 2
-    for converted in summaries:
-        if converted.decryption_problem:
-            hint = " (--key HEX)" if args.key is None else ""
-            print(
-                f"p1-dsmr: {converted.file}: {converted.decryption_problem}{hint}", file=sys.stderr
-            )
-            code = 2
+    try:
+        with _terminable():
+            stems = output_stems(logs, out, _SUFFIXES)
+            for log, stem in zip(logs, stems, strict=True):
+                try:
+                    with batch_collection():
+                        summary = convert(log, out, options, stem)
+                except InputError as err:
+                    _error(f"cannot read {display_name(log)}: {err.strerror or err}")
+                    code = 2
+                    continue
+                except OSError as err:
+                    where = display_name(err.filename) if err.filename else display_name(out)
+                    _error(f"cannot write {where}: {err.strerror or err}")
+                    code = 2
+                    continue
+                summaries.append(summary)
+                if stem != output_stems([log], out, ())[0]:
+                    _error(f"{display_name(log)}: written as {display_name(out / stem)}.*")
+                if summary.problem:
+                    _error(
+                        f"{display_name(log)}: {summary.problem}; what came before was converted"
+                    )
+                    code = 2
+                if summary.decryption_problem:
+                    hint = " (--key HEX)" if args.key is None else ""
+                    _error(f"{display_name(log)}: {summary.decryption_problem}{hint}")
+                    code = 2
+    except (KeyboardInterrupt, Terminated) as err:
+        name = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
+        _error(f"interrupted ({name}): the input being converted left no output")
+        code = 143 if isinstance(err, Terminated) else 130
     totals = {
         key: sum(getattr(s, key) for s in summaries)
         for key in ("telegrams", "valid", "repaired", "invalid", "unverified")
     }
-    summary = {
+    figures = {
         **totals,
         "seconds": round(sum(s.seconds for s in summaries), 3),
         "files": [asdict(s) for s in summaries],
-        "out": str(args.out),
+        "out": display_name(out),
     }
-    print(json.dumps(summary))
+    with contextlib.suppress(BrokenPipeError):
+        print(json.dumps(figures))
     return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit code (2: bad options, or an input or output
+    failed)."""
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as done:  # --help, or bad options (argparse printed why)
+        return done.code if isinstance(done.code, int) else 2
+    if args.command == "convert":
+        return _run_convert(args)
+    if args.command == "report":
+        return report.run(args, SAMPLE_LOG)
+    raise AssertionError(args.command)  # pragma: no cover  (argparse allows no other)
 
 
 if __name__ == "__main__":  # pragma: no cover

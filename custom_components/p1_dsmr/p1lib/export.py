@@ -2,9 +2,10 @@
 
 * :class:`RecordsWriter`: ``S.records.csv``, one row per accepted telegram, measured and derived
   values (:data:`RECORD_COLUMNS` lists every column with its unit and source).
-* :class:`ValidityWriter`: ``S.validity.csv``, one row per telegram found.
-* :class:`ErrorLogWriter`: ``S.errors.log``, a readable account of every rejected or repaired
-  telegram and of the noise between telegrams, with a trailer of totals and rates.
+* :class:`~.validity.ValidityWriter`: ``S.validity.csv``, one row per telegram found, and
+  :class:`~.validity.ErrorLogWriter`: ``S.errors.log``, a readable account of every rejected or
+  repaired telegram and of the noise between telegrams (in :mod:`.validity`; also importable from
+  here).
 
 All writers take an open text stream and keep no per-telegram state, so memory stays constant.
 """
@@ -12,7 +13,6 @@ All writers take an open text stream and keep no per-telegram state, so memory s
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,21 +20,42 @@ from itertools import repeat
 from operator import is_, itemgetter
 from typing import IO
 
-from .decoder import DecodeResult, DecoderStats, Status
+from .decoder import DecodeResult, Status
 from .derived import Derived
-from .parsing import Telegram, parse_timestamp
+from .mbus import MbusMeter, mbus_meters
+from .parsing import Telegram
 from .template import Arg, Code, Stamp, Template
 
 __all__ = [
     "Column",
-    "ErrorLogWriter",
     "RECORD_COLUMNS",
     "RecordsWriter",
-    "ValidityWriter",
-    "VALIDITY_COLUMNS",
+    "check_delimiter",
+    "check_locale",
     "iso_text",
-    "telegram_time_text",
 ]
+
+_MOVED = frozenset(
+    (
+        "DESCRIBED",
+        "DETAILED_ITEMS",
+        "DETAILED_RUN",
+        "ErrorLogWriter",
+        "SMALL_FRAME",
+        "VALIDITY_COLUMNS",
+        "ValidityWriter",
+        "telegram_time_text",
+    )
+)
+
+
+def __getattr__(name: str) -> object:
+    """The validity CSV's and the error log's names, now in :mod:`.validity`."""
+    if name in _MOVED:
+        from . import validity
+
+        return getattr(validity, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,20 +156,6 @@ RECORD_COLUMNS: tuple[Column, ...] = (
 )
 """Records CSV columns after ``timestamp`` and ``status`` and before ``gas_m3`` and ``gas_time``."""
 
-VALIDITY_COLUMNS = (
-    "index",
-    "offset",
-    "timestamp",
-    "status",
-    "crc_sent",
-    "crc_computed",
-    "length",
-    "detail",
-)
-
-_TIMESTAMP_RE = re.compile(rb"0-0:1\.0\.0\((\d{12}[SW])\)")
-
-
 _LAST: list[tuple[datetime | None, str]] = [(None, "")]
 """The last time made text: a telegram's validity and records rows ask for it in turn."""
 
@@ -165,29 +172,40 @@ def iso_text(stamp: datetime | None) -> str:
     return text
 
 
-def telegram_time_text(result: DecodeResult) -> str:
-    """ISO 8601 time of a telegram: the meter's clock, found even in a rejected telegram."""
-    if result.telegram is not None:
-        return iso_text(result.telegram.timestamp)
-    match = _TIMESTAMP_RE.search(result.frame.data)
-    if match is None:
-        return ""
-    parsed = parse_timestamp(match.group(1).decode("ascii"))
-    return parsed.isoformat() if parsed is not None else ""
+def check_delimiter(delimiter: str) -> None:
+    """Raise ValueError unless ``delimiter`` can separate CSV cells: one printable character (or
+    a tab), not a digit, a quote or a line end."""
+    if len(delimiter) != 1:
+        raise ValueError(f"the delimiter must be one character, not {delimiter!r}")
+    if (
+        delimiter.isdigit()
+        or delimiter == '"'
+        or not (delimiter.isprintable() or delimiter == "\t")
+    ):
+        raise ValueError(
+            f"{delimiter!r} cannot be a delimiter (not a digit, a quote, a line end or a control"
+            " character)"
+        )
 
 
-def _gas_code(telegram: Telegram) -> str | None:
-    """The code of the first gas meter's reading, on whichever M-Bus channel it is."""
-    for channel, objects in telegram.mbus_channels().items():
-        device = telegram.get(f"0-{channel}:24.1.0")
-        if device is not None and device.number != 3:
-            continue
-        for obj in objects:
-            if obj.code.split(":", 1)[1] in ("24.2.1", "24.2.3", "24.3.0") and (
-                obj.unit is None or obj.unit.lower() == "m3"
-            ):
-                return obj.code
-    return None
+def check_locale(delimiter: str, decimal: str) -> None:
+    """Raise ValueError unless ``delimiter`` (see :func:`check_delimiter`) and ``decimal``
+    (``.`` or ``,``) make a readable CSV."""
+    check_delimiter(delimiter)
+    if decimal not in (".", ","):
+        raise ValueError(f"the decimal mark must be '.' or ',', not {decimal!r}")
+    if delimiter == decimal:
+        raise ValueError("the delimiter and the decimal mark must differ")
+
+
+def _numbered(meters: list[MbusMeter]) -> list[tuple[str, int]]:
+    """Each meter's kind and its number among the meters of its kind (1, 2 ...), by channel."""
+    seen: dict[str, int] = {}
+    keys = []
+    for meter in meters:
+        seen[meter.kind] = seen.get(meter.kind, 0) + 1
+        keys.append((meter.kind, seen[meter.kind]))
+    return keys
 
 
 _FAST_DELIMITERS = frozenset(",;\t|")
@@ -314,8 +332,7 @@ class RecordsWriter:
     """
 
     def __init__(self, stream: IO[str], delimiter: str = ",", decimal: str = ".") -> None:
-        if delimiter == decimal:
-            raise ValueError("the delimiter and the decimal mark must differ")
+        check_locale(delimiter, decimal)
         self._stream = stream
         self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
         self._decimal = decimal
@@ -329,15 +346,60 @@ class RecordsWriter:
             if c.derived in _REPEATING
         }
         self._layout: object = None
-        self._gas_code: str | None = None
-        self._templates: dict[tuple[str | None, tuple[bool, ...]], Template] = {}
+        self._meters: list[tuple[str, int]] | None = None
+        """The M-Bus meters with columns, by kind and number (the first gas meter, then the
+        others the first telegram has); None until the header is written."""
+        self._codes: tuple[str | None, ...] = (None,)
+        """The code of each M-Bus meter's reading in the current layout (None: absent)."""
+        self._templates: dict[tuple[bool, ...], Template] = {}
+        """Templates of the current M-Bus codes, by pattern of None among the direct values."""
         self._runs: dict[tuple[int, ...], _Run] = {}
-        self._writer.writerow(
-            ["timestamp", "status", *(c.name for c in RECORD_COLUMNS), "gas_m3", "gas_time"]
-        )
+        self.notes: list[str] = []
+        """What the rows leave out (M-Bus meters that appeared after the header was written)."""
 
-    def _template(self, gas: str | None, none: tuple[bool, ...]) -> Template:
-        """The row for this gas reading's code and this pattern of None among the direct values
+    def _header(self, meters: list[MbusMeter]) -> None:
+        """Write the header: the M-Bus columns are the first gas meter's (always) and those of the
+        other meters of the first telegram (``gas2_m3``, ``water_m3``, ``heat_gj`` ...)."""
+        columns = [("gas", 1)]
+        names = ["gas_m3", "gas_time"]
+        for meter, key in zip(meters, _numbered(meters), strict=True):
+            if key not in columns:
+                columns.append(key)
+                prefix = f"{key[0]}{key[1] if key[1] > 1 else ''}"
+                names += [f"{prefix}_{meter.unit.lower()}", f"{prefix}_time"]
+        self._meters = columns
+        self._writer.writerow(["timestamp", "status", *(c.name for c in RECORD_COLUMNS), *names])
+
+    def _find_meters(self, telegram: Telegram) -> None:
+        """Which line holds each M-Bus column's reading in ``telegram``'s layout."""
+        meters = mbus_meters(telegram)
+        if self._meters is None:
+            self._header(meters)
+        assert self._meters is not None
+        found = dict(zip(_numbered(meters), meters, strict=True))
+        codes = tuple(
+            meter.code if (meter := found.get(key)) is not None else None for key in self._meters
+        )
+        if codes != self._codes:
+            self._codes = codes
+            self._templates.clear()
+        for key, meter in found.items():
+            if key not in self._meters and len(self.notes) < 16:
+                note = (
+                    f"M-Bus channel {meter.channel} ({meter.kind}, {meter.code}) appeared after the"
+                    " records CSV's columns were set by its first telegram: its readings are not in"
+                    " it"
+                )
+                if note not in self.notes:
+                    self.notes.append(note)
+
+    def finish(self) -> None:
+        """End of the stream: the header, if no row wrote it."""
+        if self._meters is None:
+            self._header([])
+
+    def _template(self, codes: tuple[str | None, ...], none: tuple[bool, ...]) -> Template:
+        """The row for these M-Bus readings' codes and this pattern of None among the direct values
         (arguments: time, status, derived values)."""
         blanks = iter(none or [False] * len(_DIRECT))
         separator = self._separator
@@ -369,11 +431,12 @@ class RecordsWriter:
                 spec = _derived_spec(field, column.digits)  # "%.3f" and the like
                 parts.append(Arg(2, item, spec="" if spec == "%s" else spec[1:]))
         end_run()
-        parts += [separator, Code(gas), separator, Stamp(gas)] if gas else [separator, separator]
+        for code in codes:
+            parts += [separator, Code(code), separator, Stamp(code)] if code else [separator] * 2
         parts.append("\n")
         if len(self._templates) >= 64:
             self._templates.clear()
-        self._templates[gas, none] = template = Template(parts)
+        self._templates[none] = template = Template(parts)
         return template
 
     def _run(self, items: tuple[int, ...]) -> _Run:
@@ -391,13 +454,10 @@ class RecordsWriter:
             return
         if telegram.layout is not self._layout:
             self._layout = telegram.layout
-            gas = _gas_code(telegram)
-            reading = None if gas is None else telegram.get(gas)
-            self._gas_code = None if reading is None or reading.number is None else gas
+            self._find_meters(telegram)
         direct = self._direct(derived)
         none = tuple(map(is_, direct, repeat(None))) if None in direct else _NO_NONE
-        gas = self._gas_code
-        template = self._templates.get((gas, none)) or self._template(gas, none)
+        template = self._templates.get(none) or self._template(self._codes, none)
         row = telegram.render(
             template, iso_text(telegram.timestamp), _STATUS_TEXT[result.status], derived
         )
@@ -407,152 +467,3 @@ class RecordsWriter:
             self._stream.write(row)
         else:
             self._writer.writerow(row[:-1].split(_SEPARATOR))
-
-
-class ValidityWriter:
-    """Writes the validity CSV."""
-
-    def __init__(self, stream: IO[str], delimiter: str = ",") -> None:
-        self._stream = stream
-        self._writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
-        self._writer.writerow(VALIDITY_COLUMNS)
-        self._delimiter = delimiter if delimiter in _FAST_DELIMITERS else ""
-        self._count = 0
-
-    def write(self, result: DecodeResult) -> None:
-        """One row per telegram found."""
-        self._count += 1
-        # (% is about twice as fast as a format spec here, once per telegram)
-        sent = "" if result.crc_sent is None else "%04X" % result.crc_sent  # noqa: UP031
-        if result.crc_computed == result.crc_sent:
-            computed = sent
-        else:
-            computed = "" if result.crc_computed is None else "%04X" % result.crc_computed  # noqa: UP031
-        d = self._delimiter
-        if d and not result.reason and result.repair is None:  # nothing to quote: join directly
-            telegram = result.telegram
-            when = (
-                iso_text(telegram.timestamp) if telegram is not None else telegram_time_text(result)
-            )
-            frame = result.frame
-            self._stream.write(
-                f"{self._count}{d}{frame.offset}{d}{when}{d}{_STATUS_TEXT[result.status]}{d}"
-                f"{sent}{d}{computed}{d}{len(frame.data)}{d}\n"
-            )
-            return
-        detail = result.reason
-        if result.repair is not None:
-            detail = f"{result.repair.method}: " + "; ".join(
-                f"@{c.position} {c.before.hex(' ') or '-'} -> {c.after.hex(' ') or '-'}"
-                for c in result.repair.changes
-            )
-        self._writer.writerow(
-            (
-                self._count,
-                result.frame.offset,
-                telegram_time_text(result),
-                result.status.value,
-                sent,
-                computed,
-                len(result.frame.data),
-                detail,
-            )
-        )
-
-
-def _hex(data: bytes, limit: int = 48) -> str:
-    shown = data[:limit].hex(" ").upper()
-    return shown + (f" ... ({len(data)} bytes)" if len(data) > limit else "")
-
-
-def _describe_noise(count: int, noise: bytes) -> str:
-    if noise.startswith(b"=~=~=") and b"PuTTY log" in noise:
-        return f"a PuTTY log header ({noise.decode('latin-1').strip()})"
-    return f"{count} byte(s) of noise: {_hex(noise)}"
-
-
-def _line_col(data: bytes, position: int) -> tuple[int, int]:
-    line = data.count(b"\n", 0, position) + 1
-    return line, position - (data.rfind(b"\n", 0, position) + 1) + 1
-
-
-class ErrorLogWriter:
-    """Writes the readable error log: noise, rejected and repaired telegrams, and a trailer."""
-
-    def __init__(self, stream: IO[str], source: str) -> None:
-        self._out = stream
-        self._count = 0
-        stream.write(f"P1 DSMR error log for {source}\n\n")
-
-    def write(self, result: DecodeResult) -> None:
-        """Account for one telegram (only what is worth reporting is written)."""
-        self._count += 1
-        frame = result.frame
-        out = self._out
-        if frame.noise_count and result.status is not Status.INVALID:
-            noise = _describe_noise(frame.noise_count, frame.noise)
-            out.write(f"#{self._count} at byte {frame.offset}: {noise} before the telegram\n")
-        if result.status in (Status.VALID, Status.UNVERIFIED):
-            return
-        when = telegram_time_text(result) or "time unknown"
-        out.write(
-            f"#{self._count} at byte {frame.offset} ({when}): {result.status.value}"
-            f" - {result.reason or 'repaired'}\n"
-        )
-        if frame.noise_count:
-            out.write(f"  before it: {_describe_noise(frame.noise_count, frame.noise)}\n")
-        if result.crc_sent is not None or result.crc_computed is not None:
-            sent = "-" if result.crc_sent is None else f"{result.crc_sent:04X}"
-            got = "-" if result.crc_computed is None else f"{result.crc_computed:04X}"
-            out.write(f"  CRC sent {sent}, computed over the received bytes {got}\n")
-        data = frame.data
-        for position, byte in result.suspicious:
-            line, column = _line_col(data, position)
-            context = data[max(0, position - 12) : position + 12]
-            out.write(
-                f"  suspicious byte 0x{byte:02X} at {position} (line {line}, column {column}):"
-                f" {context!r}\n"
-            )
-        for attempt in result.attempts:
-            out.write(f"  tried: {attempt}\n")
-        if result.repair is not None:
-            repair = result.repair
-            for attempt in repair.attempts:
-                out.write(f"  tried: {attempt}\n")
-            for change in repair.changes:
-                out.write(
-                    f"  changed at {change.position}: {_hex(change.before) or '(nothing)'} -> "
-                    f"{_hex(change.after) or '(nothing)'}\n"
-                )
-            out.write(
-                f"  outcome: repaired by {repair.method} after {repair.candidates} candidate(s);"
-                " CRC verified\n"
-            )
-        else:
-            out.write("  outcome: rejected\n")
-
-    def trailer(self, stats: DecoderStats, noise_bytes: int, bytes_in: int, seconds: float) -> None:
-        """Totals and rates."""
-        total = stats.telegrams
-        damaged = stats.invalid + stats.repaired
-
-        def rate(part: int) -> str:
-            return f"{100.0 * part / total:.3f}%" if total else "-"
-
-        out = self._out
-        out.write("\nSummary\n")
-        out.write(f"  bytes read: {bytes_in}; noise bytes between telegrams: {noise_bytes}\n")
-        out.write(f"  telegrams found: {total}\n")
-        out.write(f"  valid: {stats.valid} ({rate(stats.valid)})\n")
-        out.write(f"  repaired: {stats.repaired} ({rate(stats.repaired)})\n")
-        out.write(f"  invalid: {stats.invalid} ({rate(stats.invalid)})\n")
-        out.write(f"  unverified (meter sends no CRC): {stats.unverified}\n")
-        if damaged:
-            out.write(
-                f"  repair rate: {100.0 * stats.repaired / damaged:.1f}% of {damaged} damaged;"
-                f" repair candidates tested: {stats.candidates}\n"
-            )
-        for reason, count in sorted(stats.by_reason.items()):
-            out.write(f"  rejected for {reason}: {count}\n")
-        per = 1e6 * seconds / total if total else 0.0
-        out.write(f"  time: {seconds:.3f} s ({per:.1f} us per telegram)\n")

@@ -8,8 +8,20 @@ Styles (each with the line set, field widths and period of its real counterpart)
 * ``nl_dsmr4``: Dutch DSMR 4.2 (``/KFM5``), 10 s, gas;
 * ``be_fluvius``: Belgian e-MUCS (``/FLU5``), 1 s, currents with decimals, capacity tariff, gas.
 
+:data:`MORE_STYLES` adds the other dialects (not in :data:`STYLES`, which the repair tests and
+benchmarks iterate):
+
+* ``at_sagemcom``: Austrian Sagemcom T210-D (``/EST5``), 1 s, values in W, Wh, var and varh,
+  reactive energy per tariff;
+* ``lu_smarty``: Luxembourg Smarty (``/Lux5``), 10 s, apparent power in kVA, the current limit on
+  channel 1 (``1-1:31.4.0``), breaker states of the M-Bus channels, text messages 2 to 5, gas;
+* ``be_iskra_ie``: Iskra IE.5 (``/ISk5\\2MIE5T-200``, Wallonia), 1 s, a clock without S/W flag;
+* ``nl_two_mbus``: Dutch Iskra AM550 (``/ISK5``), 1 s, an empty M-Bus slot on channel 1, its gas
+  meter on channel 2 and a water meter (in dm3) on channel 3.
+
 Loads follow a seeded random walk (with solar export on one phase for some styles), counters
-integrate the power, so consecutive telegrams are physically consistent. With a
+integrate the power, so consecutive telegrams are physically consistent. The meters' clocks are
+their zones' local time, with the S/W flag right in the hour that repeats in autumn. With a
 :class:`~.feeder.Feeder`, appliances switch on the phases and each phase's voltage follows from the
 feeder's known impedances instead (for validating the phase insight).
 """
@@ -19,16 +31,37 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
+from .clock import zone
 from .crc import crc16
 from .feeder import Feeder
 
-__all__ = ["STYLES", "MeterSimulator", "demo_log", "putty_header"]
+__all__ = ["ALL_STYLES", "MORE_STYLES", "STYLES", "MeterSimulator", "demo_log", "putty_header"]
 
 STYLES = ("hu_sanxing", "hu_sagemcom", "nl_dsmr5", "nl_dsmr4", "be_fluvius")
+MORE_STYLES = ("at_sagemcom", "lu_smarty", "be_iskra_ie", "nl_two_mbus")
+ALL_STYLES = STYLES + MORE_STYLES
 
-_PERIOD = {"hu_sanxing": 10, "hu_sagemcom": 10, "nl_dsmr5": 1, "nl_dsmr4": 10, "be_fluvius": 1}
+_PERIOD = {
+    "hu_sanxing": 10,
+    "hu_sagemcom": 10,
+    "nl_dsmr5": 1,
+    "nl_dsmr4": 10,
+    "be_fluvius": 1,
+    "at_sagemcom": 1,
+    "lu_smarty": 10,
+    "be_iskra_ie": 1,
+    "nl_two_mbus": 1,
+}
+_ZONE = {
+    "hu_sanxing": "Europe/Budapest",
+    "hu_sagemcom": "Europe/Budapest",
+    "be_fluvius": "Europe/Brussels",
+    "be_iskra_ie": "Europe/Brussels",
+    "at_sagemcom": "Europe/Vienna",
+    "lu_smarty": "Europe/Luxembourg",
+}
 
 
 def putty_header(when: datetime) -> bytes:
@@ -37,10 +70,14 @@ def putty_header(when: datetime) -> bytes:
     return f"=~=~=~=~=~=~=~=~=~=~=~= PuTTY log {stamp} =~=~=~=~=~=~=~=~=~=~=~=\r\n".encode()
 
 
-def _ts(when: datetime) -> str:
-    """Meter timestamp; the simulated meters run in Central European time (S from April to Oct)."""
-    flag = "S" if 4 <= when.month <= 10 else "W"
-    return when.strftime("%y%m%d%H%M%S") + flag
+_CET = zone("Europe/Amsterdam")
+
+
+def _ts(when: datetime, fold: int = 0) -> str:
+    """Meter timestamp of a local time (the simulated meters' zones all keep Central European
+    time): S in summer time, W in winter time; ``fold`` 1 is the second of a repeated hour."""
+    offset = when.replace(tzinfo=_CET, fold=fold).utcoffset()
+    return when.strftime("%y%m%d%H%M%S") + ("S" if offset == timedelta(hours=2) else "W")
 
 
 def _hex(text: str) -> str:
@@ -57,6 +94,9 @@ class _State:
     voltage: list[float] = field(default_factory=lambda: [234.3, 230.4, 236.0])
     gas: float = 1234.567
     failures: int = 5
+    reactive_t: list[float] = field(default_factory=lambda: [0.747, 383.1, 2692.848, 1204.878])
+    """Reactive energy import tariffs 1 and 2, export tariffs 1 and 2 (kvarh)."""
+    water: float = 87.654
 
 
 class MeterSimulator:
@@ -70,12 +110,17 @@ class MeterSimulator:
         solar: bool = False,
         feeder: Feeder | None = None,
     ) -> None:
-        if style not in STYLES:
-            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(STYLES)}")
+        if style not in ALL_STYLES:
+            raise ValueError(f"unknown style {style!r}; choose one of {', '.join(ALL_STYLES)}")
         self.style = style
         self.period = _PERIOD[style]
+        self.zone = _ZONE.get(style, "Europe/Amsterdam")
+        """The meter's time zone (Central European time, whose rules all styles share)."""
         self.rng = random.Random(seed)
         self.now = start or datetime(2023, 5, 2, 21, 50, 0)
+        """The meter's clock: local time (naive)."""
+        self._utc = self.now.replace(tzinfo=_CET).astimezone(UTC)
+        self._fold = 0
         self.state = _State()
         self.with_solar = solar
         self._tariff = 1
@@ -110,6 +155,8 @@ class MeterSimulator:
         state.export_t[self._tariff - 1] += exported
         state.reactive[0] += imported * 0.09
         state.reactive[1] += imported * 0.23
+        state.reactive_t[self._tariff - 1] += imported * 0.09
+        state.reactive_t[self._tariff + 1] += imported * 0.23
         state.gas += rng.random() * 0.0004 * self.period
 
     def _phase_net(self) -> list[float]:
@@ -123,7 +170,9 @@ class MeterSimulator:
         body = getattr(self, f"_lines_{self.style}")()
         text = "\r\n".join(body) + "\r\n!"
         data = text.encode("latin-1")
-        self.now += timedelta(seconds=self.period)
+        self._utc += timedelta(seconds=self.period)
+        local = self._utc.astimezone(_CET)
+        self.now, self._fold = local.replace(tzinfo=None, fold=0), local.fold
         return data + f"{crc16(data):04X}\r\n".encode("ascii")
 
     def telegrams(self, count: int) -> Iterator[bytes]:
@@ -140,7 +189,7 @@ class MeterSimulator:
         exp = [max(-p, 0.0) for p in net]
         amps = [abs(p) * 1000 / u for p, u in zip(net, state.voltage, strict=True)]
         return {
-            "ts": _ts(self.now),
+            "ts": _ts(self.now, self._fold),
             "p_imp": f"{sum(imp):06.3f}",
             "p_exp": f"{sum(exp):06.3f}",
             **{f"u{k}": f"{state.voltage[k - 1]:05.1f}" for k in (1, 2, 3)},
@@ -247,7 +296,7 @@ class MeterSimulator:
         capture = self.now.replace(minute=self.now.minute // minutes * minutes, second=0)
         if self._gas_reading is None or self._gas_reading[0] != capture:
             self._gas_reading = (capture, self.state.gas)
-        return f"0-1:{code}({_ts(capture)})({self._gas_reading[1]:09.3f}*m3)"
+        return f"0-1:{code}({_ts(capture, self._fold)})({self._gas_reading[1]:09.3f}*m3)"
 
     def _quality(self) -> list[str]:
         return [
@@ -321,6 +370,123 @@ class MeterSimulator:
             f"0-1:96.1.1({_hex('37464C4F32313233')})",
             "0-1:24.4.0(1)",
             self._gas_line("24.2.3"),
+        ]
+
+    def _lines_at_sagemcom(self) -> list[str]:
+        """Energienetze Steiermark's Sagemcom T210-D: W, Wh, var and varh as whole numbers."""
+        state = self.state
+        v = self._common_values()
+        wh = [round(1000 * x) for x in (*state.import_t[:2], *state.export_t[:2])]
+        varh = [round(1000 * x) for x in state.reactive_t]
+        p_imp, p_exp = (round(1000 * float(v[key])) for key in ("p_imp", "p_exp"))
+        reactive = round(sum(state.load) * 80)
+        return [
+            "/EST5\\253710000_A",
+            "",
+            "1-3:0.2.8(50)",
+            f"0-0:1.0.0({v['ts']})",
+            f"1-0:1.8.0({wh[0] + wh[1]:09d}*Wh)",
+            f"1-0:1.8.1({wh[0]:09d}*Wh)",
+            f"1-0:1.8.2({wh[1]:09d}*Wh)",
+            f"1-0:1.7.0({p_imp:09d}*W)",
+            f"1-0:2.8.0({wh[2] + wh[3]:09d}*Wh)",
+            f"1-0:2.8.1({wh[2]:09d}*Wh)",
+            f"1-0:2.8.2({wh[3]:09d}*Wh)",
+            f"1-0:2.7.0({p_exp:09d}*W)",
+            f"1-0:3.8.0({varh[0] + varh[1]:09d}*varh)",
+            f"1-0:3.8.1({varh[0]:09d}*varh)",
+            f"1-0:3.8.2({varh[1]:09d}*varh)",
+            f"1-0:3.7.0({reactive:09d}*var)",
+            f"1-0:4.8.0({varh[2] + varh[3]:09d}*varh)",
+            f"1-0:4.8.1({varh[2]:09d}*varh)",
+            f"1-0:4.8.2({varh[3]:09d}*varh)",
+            "1-0:4.7.0(000000000*var)",
+        ]
+
+    def _lines_lu_smarty(self) -> list[str]:
+        """Luxembourg's Smarty (Sagemcom): apparent power, the current limit on channel 1, the M-Bus
+        channels' breakers, text messages 2 to 5."""
+        state = self.state
+        v = self._common_values()
+        apparent = [float(v[key]) / 0.93 for key in ("p_imp", "p_exp")]
+        reactive = sum(state.load) * 0.08
+        return [
+            "/Lux5\\253663629_D",
+            "",
+            "1-3:0.2.8(42)",
+            f"0-0:1.0.0({v['ts']})",
+            f"0-0:42.0.0({_hex('SAG1030700012701')})",
+            f"1-0:1.8.0({v['e0']}*kWh)",
+            f"1-0:2.8.0({v['x0']}*kWh)",
+            f"1-0:3.8.0({state.reactive[0]:010.3f}*kvarh)",
+            f"1-0:4.8.0({state.reactive[1]:010.3f}*kvarh)",
+            f"1-0:1.7.0({v['p_imp']}*kW)",
+            f"1-0:2.7.0({v['p_exp']}*kW)",
+            f"1-0:3.7.0({reactive:06.3f}*kvar)",
+            "1-0:4.7.0(00.000*kvar)",
+            "0-0:17.0.0(027.6*kVA)",
+            f"1-0:9.7.0({apparent[0]:06.3f}*kVA)",
+            f"1-0:10.7.0({apparent[1]:06.3f}*kVA)",
+            "1-1:31.4.0(040*A)(-040*A)",
+            "0-0:96.3.10(1)",
+            "0-1:96.3.10(0)",
+            "0-2:96.3.10(0)",
+            f"0-0:96.7.21({state.failures:05d})",
+            *(f"1-0:{c}.32.0(00014)" for c in (32, 52, 72)),
+            *(f"1-0:{c}.36.0(00000)" for c in (32, 52, 72)),
+            "0-0:96.13.0()",
+            *(f"0-0:96.13.{k}()" for k in (2, 3, 4, 5)),
+            *(f"1-0:{c}.7.0({v[f'u{k}']}*V)" for k, c in ((1, 32), (2, 52), (3, 72))),
+            *(f"1-0:{c}.7.0({v[f'i{k}']}*A)" for k, c in ((1, 31), (2, 51), (3, 71))),
+            *self._dutch_power(v),
+            *(f"1-0:{c}.7.0({reactive / 3:06.3f}*kvar)" for c in (23, 43, 63)),
+            *(f"1-0:{c}.7.0(00.000*kvar)" for c in (24, 44, 64)),
+            "0-1:24.1.0(003)",
+            f"0-1:96.1.0({_hex('FLO1823701203501')})",
+            self._gas_line("24.2.1"),
+            "0-1:24.4.0(1)",
+        ]
+
+    def _lines_be_iskra_ie(self) -> list[str]:
+        """Iskra IE.5 in Wallonia: no version line, a clock without S/W flag."""
+        v = self._common_values()
+        return [
+            "/ISk5\\2MIE5T-200",
+            "",
+            "1-0:0.0.0(00000000)",
+            "0-0:96.1.0(89547619)",
+            f"0-0:1.0.0({v['ts'][:12]})",
+            *(f"1-0:1.8.{k}({v[f'e{k}']}*kWh)" for k in (1, 2)),
+            *(f"1-0:2.8.{k}({v[f'x{k}']}*kWh)" for k in (1, 2)),
+            f"0-0:96.14.0({self._tariff:04d})",
+            f"1-0:1.7.0({v['p_imp']}*kW)",
+            f"1-0:2.7.0({v['p_exp']}*kW)",
+            *self._dutch_power(v),
+            *(f"1-0:{c}.7.0({v[f'u{k}']}*V)" for k, c in ((1, 32), (2, 52), (3, 72))),
+            *(f"1-0:{c}.7.0({v[f'i{k}']}*A)" for k, c in ((1, 31), (2, 51), (3, 71))),
+            "0-0:96.3.10(1)",
+            "0-0:96.13.0()",
+            "0-1:96.1.1()",
+        ]
+
+    def _lines_nl_two_mbus(self) -> list[str]:
+        """An Iskra AM550 whose M-Bus channel 1 is an empty slot: gas on channel 2, water (dm3)
+        on channel 3."""
+        lines = self._lines_nl_dsmr5()[:-3]  # without its gas meter on channel 1
+        if self.now.second == 0:
+            self.state.water += self.rng.random() * 0.01
+        return [
+            *lines,
+            "0-1:24.1.0(003)",
+            "0-1:96.1.0()",
+            "0-1:24.2.1(700101010000W)(00000000)",
+            "0-2:24.1.0(003)",
+            f"0-2:96.1.0({_hex('G0039001936990619')})",
+            self._gas_line("24.2.1").replace("0-1:", "0-2:", 1),
+            "0-3:24.1.0(007)",
+            f"0-3:96.1.0({_hex('W0051003719620')})",
+            f"0-3:24.2.1({_ts(self.now.replace(second=0), self._fold)})"
+            f"({round(self.state.water * 1000):08d}*dm3)",
         ]
 
 

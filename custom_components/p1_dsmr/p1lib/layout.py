@@ -12,7 +12,7 @@ Fields are the digits of
 
 * ``code(digits*unit)`` measurements (``digits``: decimal digits with at most one point);
 * ``code(digits)`` bare numbers (tariff, counters, states): digits with at most one point;
-* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag stays fixed);
+* ``code(YYMMDDhhmmssX)`` clocks: the twelve digits (the S/W flag, if any, stays fixed);
 * ``code(YYMMDDhhmmssX)(digits*unit)`` M-Bus readings (gas every five minutes, water, heat) and
   their capture time, in units kept as sent.
 
@@ -37,6 +37,7 @@ from itertools import repeat
 from operator import add, itemgetter
 from typing import Any, NamedTuple, TypeVar
 
+from .clock import MeterClock
 from .crc import telegram_number
 from .obis import Kind
 from .telegram import (
@@ -47,7 +48,6 @@ from .telegram import (
     NumericSpec,
     Value,
     numeric_object,
-    parse_timestamp,
     unit_spec,
 )
 from .template import Renderer, Source, Stamp, Template, TimeSource
@@ -67,7 +67,7 @@ _MEASUREMENT = 0
 _BARE = 1
 """``code(digits)``"""
 _CLOCK = 2
-"""``code(YYMMDDhhmmssX)``"""
+"""``code(YYMMDDhhmmssX)`` (or without the flag X)"""
 _TIMED = 3
 """``code(YYMMDDhhmmssX)(digits*unit)``: an M-Bus reading (gas, water, heat) and its capture time."""
 
@@ -83,7 +83,8 @@ class _Field(NamedTuple):
     integer_digits: int
     """Digits before the point (or in all, without one)."""
     clock: int = -1
-    """For a timed reading, where its capture time's twelve digits start."""
+    """For a timed reading, where its capture time's twelve digits start; for a clock, where its
+    text (the digits and the S/W flag, if any) ends."""
 
 
 def _is_number(digits: bytes) -> bool:
@@ -121,8 +122,8 @@ def _field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
             return None
         point = raw.find(".")
         return _Field(_BARE, start, start + len(raw), basis, point if point >= 0 else len(raw))
-    if value.number is None and len(raw) == 13 and raw[:12].isdigit() and raw[12] in "SW":
-        return _Field(_CLOCK, start, start + 12, basis, 0)
+    if value.number is None and value.timestamp is not None and len(raw) in (12, 13):
+        return _Field(_CLOCK, start, start + 12, basis, 0, start + len(raw))
     return None
 
 
@@ -159,21 +160,22 @@ def _timed_field(line: bytes, obj: CosemObject, offset: int) -> _Field | None:
     return _Field(_TIMED, start, start + len(digits), spec, integer_digits, offset + open_at + 1)
 
 
-def _build(field: _Field, data: bytes) -> CosemObject:
-    """The object of a field's line, read from ``data`` (a telegram that matches the layout)."""
+def _build(field: _Field, data: bytes, clock: MeterClock) -> CosemObject:
+    """The object of a field's line, read from ``data`` (a telegram that matches the layout), its
+    times with ``clock``."""
     if field.kind == _MEASUREMENT:
         return numeric_object(data[field.start : field.stop], field.spec)
     obj: CosemObject
     if field.kind == _TIMED:
         reading = numeric_object(data[field.start : field.stop], field.spec)
         raw = data[field.clock : field.clock + 13].decode("ascii")
-        clock: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
-        obj = reading._replace(values=(clock, reading.values[0]))
+        time: Value = _new(Value, (raw, None, None, clock(raw)))
+        obj = reading._replace(values=(time, reading.values[0]))
         return obj
     obis, code, info = field.spec[:3]
     if field.kind == _CLOCK:
-        raw = data[field.start : field.stop + 1].decode("ascii")  # the digits and the S/W flag
-        value: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+        raw = data[field.start : field.clock].decode("ascii")  # the digits and the S/W flag
+        value: Value = _new(Value, (raw, None, None, clock(raw)))
         obj = _new(CosemObject, (obis, code, (value,), None, None, info, ""))
         return obj
     digits = data[field.start : field.stop]
@@ -236,14 +238,16 @@ class Layout:
 
     __slots__ = (
         "_carry",
-        "_clock",
         "_entries",
         "_expected",
         "_first",
         "_fixed",
         "_length",
         "_low",
+        "_read_clock",
         "_six",
+        "_stamp",
+        "clock",
         "dialect",
         "header",
         "number_readers",
@@ -258,11 +262,16 @@ class Layout:
         slots: Sequence[CosemObject | None],
         header: Header,
         dialect: Dialect,
+        clock: MeterClock,
     ) -> None:
         """Take the layout of ``data``, split into ``lines``, whose objects are ``slots`` (None for
-        the header and empty lines)."""
+        the header, empty lines and the continuation lines of a wrapped text), read with
+        ``clock``."""
         self.header = header
         self.dialect = dialect
+        self.clock = clock
+        """The meter's clock: the time zone the layout's times are read in."""
+        self._read_clock = clock.__call__
         self._length = len(data)
         entries: list[_Entry] = []
         first: dict[str, int] = {}
@@ -274,7 +283,7 @@ class Layout:
                 field = _field(line, obj, offset)
                 if field is not None:
                     positions = [*range(field.start, field.stop)]
-                    if field.clock >= 0:
+                    if field.kind == _TIMED:
                         positions += range(field.clock, field.clock + 12)
                     for position in positions:
                         if data[position] != 0x2E:  # the point is fixed, digits may change
@@ -283,12 +292,15 @@ class Layout:
                 entries.append(obj if field is None else field)
                 first.setdefault(obj.code, len(entries) - 1)
             offset += len(line) + 2
+        for code, position in [*first.items()]:
+            if code.startswith("1-1:"):  # a register on channel 1 is found under 1-0: too
+                first.setdefault("1-0:" + code[4:], position)
         self._entries = tuple(entries)
         self._first = first
-        clock = entries[first["0-0:1.0.0"]] if "0-0:1.0.0" in first else None
-        self._clock = (
-            slice(clock.start, clock.stop + 1)  # the digits and the S/W flag
-            if isinstance(clock, _Field) and clock.kind == _CLOCK
+        stamp = entries[first["0-0:1.0.0"]] if "0-0:1.0.0" in first else None
+        self._stamp = (
+            slice(stamp.start, stamp.clock)  # the digits and the S/W flag
+            if isinstance(stamp, _Field) and stamp.kind == _CLOCK
             else None
         )
         # Matching is three big-int operations over the whole telegram (see :meth:`matches`), read
@@ -336,13 +348,14 @@ class Layout:
     def objects(self, data: bytes) -> tuple[CosemObject, ...]:
         """Every object of ``data``, in line order."""
         return tuple(
-            _build(entry, data) if isinstance(entry, _Field) else entry for entry in self._entries
+            _build(entry, data, self.clock) if isinstance(entry, _Field) else entry
+            for entry in self._entries
         )
 
     def get(self, data: bytes, code: str) -> CosemObject | None:
         """The first object for ``code`` in ``data``, or None."""
         entry = self._entry(code)
-        return _build(entry, data) if isinstance(entry, _Field) else entry
+        return _build(entry, data, self.clock) if isinstance(entry, _Field) else entry
 
     def _entry(self, code: str) -> _Entry | None:
         """The first line of ``code``: its object, or its field; None when there is none."""
@@ -351,9 +364,9 @@ class Layout:
 
     def timestamp(self, data: bytes) -> datetime | None:
         """The meter's clock (``0-0:1.0.0``) in ``data``."""
-        clock = self._clock
-        if clock is not None:
-            return parse_timestamp(data[clock].decode("ascii"))
+        stamp = self._stamp
+        if stamp is not None:
+            return self._read_clock(data[stamp].decode("ascii"))
         obj = self.get(data, "0-0:1.0.0")
         return obj.values[0].timestamp if obj is not None and obj.values else None
 
@@ -422,8 +435,8 @@ class Layout:
         if entry.kind == _CLOCK:
             return ""
         if _special(entry):
-            field = entry
-            return lambda data: _build(field, data).number_text
+            field, clock = entry, self.clock
+            return lambda data: _build(field, data, clock).number_text
         return (entry.start, entry.start + entry.integer_digits - 1, entry.stop)
 
     def _time_source(self, code: str) -> TimeSource:
@@ -435,11 +448,11 @@ class Layout:
         if not isinstance(entry, _Field):
             return read.text(entry)
         if entry.kind == _CLOCK:
-            return (entry.start, entry.stop + 1)
+            return (entry.start, entry.clock, self.clock.iso)
         if entry.kind == _TIMED:
-            return (entry.clock, entry.clock + 13)
-        field = entry
-        return lambda data: read.text(_build(field, data))
+            return (entry.clock, entry.clock + 13, self.clock.iso)
+        field, clock = entry, self.clock
+        return lambda data: read.text(_build(field, data, clock))
 
     def _compile_texts(self, codes: Sequence[str]) -> Callable[[bytes], tuple[str, ...]]:
         fields, objects, order = self._pick(codes)
@@ -458,12 +471,13 @@ class Layout:
         )
         constants = ["" if o is None else o.number_text for o in objects]
         arrange = _tuple_getter(order)
+        clock = self.clock
 
         def texts(data: bytes) -> tuple[str, ...]:
             text = data.decode("latin-1")
             cells = list(map(add, map(str.lstrip, leads(text), _ZEROS), rests(text)))
             for k, field in special:
-                cells[k] = _build(field, data).number_text
+                cells[k] = _build(field, data, clock).number_text
             cells += constants
             return arrange(cells)
 

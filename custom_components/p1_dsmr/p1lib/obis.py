@@ -1,9 +1,11 @@
 """The registry of known OBIS codes: what each means, in which unit, for which dialects.
 
 Codes are written ``A-B:C.D.E``. ``B`` is ``n`` for M-Bus channel codes (``0-n:24.2.1`` matches
-``0-1:24.2.1``, ``0-2:24.2.1`` ...). Unknown codes are never dropped by the parser; they simply have no
-entry here. Units are canonical: a value a meter sends in W or Wh is converted to kW or kWh by
-:func:`canonical_number`.
+``0-1:24.2.1``, ``0-2:24.2.1`` ...). A register some meters send on electricity channel 1
+(``1-1:1.8.0``, Swiss Landis+Gyr and Luxembourg meters) is the ``1-0:`` register unless the table
+has the ``1-1:`` code itself. Unknown codes are never dropped by the parser; they simply have no
+entry here. Units are canonical: a value a meter sends in W, Wh, VA, dm3 or MJ is converted to kW,
+kWh, kVA, m3 or GJ by :func:`canonical_number`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Kind(StrEnum):
     REACTIVE_ENERGY = "reactive_energy"
     POWER = "power"
     REACTIVE_POWER = "reactive_power"
+    APPARENT_POWER = "apparent_power"
     VOLTAGE = "voltage"
     CURRENT = "current"
     POWER_FACTOR = "power_factor"
@@ -50,26 +53,50 @@ class ObisInfo:
     unit: str | None
     kind: Kind
     dialects: str = "all"
-    """Where the code is seen: ``all`` or a comma list of NL, BE, LU, SE, HU, Q3D, IE."""
+    """Where the code is seen: ``all`` or a comma list of NL, BE, LU, SE, LT, HU, AT, Q3D, IE."""
 
 
 _UNIT_SCALE = {
     "w": ("kW", 0.001),
     "kw": ("kW", 1.0),
+    "mw": ("kW", 1000.0),
     "wh": ("kWh", 0.001),
     "kwh": ("kWh", 1.0),
+    "mwh": ("kWh", 1000.0),
     "var": ("kvar", 0.001),
     "kvar": ("kvar", 1.0),
     "varh": ("kvarh", 0.001),
     "kvarh": ("kvarh", 1.0),
+    "va": ("kVA", 0.001),
+    "kva": ("kVA", 1.0),
+    "vah": ("kVAh", 0.001),
+    "kvah": ("kVAh", 1.0),
+    "m3": ("m3", 1.0),
+    "dm3": ("m3", 0.001),
+    "l": ("m3", 0.001),
+    "gj": ("GJ", 1.0),
+    "mj": ("GJ", 0.001),
 }
 
-MBUS_DEVICE_TYPES = {3: "gas", 7: "water", 4: "heat", 12: "heat", 6: "warm_water", 2: "electricity"}
-"""M-Bus device type numbers (``0-n:24.1.0``) and what they measure."""
+MBUS_DEVICE_TYPES = {
+    2: "electricity",
+    3: "gas",
+    4: "heat",
+    6: "warm_water",
+    7: "water",
+    10: "cooling",
+    11: "cooling",
+    12: "heat",
+    13: "heat",
+    21: "warm_water",
+    22: "water",
+}
+"""M-Bus device type numbers (``0-n:24.1.0``, EN 13757-3) and what they measure."""
 
 
 def canonical_number(value: float, unit: str | None) -> tuple[float, str | None]:
-    """Convert W, Wh, var, varh (any case) to kW, kWh, kvar, kvarh; leave other units alone."""
+    """Convert a value to its canonical unit: W, Wh, var, varh, VA and MW (any case) to kW, kWh,
+    kvar, kvarh, kVA; dm3 and l to m3; MJ to GJ. Other units are left alone."""
     if unit is None:
         return value, None
     scale = _UNIT_SCALE.get(unit.lower())
@@ -82,6 +109,7 @@ _E = Kind.ENERGY
 _RE = Kind.REACTIVE_ENERGY
 _P = Kind.POWER
 _RP = Kind.REACTIVE_POWER
+_AP = Kind.APPARENT_POWER
 
 _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
     # General
@@ -100,6 +128,10 @@ _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
     ("0-0:17.0.0", "limiter_threshold", "Power limiter threshold", "kW", _P, "all"),
     ("0-0:96.13.0", "text_message", "Text message", None, Kind.TEXT, "all"),
     ("0-0:96.13.1", "message_code", "Message code", None, Kind.TEXT, "NL"),
+    ("0-0:96.13.2", "text_message_2", "Text message 2", None, Kind.TEXT, "LU"),
+    ("0-0:96.13.3", "text_message_3", "Text message 3", None, Kind.TEXT, "LU"),
+    ("0-0:96.13.4", "text_message_4", "Text message 4", None, Kind.TEXT, "LU"),
+    ("0-0:96.13.5", "text_message_5", "Text message 5", None, Kind.TEXT, "LU"),
     # Energy
     ("1-0:1.8.0", "energy_import", "Active energy import", "kWh", _E, "all"),
     ("1-0:1.8.1", "energy_import_t1", "Active energy import, tariff 1", "kWh", _E, "all"),
@@ -111,8 +143,40 @@ _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
     ("1-0:2.8.2", "energy_export_t2", "Active energy export, tariff 2", "kWh", _E, "all"),
     ("1-0:2.8.3", "energy_export_t3", "Active energy export, tariff 3", "kWh", _E, "HU"),
     ("1-0:2.8.4", "energy_export_t4", "Active energy export, tariff 4", "kWh", _E, "HU"),
-    ("1-0:3.8.0", "reactive_energy_import", "Reactive energy import", "kvarh", _RE, "HU,LU,SE"),
-    ("1-0:4.8.0", "reactive_energy_export", "Reactive energy export", "kvarh", _RE, "HU,LU,SE"),
+    ("1-0:3.8.0", "reactive_energy_import", "Reactive energy import", "kvarh", _RE, "HU,LU,SE,AT"),
+    (
+        "1-0:3.8.1",
+        "reactive_energy_import_t1",
+        "Reactive energy import, tariff 1",
+        "kvarh",
+        _RE,
+        "AT,LT",
+    ),
+    (
+        "1-0:3.8.2",
+        "reactive_energy_import_t2",
+        "Reactive energy import, tariff 2",
+        "kvarh",
+        _RE,
+        "AT,LT",
+    ),
+    ("1-0:4.8.0", "reactive_energy_export", "Reactive energy export", "kvarh", _RE, "HU,LU,SE,AT"),
+    (
+        "1-0:4.8.1",
+        "reactive_energy_export_t1",
+        "Reactive energy export, tariff 1",
+        "kvarh",
+        _RE,
+        "AT,LT",
+    ),
+    (
+        "1-0:4.8.2",
+        "reactive_energy_export_t2",
+        "Reactive energy export, tariff 2",
+        "kvarh",
+        _RE,
+        "AT,LT",
+    ),
     ("1-0:5.8.0", "reactive_energy_q1", "Reactive energy QI", "kvarh", _RE, "HU"),
     ("1-0:6.8.0", "reactive_energy_q2", "Reactive energy QII", "kvarh", _RE, "HU"),
     ("1-0:7.8.0", "reactive_energy_q3", "Reactive energy QIII", "kvarh", _RE, "HU"),
@@ -121,8 +185,10 @@ _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
     # Power
     ("1-0:1.7.0", "power_import", "Active power import", "kW", _P, "all"),
     ("1-0:2.7.0", "power_export", "Active power export", "kW", _P, "all"),
-    ("1-0:3.7.0", "reactive_power_import", "Reactive power import", "kvar", _RP, "LU,SE"),
-    ("1-0:4.7.0", "reactive_power_export", "Reactive power export", "kvar", _RP, "LU,SE"),
+    ("1-0:3.7.0", "reactive_power_import", "Reactive power import", "kvar", _RP, "LU,SE,AT"),
+    ("1-0:4.7.0", "reactive_power_export", "Reactive power export", "kvar", _RP, "LU,SE,AT"),
+    ("1-0:9.7.0", "apparent_power_import", "Apparent power import", "kVA", _AP, "LU,LT"),
+    ("1-0:10.7.0", "apparent_power_export", "Apparent power export", "kVA", _AP, "LU,LT"),
     ("1-0:5.7.0", "reactive_power_q1", "Reactive power QI", "kvar", _RP, "HU"),
     ("1-0:6.7.0", "reactive_power_q2", "Reactive power QII", "kvar", _RP, "HU"),
     ("1-0:7.7.0", "reactive_power_q3", "Reactive power QIII", "kvar", _RP, "HU"),
@@ -152,6 +218,7 @@ _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
     ("1-0:73.7.0", "power_factor_l3", "Power factor L3", None, Kind.POWER_FACTOR, "HU"),
     ("1-0:14.7.0", "frequency", "Frequency", "Hz", Kind.FREQUENCY, "HU"),
     ("1-0:31.4.0", "current_limit_l1", "Current limit L1", "A", Kind.CURRENT, "BE,HU"),
+    ("1-1:31.4.0", "current_limit", "Current limit (import, export)", "A", Kind.CURRENT, "LU"),
     ("1-0:51.4.0", "current_limit_l2", "Current limit L2", "A", Kind.CURRENT, "HU"),
     ("1-0:71.4.0", "current_limit_l3", "Current limit L3", "A", Kind.CURRENT, "HU"),
     # Power quality
@@ -197,6 +264,7 @@ _TABLE: tuple[tuple[str, str, str, str | None, Kind, str], ...] = (
         "NL",
     ),
     ("0-n:24.4.0", "mbus_valve_state", "M-Bus valve state", None, Kind.STATE, "NL,BE"),
+    ("0-n:96.3.10", "mbus_breaker_state", "M-Bus breaker or valve state", None, Kind.STATE, "LU"),
 )
 
 REGISTRY: dict[str, ObisInfo] = {
@@ -219,4 +287,6 @@ def lookup(code: str) -> ObisInfo | None:
         colon = code.find(":")
         if colon > 0:
             return REGISTRY.get("0-n" + code[colon:])
+    if code.startswith("1-1:"):
+        return REGISTRY.get("1-0:" + code[4:])
     return None

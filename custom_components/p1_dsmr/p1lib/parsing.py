@@ -4,7 +4,12 @@ A data line is ``A-B:C.D.E[*F]`` followed by one or more ``(value[*unit])`` grou
 sent (latin-1 text, so every byte survives) and typed where they can be: numbers (``float``),
 timestamps (``YYMMDDhhmmssX`` to a timezone-aware ``datetime``), hex-encoded text (decoded on request).
 DSMR 2.2 puts the gas reading on a line of its own, ``(00001.001)``; it is joined to the line before.
+Some meters wrap a long text message (``0-0:96.13.0``) over several lines; its lines are joined.
 Lines that match no grammar are kept in :attr:`Telegram.unparsed`, never dropped.
+
+Clocks are read in the meter's time zone (see :mod:`.clock`): the dialect's zone
+(:data:`~.telegram.DIALECT_ZONES`), or the parser's default zone for a dialect that implies none, or
+a zone the parser is given for every telegram.
 
 :class:`Parser` reuses what repeats between telegrams. A telegram with the layout of the previous one
 (only digits of values changed: see :mod:`.layout`) is checked in a few C-level passes and built
@@ -15,12 +20,15 @@ counters, the 0xFF message repeat verbatim), and its layout becomes the next one
 from __future__ import annotations
 
 import re
+from datetime import tzinfo
 
+from .clock import DEFAULT_ZONE, MeterClock, clock_for
 from .layout import Layout
-from .obis import ObisInfo, canonical_number, lookup
+from .obis import Kind, ObisInfo, canonical_number, lookup
 from .telegram import (
     CEST,
     CET,
+    DIALECT_ZONES,
     CosemObject,
     Dialect,
     Fields,
@@ -28,6 +36,7 @@ from .telegram import (
     Telegram,
     Value,
     decode_hex_text,
+    index_objects,
     numeric_object,
     parse_timestamp,
     unit_spec,
@@ -53,6 +62,13 @@ __all__ = [
 
 _OBIS_RE = re.compile(rb"\d{1,3}-\d{1,3}:\d{1,3}\.\d{1,3}\.\d{1,3}(?:[*.]\d{1,3})?\Z")
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_DEFAULT_CLOCK = MeterClock.named(DEFAULT_ZONE)
+_DIALECT_CLOCKS = {dialect: MeterClock.named(zone) for dialect, zone in DIALECT_ZONES.items()}
+"""Loaded when the module is imported (Home Assistant imports it outside its event loop), so no
+time zone file is read while telegrams are parsed."""
+_FLAGS = "SWsw"
+_JOIN_LINES = 32
+"""Lines a wrapped text message may span."""
 
 
 def _number(text: bytes) -> float | None:
@@ -63,7 +79,7 @@ def _number(text: bytes) -> float | None:
     return float(text)
 
 
-def _parse_value(part: bytes) -> Value:
+def _parse_value(part: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> Value:
     value: Value
     star = part.find(b"*")
     if star >= 0:
@@ -79,8 +95,8 @@ def _parse_value(part: bytes) -> Value:
         )
         return value
     text = part.decode("latin-1")
-    if len(part) == 13 and text[12] in "SW" and text[:12].isdigit():
-        value = _new(Value, (text, None, None, parse_timestamp(text)))
+    if len(part) == 13 and text[12] in _FLAGS and text[:12].isdigit():
+        value = _new(Value, (text, None, None, clock(text)))
         return value
     number = _number(part) if 0 < len(part) <= 20 else None
     value = _new(Value, (text, None, number, None))
@@ -103,8 +119,9 @@ def _number_text(number: float | None, raw: str, scaled: bool) -> str:
 
 
 def _main_number(values: tuple[Value, ...]) -> tuple[float | None, str | None, str]:
-    """The main number of a line in canonical units, its unit and its text."""
-    for value in reversed(values):
+    """The main number of a line in canonical units, its unit and its text: its first number with
+    a unit (``(time)(reading*m3)``: the reading; ``(40*A)(-40*A)``: the first), or its only value."""
+    for value in values:
         if value.unit is not None and value.number is not None:
             number, unit = canonical_number(value.number, value.unit)
             return number, unit, _number_text(number, value.raw, unit != value.unit)
@@ -113,71 +130,78 @@ def _main_number(values: tuple[Value, ...]) -> tuple[float | None, str | None, s
     return None, None, ""
 
 
-def parse_line(line: bytes) -> CosemObject | None:
-    """Parse one data line; None when it is not ``A-B:C.D.E(...)...``."""
+def parse_line(line: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> CosemObject | None:
+    """Parse one data line (clocks read with ``clock``); None when it is not ``A-B:C.D.E(...)...``."""
     open_at = line.find(b"(")
     if open_at <= 0 or not line.endswith(b")"):
         return None
     code = line[:open_at]
     if _OBIS_RE.match(code) is None:
         return None
-    values = _parse_values(line[open_at + 1 : -1])
+    obis = code.decode("ascii")
+    info = lookup(obis)
+    inner = line[open_at + 1 : -1]
+    if _is_clock(inner, info):
+        raw = inner.decode("ascii")
+        value: Value = _new(Value, (raw, None, None, clock(raw)))
+        return CosemObject(obis, normalize_code(obis), (value,), None, None, info, "")
+    values = _parse_values(inner, clock)
     if values is None:
         return None
-    obis = code.decode("ascii")
     number, unit, text = _main_number(values)
-    return CosemObject(obis, normalize_code(obis), values, number, unit, lookup(obis), text)
+    return CosemObject(obis, normalize_code(obis), values, number, unit, info, text)
 
 
-def _parse_values(inner: bytes) -> tuple[Value, ...] | None:
+def _is_clock(inner: bytes, info: ObisInfo | None) -> bool:
+    """Whether a line's value is a clock: ``YYMMDDhhmmss`` with its S/W flag, or without one on
+    the telegram's own clock line (Iskra IE meters send none)."""
+    if len(inner) == 13:
+        return inner[12] in b"SWsw" and inner[:12].isdigit()
+    return len(inner) == 12 and info is not None and info.kind is Kind.TIMESTAMP and inner.isdigit()
+
+
+def _parse_values(inner: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> tuple[Value, ...] | None:
     parts = inner.split(b")(")
     for part in parts:
         if 0x28 in part or 0x29 in part:  # '(' or ')'
             return None
-    return tuple(_parse_value(part) for part in parts)
+    return tuple(_parse_value(part, clock) for part in parts)
 
 
 _NO_SPEC: _Spec = ("", "", None)  # "not cached" markers (compared with ``is``)
 _NO_OBJECT = CosemObject("", "", (), None, None, None, "")
 
 
-def _parse_inner(inner: bytes) -> _Parsed | None:
-    """The values of a line (between its first ``(`` and last ``)``), typed, with the main number.
-
-    The common single ``number*unit`` group takes a fast path.
-    """
-    star = inner.find(b"*")
-    if star > 0 and 0x29 not in inner and 0x28 not in inner:
-        digits = inner[:star]
-        if digits.replace(b".", b"", 1).isdigit():
-            number = float(digits)
-            raw = digits.decode("ascii")
-            unit, canonical, scale = unit_spec(inner[star + 1 :])
-            value: Value = _new(Value, (raw, unit, number, None))
-            if scale == 1.0:
-                return (value,), number, canonical, _number_text(number, raw, False)
-            scaled = number * scale
-            return (value,), scaled, canonical, _number_text(scaled, raw, True)
-    values = _parse_values(inner)
+def _parse_inner(inner: bytes, clock: MeterClock) -> _Parsed | None:
+    """The values of a line (between its first ``(`` and last ``)``), typed, with the main number
+    (the common single ``number*unit`` group is read by :meth:`Parser._parse_uncached` itself)."""
+    values = _parse_values(inner, clock)
     return None if values is None else (values, *_main_number(values))
 
 
-def _join_continuation(previous: CosemObject, line: bytes) -> CosemObject | None:
-    """DSMR 2.2: ``0-1:24.3.0(ts)(00)(60)(1)(0-1:24.2.1)(m3)`` then ``(00001.001)``."""
+def _join_continuation(previous: CosemObject, line: bytes, clock: MeterClock) -> CosemObject | None:
+    """DSMR 2.2: ``0-1:24.3.0(ts)(00)(60)(1)(0-1:24.2.1)(m3)`` then ``(00001.001)``.
+
+    The first value, the reading's time, is read as a clock; the unit (the last value of the line
+    before) is made canonical (``dm3`` to ``m3``) as any other."""
     if not line.endswith(b")") or line.count(b"(") != 1 or line.count(b")") != 1:
         return None
-    value = _parse_value(line[1:-1])
+    value = _parse_value(line[1:-1], clock)
     if value.number is None:
         return None
-    unit = previous.values[-1].raw if previous.values else None
+    values = previous.values
+    if values and len(values[0].raw) == 12 and values[0].raw.isdigit():
+        values = (_new(Value, (values[0].raw, None, None, clock(values[0].raw))), *values[1:])
+    sent_unit = previous.values[-1].raw if previous.values else ""
+    number, unit = canonical_number(value.number, sent_unit or None)
     return CosemObject(
         previous.obis,
         previous.code,
-        (*previous.values, value),
-        value.number,
-        unit or None,
+        (*values, value),
+        number,
+        unit,
         previous.info,
-        _number_text(value.number, value.raw, False),
+        _number_text(number, value.raw, unit != (sent_unit or None)),
     )
 
 
@@ -203,6 +227,10 @@ def detect_dialect(header: Header, index: dict[str, CosemObject]) -> Dialect:
         return Dialect.IE
     if flag == "ESY" or "1-0:96.5.5" in index or "0-0:96.1.255" in index:
         return Dialect.Q3D
+    if flag == "ESO":  # Energijos skirstymo operatorius, Lithuania's grid operator
+        return Dialect.LT
+    if flag == "EST":  # Energienetze Steiermark, Austria
+        return Dialect.AT
     if (
         flag == "AUX"
         or "0-0:96.50.68" in index
@@ -211,6 +239,8 @@ def detect_dialect(header: Header, index: dict[str, CosemObject]) -> Dialect:
         return Dialect.HU
     if flag == "LUX" or header.raw.startswith("/Lux"):
         return Dialect.LU
+    if "1-3:0.2.8" in index and ("1-0:3.8.1" in index or "1-0:4.8.1" in index):
+        return Dialect.AT  # a DSMR-style telegram with reactive energy per tariff
     if "1-3:0.2.8" not in index and "1-0:23.7.0" in index:
         return Dialect.SE
     if "1-3:0.2.8" in index or "0-1:24.3.0" in index or "0-0:96.1.1" in index:
@@ -231,13 +261,37 @@ class Parser:
     its object) and codes (``1-0:32.7.0`` to its registry entry) are cached, so a line seen before
     costs one look-up; and when every line parsed, its layout is the one the next telegram is
     matched against.
+
+    Clocks are read in ``zone`` when it is given (the converter's ``--timezone``); otherwise in the
+    zone of the telegram's dialect (:data:`~.telegram.DIALECT_ZONES`: Dutch meters in
+    ``Europe/Amsterdam``, Belgian ones in ``Europe/Brussels`` ...), and for a dialect that implies
+    none in ``default_zone`` (Home Assistant's configured zone; ``Europe/Amsterdam`` when not
+    given). Zones are IANA names or :class:`~datetime.tzinfo` objects.
     """
 
-    def __init__(self, cache_size: int = 4096) -> None:
+    def __init__(
+        self,
+        cache_size: int = 4096,
+        *,
+        zone: str | tzinfo | None = None,
+        default_zone: str | tzinfo | None = None,
+    ) -> None:
         self._codes: dict[bytes, _Spec | None] = {}
         self._objects: dict[bytes, CosemObject | None] = {}
         self._cache_size = cache_size
         self._layout: Layout | None = None
+        self._fixed = None if zone is None else clock_for(zone)
+        self._default = clock_for(DEFAULT_ZONE if default_zone is None else default_zone)
+        self._clock = self._fixed or self._default
+
+    @property
+    def clock(self) -> MeterClock:
+        """The clock the last telegram was read with (its meter's time zone)."""
+        return self._clock
+
+    def clock_for(self, dialect: Dialect) -> MeterClock:
+        """The clock a telegram of ``dialect`` is read with."""
+        return self._fixed or _DIALECT_CLOCKS.get(dialect) or self._default
 
     def _parse_new(self, line: bytes) -> CosemObject | None:
         """Parse a data line (cached: a line seen before costs one look-up)."""
@@ -252,11 +306,8 @@ class Parser:
             objects[line] = obj
         return obj
 
-    def _parse_uncached(self, line: bytes) -> CosemObject | None:
-        open_at = line.find(b"(")
-        if open_at <= 0 or line[-1] != 0x29:
-            return None
-        code = line[:open_at]
+    def _spec(self, code: bytes) -> _Spec | None:
+        """The code as text, normalized, and its registry entry (cached); None for no code."""
         spec = self._codes.get(code, _NO_SPEC)
         if spec is _NO_SPEC:
             spec = None
@@ -266,6 +317,13 @@ class Parser:
             if len(self._codes) >= self._cache_size:
                 self._codes.clear()
             self._codes[code] = spec
+        return spec
+
+    def _parse_uncached(self, line: bytes) -> CosemObject | None:
+        open_at = line.find(b"(")
+        if open_at <= 0 or line[-1] != 0x29:
+            return None
+        spec = self._spec(line[:open_at])
         if spec is None:
             return None
         obis, normalized, info = spec
@@ -279,17 +337,44 @@ class Parser:
                 return numeric_object(
                     digits, (obis, normalized, info, *unit_spec(inner[star + 1 :]))
                 )
-        elif len(inner) == 13 and inner[12] in b"SW" and inner[:12].isdigit():
+        elif _is_clock(inner, info):
             # A clock, ``(230502215001S)``.
             raw = inner.decode("ascii")
-            value: Value = _new(Value, (raw, None, None, parse_timestamp(raw)))
+            value: Value = _new(Value, (raw, None, None, self._clock(raw)))
             obj = _new(CosemObject, (obis, normalized, (value,), None, None, info, ""))
             return obj
-        parsed = _parse_inner(inner)
+        parsed = _parse_inner(inner, self._clock)
         if parsed is None:
             return None
         obj = _new(CosemObject, (obis, normalized, *parsed[:3], info, parsed[3]))
         return obj
+
+    def _wrapped(self, lines: list[bytes], first: int) -> tuple[CosemObject, int] | None:
+        """A text message wrapped over lines ``first`` ... : its object and its last line.
+
+        Only a text code (``0-0:96.13.0`` ...) whose value is still open at the end of its line;
+        the next lines, none with a ``(``, up to the one that closes it, are joined without their
+        line ends."""
+        line = lines[first]
+        open_at = line.find(b"(")
+        if open_at <= 0 or 0x29 in line[line.rfind(b"(") :]:
+            return None
+        spec = self._spec(line[:open_at])
+        if spec is None or spec[2] is None or spec[2].kind is not Kind.TEXT:
+            return None
+        parts = [line]
+        for last in range(first + 1, min(len(lines), first + _JOIN_LINES)):
+            part = lines[last]
+            if not part or 0x28 in part:
+                return None
+            parts.append(part)
+            close = part.find(b")")
+            if close >= 0:
+                if close != len(part) - 1:
+                    return None
+                obj = self._parse_uncached(b"".join(parts))
+                return None if obj is None else (obj, last)
+        return None
 
     def parse(self, data: bytes, number: int | None = None) -> Telegram | None:
         """Parse a telegram from ``/`` through ``!`` with CRLF line ends (the CRC is not needed).
@@ -311,13 +396,14 @@ class Parser:
         objects: list[CosemObject] = []
         unparsed: list[tuple[int, str]] = []
         reusable = True
-        for line_number in range(1, len(lines)):
+        line_number = 1
+        while line_number < len(lines):
             line = lines[line_number]
             obj = None
             if not line:
                 pass
             elif line[0] == 0x28 and objects:  # '(' continues the previous line
-                joined = _join_continuation(objects[-1], line)
+                joined = _join_continuation(objects[-1], line, self._clock)
                 reusable = False
                 if joined is not None:
                     objects[-1] = joined
@@ -326,18 +412,32 @@ class Parser:
             else:
                 obj = self._parse_new(line)
                 if obj is None:
+                    wrapped = self._wrapped(lines, line_number)
+                    if wrapped is not None:  # its lines: the object, then nothing
+                        obj, last = wrapped
+                        objects.append(obj)
+                        slots += [obj, *[None] * (last - line_number)]
+                        line_number = last + 1
+                        continue
                     unparsed.append((line_number, line.decode("latin-1")))
                     reusable = False
                 else:
                     objects.append(obj)
             slots.append(obj)
-        index = {obj.code: obj for obj in reversed(objects)}
-        telegram = Telegram(
-            header, tuple(objects), tuple(unparsed), detect_dialect(header, index), index
-        )
+            line_number += 1
+        index = index_objects(objects)
+        dialect = detect_dialect(header, index)
+        clock = self.clock_for(dialect)
+        if clock is not self._clock:
+            # Another zone than the lines were read in (a new meter): read them again in it.
+            self._clock = clock
+            self._objects.clear()
+            self._layout = None
+            return self.parse(data)
+        telegram = Telegram(header, tuple(objects), tuple(unparsed), dialect, index, None, clock)
         self._layout = None
         if reusable and objects:
-            self._layout = Layout(data, lines, slots, header, telegram.dialect)
+            self._layout = Layout(data, lines, slots, header, dialect, clock)
             telegram.layout = self._layout
         return telegram
 

@@ -527,7 +527,7 @@ def run(args: argparse.Namespace, default_log: Path) -> int:
     if not 100 <= args.threshold <= 400 or not math.isfinite(args.load) or args.load == 0:
         print("p1-dsmr: --threshold must be 100-400 V and --load a non-zero kW", file=sys.stderr)
         return 2
-    from .converter import atomic_outputs
+    from .files import atomic_outputs
     from .report_plots import draw
 
     logs: list[Path] = args.logs or [default_log]
@@ -541,7 +541,7 @@ def run(args: argparse.Namespace, default_log: Path) -> int:
     try:
         args.out.mkdir(parents=True, exist_ok=True)
         with atomic_outputs([path]) as (temporary,):
-            temporary.write_text(page, encoding="utf-8")
+            temporary.write(page.encode("utf-8"))
     except OSError as err:
         print(f"p1-dsmr: cannot write {path}: {err.strerror or err}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from .clock import DEFAULT_ZONE, MeterClock
 from .obis import Kind, ObisInfo, canonical_number
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CET",
     "CEST",
+    "DIALECT_ZONES",
     "CosemObject",
     "Dialect",
     "Fields",
@@ -33,6 +35,7 @@ __all__ = [
     "TelegramPlan",
     "Value",
     "decode_hex_text",
+    "index_objects",
     "numeric_object",
     "parse_timestamp",
     "unit_spec",
@@ -84,10 +87,14 @@ class CosemObject(NamedTuple):
 
     @property
     def text(self) -> str:
-        """First value as text, hex-decoded where the code carries hex-encoded text."""
+        """First value as text, hex-decoded where the code carries hex-encoded text (an
+        identifier without the spaces some meters pad it with)."""
         raw = self.values[0].raw if self.values else ""
-        if self.info is not None and self.info.kind in (Kind.IDENTIFIER, Kind.TEXT):
-            return decode_hex_text(raw)
+        if self.info is not None:
+            if self.info.kind is Kind.IDENTIFIER:
+                return decode_hex_text(raw).strip()
+            if self.info.kind is Kind.TEXT:
+                return decode_hex_text(raw)
         return raw
 
     @property
@@ -120,10 +127,28 @@ class Dialect(StrEnum):
     BE = "BE"
     LU = "LU"
     SE = "SE"
+    LT = "LT"
     HU = "HU"
+    AT = "AT"
     Q3D = "Q3D"
     IE = "IE"
+    """Iskra IE.5/IE.7 (``/ISk5\\2MIE5T-200``), deployed in Wallonia (Belgium)."""
     GENERIC = "generic"
+
+
+DIALECT_ZONES: dict[Dialect, str] = {
+    Dialect.NL: "Europe/Amsterdam",
+    Dialect.BE: "Europe/Brussels",
+    Dialect.IE: "Europe/Brussels",
+    Dialect.LU: "Europe/Luxembourg",
+    Dialect.SE: "Europe/Stockholm",
+    Dialect.LT: "Europe/Vilnius",
+    Dialect.HU: "Europe/Budapest",
+    Dialect.AT: "Europe/Vienna",
+    Dialect.Q3D: "Europe/Berlin",
+}
+"""The time zone a dialect's meters keep their clocks in (a generic telegram has none: the caller's
+default zone applies)."""
 
 
 class Fields:
@@ -153,6 +178,11 @@ class TelegramPlan(Protocol):
     @property
     def dialect(self) -> Dialect:
         """The dialect every telegram of the layout has."""
+        ...
+
+    @property
+    def clock(self) -> MeterClock:
+        """The clock (time zone) every telegram of the layout is read with."""
         ...
 
     def objects(self, data: bytes) -> tuple[CosemObject, ...]:
@@ -195,6 +225,7 @@ class Telegram:
         "_plan",
         "_stamped",
         "_timestamp",
+        "clock",
         "dialect",
         "header",
         "layout",
@@ -208,6 +239,8 @@ class Telegram:
     layout: object
     """Shared (``is``) by telegrams of the same layout (the same codes in the same order), so
     consumers can reuse what they derived from the layout (column maps, formats)."""
+    clock: MeterClock
+    """The meter's clock: its time zone, in which every time of the telegram was read."""
 
     def __init__(
         self,
@@ -217,8 +250,10 @@ class Telegram:
         dialect: Dialect,
         index: dict[str, CosemObject],
         layout: object | None = None,
+        clock: MeterClock | None = None,
     ) -> None:
         self.header = header
+        self.clock = _DEFAULT_CLOCK if clock is None else clock
         self._objects: tuple[CosemObject, ...] | None = objects
         self.unparsed = unparsed
         self.dialect = dialect
@@ -237,6 +272,7 @@ class Telegram:
         telegram._objects = None
         telegram.unparsed = ()
         telegram.dialect = plan.dialect
+        telegram.clock = plan.clock
         telegram._index = None
         telegram.layout = plan
         telegram._plan = plan
@@ -261,10 +297,10 @@ class Telegram:
 
     @property
     def index(self) -> dict[str, CosemObject]:
-        """First object per code (an ``*F`` or ``.F`` suffix removed)."""
+        """First object per code (an ``*F`` or ``.F`` suffix removed; see :func:`index_objects`)."""
         index = self._index
         if index is None:
-            index = self._index = {obj.code: obj for obj in reversed(self.objects)}
+            index = self._index = index_objects(self.objects)
         return index
 
     def get(self, code: str) -> CosemObject | None:
@@ -346,6 +382,17 @@ class Telegram:
         return channels
 
 
+def index_objects(objects: Iterable[CosemObject]) -> dict[str, CosemObject]:
+    """The first object of each code; a register a meter sends on channel 1 (``1-1:1.8.0``, as
+    some Landis+Gyr and Luxembourg meters do) is also found under ``1-0:`` unless the telegram has
+    that code too."""
+    index = {obj.code: obj for obj in reversed(tuple(objects))}
+    aliases = [code for code in index if code.startswith("1-1:")]
+    for code in aliases:
+        index.setdefault("1-0:" + code[4:], index[code])
+    return index
+
+
 def decode_hex_text(raw: str) -> str:
     """Decode hex-encoded text (``4B4D...``) when it is that; otherwise return ``raw``."""
     if len(raw) < 2 or len(raw) % 2 or not _HEX_CHARS.issuperset(raw):
@@ -356,58 +403,17 @@ def decode_hex_text(raw: str) -> str:
     return raw
 
 
-def _last_sunday(year: int, month: int) -> int:
-    day = 31
-    while datetime(year, month, day).weekday() != 6:
-        day -= 1
-    return day
-
-
-_MINUTES: dict[str, datetime] = {}
-_SECONDS = tuple(timedelta(seconds=second) for second in range(60))
+_DEFAULT_CLOCK = MeterClock.named(DEFAULT_ZONE)
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """``YYMMDDhhmmss[S|W]`` to an aware datetime (S: CEST, +02:00; W: CET, +01:00).
+    """``YYMMDDhhmmss[X]`` in Central European time (``Europe/Amsterdam``), or None.
 
-    Without the S/W flag (DSMR 2.2 gas) the European rule decides: CEST from the last Sunday of March
-    to the last Sunday of October. Returns None for an impossible date. The minutes seen last are
-    cached, so a meter's clock ticking within a minute costs one look-up and one addition.
+    The flag X (S, W, any case, or none) only resolves the hour that occurs twice in autumn; an
+    impossible date or an unset clock (year 70 or later) is None. A telegram's clocks are read in its
+    own zone (:attr:`Telegram.clock`, see :mod:`.clock`); this is the default one.
     """
-    minute = _MINUTES.get(text[:10] + text[12:])
-    if minute is not None:
-        seconds = text[10:12]
-        if seconds.isdecimal() and len(seconds) == 2 and seconds < "60":
-            return minute + _SECONDS[int(seconds)]
-    parsed = _parse_timestamp(text)
-    if parsed is not None:
-        if len(_MINUTES) >= 64:
-            _MINUTES.clear()
-        _MINUTES[text[:10] + text[12:]] = parsed - _SECONDS[parsed.second]
-    return parsed
-
-
-def _parse_timestamp(text: str) -> datetime | None:
-    try:
-        fields = (
-            2000 + int(text[0:2]),
-            int(text[2:4]),
-            int(text[4:6]),
-            int(text[6:8]),
-            int(text[8:10]),
-            int(text[10:12]),
-        )
-        flag = text[12:13].upper()
-        if flag == "S":
-            return datetime(*fields, tzinfo=CEST)
-        if flag == "W":
-            return datetime(*fields, tzinfo=CET)
-        naive = datetime(*fields)
-    except ValueError:
-        return None
-    start = datetime(naive.year, 3, _last_sunday(naive.year, 3), 2)
-    end = datetime(naive.year, 10, _last_sunday(naive.year, 10), 3)
-    return naive.replace(tzinfo=CEST if start <= naive < end else CET)
+    return _DEFAULT_CLOCK(text)
 
 
 _UNITS: dict[bytes, tuple[str, str | None, float]] = {}

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import CodeType
 from typing import Any
 
-from .telegram import CosemObject, parse_timestamp
+from .telegram import CosemObject
 
 __all__ = ["Arg", "Code", "Renderer", "Source", "Stamp", "Template", "TimeSource"]
 
@@ -41,25 +41,12 @@ Source = str | tuple[int, int, int] | Callable[[bytes], str]
 whose text is ``data[start:split]`` without leading zeros followed by ``data[split:stop]``; or a
 function of the telegram's bytes."""
 
-TimeSource = str | tuple[int, int] | Callable[[bytes], str]
-"""Where a layout finds a code's time as ISO 8601 text: a constant text; a span ``(start, stop)``
-of the meter's clock text (``YYMMDDhhmmssX``); or a function of the telegram's bytes."""
+TimeSource = str | tuple[int, int, Mapping[str, str]] | Callable[[bytes], str]
+"""Where a layout finds a code's time as ISO 8601 text: a constant text; a span ``(start, stop,
+table)`` of the meter's clock text (``YYMMDDhhmmss`` and its S/W flag, if any) and the table of
+ISO 8601 texts by clock text of the meter's zone (:attr:`.clock.MeterClock.iso`); or a function of
+the telegram's bytes."""
 
-
-class _Times(dict[str, str]):
-    """ISO 8601 texts of meter clock texts, made on first use (bounded)."""
-
-    __slots__ = ()
-
-    def __missing__(self, raw: str) -> str:
-        stamp = parse_timestamp(raw)
-        if len(self) >= 256:
-            self.clear()
-        text = self[raw] = "" if stamp is None else stamp.isoformat()
-        return text
-
-
-_TIMES = _Times()
 _COMPILED: dict[str, CodeType] = {}
 """Compiled sources: a meter's next layout (a new device type, a longer value ...) often has the
 same spans, and converting several logs compiles the same templates again."""
@@ -186,9 +173,11 @@ class Template:
                 fragments[read] = _literal(found)
             elif isinstance(found, tuple):
                 decode = True
-                if len(found) == 2:
-                    fragments[read] = f"{{I[t[{found[0]}:{found[1]}]]}}"
-                    extra["I"] = _TIMES
+                if isinstance(read, Stamp):
+                    first, last, table = found
+                    name = f"I{len(extra)}"
+                    extra[name] = table
+                    fragments[read] = f"{{{name}[t[{int(first)}:{int(last)}]]}}"
                     continue
                 start, split, stop = found
                 lead = f"{{t[{start}:{split}].lstrip(Z)}}" if split > start else ""

@@ -1,0 +1,439 @@
+"""The converter against bad input: options, names, files that are no logs, signals, full disks,
+planted links, compressed and hostile logs. Every case ends with a clear message and exit code,
+never a traceback, and never with a partial or a foreign file written."""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import json
+import lzma
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from p1lib import files
+from p1lib.converter import main
+from p1lib.generator import MeterSimulator, putty_header
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = ROOT / "scripts" / "p1-dsmr"
+LIBRARY = ROOT / "custom_components" / "p1_dsmr"
+
+
+def write_log(path: Path, count: int = 20, style: str = "hu_sanxing", seed: int = 9) -> bytes:
+    sim = MeterSimulator(style, seed=seed)
+    data = putty_header(sim.now) + b"".join(sim.telegrams(count))
+    path.write_bytes(data)
+    return data
+
+
+def run(*args: str, timeout: float = 60, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    """The converter as a user runs it: a process of its own."""
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), "convert", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def leftovers(directory: Path) -> list[str]:
+    """Temporary files left in ``directory``."""
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".part"))
+
+
+# --- names ---------------------------------------------------------------------------------
+
+
+def test_inputs_with_the_same_stem_keep_their_own_outputs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    logs = [tmp_path / "a" / "meter.log", tmp_path / "b" / "meter.log", tmp_path / "meter.txt"]
+    for count, log in zip((3, 5, 7), logs, strict=True):
+        write_log(log, count)
+    out = tmp_path / "out"
+    assert main(["convert", *map(str, logs), "--out", str(out)]) == 0
+    captured = capsys.readouterr()
+    assert [len(rows(out / f"{stem}.records.csv")) for stem in ("meter", "meter-2", "meter-3")] == [
+        3,
+        5,
+        7,
+    ]
+    assert f"{logs[1]}: written as {out / 'meter-2'}.*" in captured.err
+    assert f"{logs[2]}: written as {out / 'meter-3'}.*" in captured.err
+    assert [f["valid"] for f in json.loads(captured.out)["files"]] == [3, 5, 7]
+
+
+def test_case_only_differences_count_as_the_same_name(tmp_path: Path) -> None:
+    logs = [tmp_path / "Meter.log", tmp_path / "meter.LOG"]
+    for log in logs:
+        write_log(log, 2)
+    assert files.output_stems(logs, tmp_path / "out", ()) == ["Meter", "meter-2"]
+
+
+def test_an_output_never_replaces_an_input(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = out / "x.records.csv"  # an earlier result, given as an input
+    earlier.write_bytes(write_log(tmp_path / "x.log", 2))
+    assert main(["convert", str(earlier), str(tmp_path / "x.log"), "--out", str(out)]) == 0
+    assert earlier.read_bytes() == (tmp_path / "x.log").read_bytes()  # untouched
+    assert len(rows(out / "x-2.records.csv")) == 2
+
+
+def test_a_file_name_that_is_not_utf8(tmp_path: Path) -> None:
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/m\xe9ter\xff.log")
+    write_log(Path(odd), 3)
+    good = tmp_path / "good.log"
+    write_log(good, 2)
+    out = tmp_path / "out"
+    done = run(odd, str(good), "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["files"][0]["file"].endswith("/m\\xe9ter\\xff.log")
+    assert [f["valid"] for f in summary["files"]] == [3, 2]  # the next input too
+    written = os.listdir(os.fsencode(out))
+    assert b"m\xe9ter\xff.records.csv" in written
+    log = (out / os.fsdecode(b"m\xe9ter\xff.errors.log")).read_text(encoding="utf-8")
+    assert "m\\xe9ter\\xff.log" in log.splitlines()[0]
+
+
+# --- options -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--delimiter", '"', "cannot be a delimiter"),
+        ("--delimiter", "\n", "cannot be a delimiter"),
+        ("--delimiter", "\r", "cannot be a delimiter"),
+        ("--delimiter", "\x00", "cannot be a delimiter"),
+        ("--delimiter", "1", "cannot be a delimiter"),
+        ("--delimiter", ";;", "one character"),
+        ("--delimiter", "", "one character"),
+        ("--decimal", "1", "invalid choice"),
+        ("--decimal", ";", "invalid choice"),
+        ("--voltage-threshold", "nan", "finite"),
+        ("--current-threshold", "inf", "finite"),
+        ("--power-threshold", "-1", "not negative"),
+        ("--voltage-threshold", "230V", "not a number"),
+        ("--timezone", "Mars/Olympus_Mons", "unknown time zone"),
+        ("--timezone", "../../etc/passwd", "unknown time zone"),
+    ],
+)
+def test_bad_options_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    assert main(["convert", str(log), "--out", str(tmp_path / "out"), option, value]) == 2
+    err = capsys.readouterr().err
+    assert f"argument {option}" in err
+    assert message in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_delimiter_equal_to_the_decimal_mark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["convert", "--delimiter", ",", "--decimal", ",", "--out", str(tmp_path)]) == 2
+    assert "must differ" in capsys.readouterr().err
+
+
+def test_bad_options_in_a_process_print_no_traceback(tmp_path: Path) -> None:
+    done = run("--delimiter", "\n", "--out", str(tmp_path))
+    assert done.returncode == 2
+    assert "cannot be a delimiter" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+# --- files that are no logs ----------------------------------------------------------------
+
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "pipe.log"
+    os.mkfifo(fifo)
+    good = tmp_path / "good.log"
+    write_log(good, 2)
+    done = run(str(fifo), str(good), "--out", str(tmp_path / "out"), timeout=30)
+    assert done.returncode == 2
+    assert f"cannot read {fifo}: it is a FIFO" in done.stderr
+    assert json.loads(done.stdout)["valid"] == 2
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+def test_a_device_is_refused_at_once(tmp_path: Path, device: str) -> None:
+    if not os.path.exists(device):
+        pytest.skip(f"no {device}")
+    done = run(device, "--out", str(tmp_path / "out"), timeout=30)
+    assert done.returncode == 2
+    assert f"cannot read {device}: it is a device" in done.stderr
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+# --- compressed logs -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress"),
+    [(".gz", gzip.compress), (".bz2", bz2.compress), (".xz", lzma.compress)],
+)
+def test_compressed_logs_are_read(tmp_path: Path, suffix: str, compress: object) -> None:
+    plain = tmp_path / "meter.log"
+    data = write_log(plain, 30, style="nl_dsmr5")
+    packed = tmp_path / f"packed.log{suffix}"
+    packed.write_bytes(compress(data))  # type: ignore[operator]
+    out = tmp_path / "out"
+    assert main(["convert", str(plain), str(packed), "--out", str(out)]) == 0
+    assert (out / "packed.records.csv").read_bytes() == (out / "meter.records.csv").read_bytes()
+
+
+def test_a_truncated_gzip_log_keeps_what_came_before(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_log(tmp_path / "meter.log", 200, style="nl_dsmr5")
+    packed = gzip.compress(data)
+    cut = tmp_path / "cut.log.gz"
+    cut.write_bytes(packed[: len(packed) // 2])
+    out = tmp_path / "out"
+    assert main(["convert", str(cut), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert "the gzip data could not be read after" in captured.err
+    assert "what came before was converted" in captured.err
+    converted = len(rows(out / "cut.records.csv"))
+    assert 0 < converted < 200
+    assert "input: the gzip data could not be read" in (out / "cut.errors.log").read_text()
+    assert json.loads(captured.out)["files"][0]["problem"].startswith("the gzip data")
+
+
+def test_noise_that_looks_like_gzip_is_read_as_a_log(tmp_path: Path) -> None:
+    log = tmp_path / "noisy.log"
+    log.write_bytes(b"\x1f\x8b\x00garbage" + write_log(tmp_path / "m.log", 3))
+    assert main(["convert", str(log), "--out", str(tmp_path / "out")]) == 0
+    assert len(rows(tmp_path / "out" / "noisy.records.csv")) == 3
+
+
+def test_an_archive_is_refused_with_advice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import zipfile
+
+    archive = tmp_path / "logs.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("meter.log", write_log(tmp_path / "m.log", 2))
+    assert main(["convert", str(archive), "--out", str(tmp_path / "out")]) == 2
+    assert "it is compressed (zip archive): extract the log first" in capsys.readouterr().err
+
+
+# --- outputs -------------------------------------------------------------------------------
+
+
+def test_an_output_directory_that_is_a_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    out = tmp_path / "out"
+    out.write_text("not a directory")
+    assert main(["convert", str(log), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out}: not a directory" in err
+    assert str(log) not in err  # the input is not blamed
+    assert out.read_text() == "not a directory"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real full disk: a 64 KiB tmpfs (needs root; skipped otherwise)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+def test_a_full_disk_is_reported_against_the_output(tmp_path: Path, small_disk: Path) -> None:
+    big = tmp_path / "big.log"
+    write_log(big, 300)  # its records CSV does not fit in 64 KiB
+    small = tmp_path / "small.log"
+    write_log(small, 2)
+    done = run(str(big), str(small), "--out", str(small_disk))
+    assert done.returncode == 2
+    assert f"cannot write {small_disk / 'big.'}" in done.stderr
+    assert "No space left on device" in done.stderr
+    assert str(big) + ":" not in done.stderr
+    assert "Traceback" not in done.stderr
+    left = sorted(p.name for p in small_disk.iterdir())
+    assert left == ["small.errors.log", "small.records.csv", "small.validity.csv"]
+
+
+def test_a_full_disk_in_process(
+    tmp_path: Path,
+    small_disk: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = tmp_path / "big.log"
+    write_log(log, 300)
+    assert main(["convert", str(log), "--out", str(small_disk)]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {small_disk}/big." in err
+    assert "No space left on device" in err
+    assert list(small_disk.iterdir()) == []
+
+
+def test_temporary_files_never_follow_a_planted_link(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    # Links at the names temporary files had before, and at the first names they will try now.
+    names = iter(["aaaa", "bbbb", "cccc", "dddd", "eeee", "ffff"])
+    monkeypatch.setattr(files, "_token", lambda: next(names))
+    for kind in ("records.csv", "validity.csv", "errors.log"):
+        (out / f".m.{kind}.part").symlink_to(victim)
+    (out / ".m.records.csv.aaaa.part").symlink_to(victim)
+    (out / ".m.validity.csv.cccc.part").symlink_to(tmp_path / "dangling")
+    assert main(["convert", str(log), "--out", str(out)]) == 0
+    assert victim.read_text() == "precious"
+    assert not (tmp_path / "dangling").exists()
+    assert len(rows(out / "m.records.csv")) == 2
+    assert (out / ".m.records.csv.aaaa.part").is_symlink()  # left alone, not ours
+
+
+def test_a_link_at_an_output_name_is_replaced_not_followed(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious")
+    (out / "m.records.csv").symlink_to(victim)
+    assert main(["convert", str(log), "--out", str(out)]) == 0
+    assert victim.read_text() == "precious"
+    assert not (out / "m.records.csv").is_symlink()
+
+
+def test_outputs_get_the_usual_permissions(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    previous = os.umask(0o022)
+    try:
+        assert main(["convert", str(log), "--out", str(tmp_path / "out")]) == 0
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "out" / "m.records.csv").stat().st_mode & 0o777 == 0o644
+
+
+# --- signals -------------------------------------------------------------------------------
+
+_SELF_SIGNAL = """
+import os, signal, sys
+sys.path.insert(0, sys.argv[1])
+from p1lib import files
+from p1lib.converter import main
+read = files.LogReader.read
+def interrupted(self, size=-1):
+    data = read(self, size)
+    os.kill(os.getpid(), getattr(signal, sys.argv[2]))
+    return data
+files.LogReader.read = interrupted
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+def test_a_signal_during_a_conversion_leaves_nothing(tmp_path: Path, name: str, code: int) -> None:
+    """The signal arrives while the outputs are open (the first chunk was read)."""
+    log = tmp_path / "m.log"
+    write_log(log, 5)
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", _SELF_SIGNAL, str(LIBRARY), name]
+    done = subprocess.run(
+        [*command, "convert", str(log), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == code, done.stderr
+    assert f"interrupted ({name})" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_from_outside_leaves_no_part_file(
+    tmp_path: Path, sig: signal.Signals, code: int
+) -> None:
+    """A long conversion (a compressed log of 400,000 telegrams) killed while it writes."""
+    telegram = MeterSimulator("nl_dsmr5", seed=1).telegram()
+    log = tmp_path / "long.log.gz"
+    log.write_bytes(gzip.compress(telegram * 400_000))
+    done_first = tmp_path / "first.log"
+    write_log(done_first, 2)
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "convert", str(done_first), str(log), "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and any(p.name.startswith(".long") for p in out.iterdir())):
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(sig)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    assert leftovers(out) == []
+    assert not (out / "long.records.csv").exists()
+    assert json.loads(stdout)["files"][0]["valid"] == 2  # the finished input is kept
+
+
+# --- hostile streams -----------------------------------------------------------------------
+
+
+def test_noise_rich_in_slashes_keeps_the_error_log_small(tmp_path: Path) -> None:
+    telegrams = b"".join(MeterSimulator("nl_dsmr5", seed=3).telegrams(3))
+    log = tmp_path / "noise.log"
+    log.write_bytes(telegrams + b"x/ABC" * 60_000 + telegrams)  # 300 kB of noise
+    out = tmp_path / "out"
+    assert main(["convert", str(log), "--out", str(out)]) == 0
+    errors = (out / "noise.errors.log").read_text()
+    assert len(errors) < 20_000, len(errors)
+    assert "more rejected frame(s) in a row, not described" in errors
+    assert len(rows(out / "noise.records.csv")) == 6  # the telegrams around it are all there
