@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import html
 import importlib.util
+import contextlib
 import json
 import math
 import sys
@@ -545,7 +546,8 @@ def run(args: argparse.Namespace, default_log: Path) -> int:
     except OSError as err:
         print(f"p1-dsmr: cannot write {path}: {err.strerror or err}", file=sys.stderr)
         return 2
-    print(json.dumps(data))
+    with contextlib.suppress(BrokenPipeError):  # `| head`
+        print(json.dumps(data))
     return 2 if analysis.errors else 0
 
 
