@@ -15,9 +15,9 @@ without it the report says how to install it and exits 2 before reading anything
 from __future__ import annotations
 
 import argparse
+import contextlib
 import html
 import importlib.util
-import contextlib
 import json
 import math
 import sys
