@@ -421,6 +421,7 @@ def main() -> int:
     args = parser.parse_args()
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _raise_stop)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started ignoring it
     live = sys.stdout.isatty() and not args.check
 
     def say(text: str) -> None:

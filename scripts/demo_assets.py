@@ -214,7 +214,7 @@ def dashboard(
         graph(
             "L1",
             [("current_l1", "As the meter sends it"), ("current_l1_calculated", "With decimals")],
-            hours=0.5,
+            hours=0.25,
         ),
     )
     link = _section(
