@@ -18,12 +18,12 @@ results and exits (1 when a check failed).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import os
 import re
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
@@ -94,7 +94,8 @@ class Demo:
         self.style = meter
         self.hass = self._hass(port)
         self.meter: LiveMeter | None = None
-        self._building: concurrent.futures.Future[LiveMeter] | None = None
+        self._building: threading.Thread | None = None
+        self._built: LiveMeter | Exception | None = None
         self.entry: dict[str, Any] = {}
         self.entities: dict[str, str] = {}
         self.device_id: str | None = None
@@ -116,9 +117,8 @@ class Demo:
     def start(self) -> None:
         """Start and onboard Home Assistant (another free port when the port is taken), while
         the meter's past is simulated."""
-        pool = concurrent.futures.ThreadPoolExecutor(1)
-        self._building = pool.submit(LiveMeter, self.config_dir / "p1_meter.log", self.style)
-        pool.shutdown(wait=False)
+        self._building = threading.Thread(target=self._build_meter, daemon=True)
+        self._building.start()
         for attempt in range(3):
             self.hass.write_config()
             self.say(f"Starting Home Assistant on port {self.hass.port} in {self.config_dir} ...")
@@ -138,10 +138,20 @@ class Demo:
             f" user {self.hass.username}."
         )
 
+    def _build_meter(self) -> None:
+        """The simulated meter and its past day (10 to 20 s for a 1-second meter)."""
+        try:
+            self._built = LiveMeter(self.config_dir / "p1_meter.log", self.style)
+        except Exception as err:  # reported by add_meter
+            self._built = err
+
     def add_meter(self) -> None:
         """The simulated meter, its entry, energy preferences, statistics and dashboard."""
         assert self._building is not None
-        meter = self.meter = self._building.result()
+        self._building.join()
+        if not isinstance(self._built, LiveMeter):
+            raise RuntimeError(f"the simulated meter failed: {self._built!r}")
+        meter = self.meter = self._built
         meter.tick()
         self.entry = self.hass.add_file_meter(meter.path, mode="follow", loop=False)
         entry_id = self.entry["entry_id"]
@@ -300,7 +310,9 @@ class Demo:
         if process is not None and process.poll() is not None:
             if process.returncode != RESTART_EXIT_CODE:
                 raise RuntimeError(f"Home Assistant stopped (exit code {process.returncode})")
+            self.say("\nHome Assistant restarts (its Restart button) ...")
             self.hass.start()
+            self.say("Home Assistant is up again.")
         if self.meter is not None:
             self.meter.tick()
 

@@ -171,8 +171,8 @@ def dashboard(
                 " negative while the panels export.",
                 "",
                 "The graphs here show every change since the start. A value's own graph (click"
-                " it) shows Home Assistant's 5-minute statistics: empty until the first"
-                " 5 minutes are over.",
+                " it) shows Home Assistant's 5-minute statistics: a line from about 10 minutes"
+                " after the start on.",
                 "",
                 " · ".join(links),
             ]

@@ -216,7 +216,8 @@ class HassProcess:
                 self.stop()
                 raise PortInUse(f"Home Assistant could not listen on port {self.port}; see {out}")
             try:
-                self.request("GET", "/api/onboarding")
+                # onboarding's views exist until it is done; the API needs a token
+                self.request("GET", "/api/" if self.token else "/api/onboarding")
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.5)
