@@ -78,19 +78,21 @@ class LiveMeter:
         self.style = style
         self.zone = _zone(TIME_ZONES[style][1])
         self.rng = random.Random(seed)
-        now = datetime.now(self.zone).replace(tzinfo=None, microsecond=0)
+        # Hours are counted in UTC (local hours repeat when summer time ends); the meter's clock
+        # shows local time.
+        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=history_hours)
         self.sim = MeterSimulator(
             style,
             seed=self.rng.randrange(1 << 30),
-            start=now - timedelta(hours=history_hours),
+            start=start.astimezone(self.zone).replace(tzinfo=None),
             solar=True,
         )
         self.period = self.sim.period
         self.history: list[tuple[datetime, dict[str, float]]] = []
-        """(an hour on the meter's clock, the counters at its start) before the demo."""
+        """(the start of an hour, the counters then) before the demo."""
         hour = None
-        while self.sim.now < now:
-            at = self.sim.now
+        for step in range(history_hours * 3600 // self.period):
+            at = start + timedelta(seconds=step * self.period)
             telegram = self.sim.telegram()
             if at.hour != hour:
                 hour = at.hour
@@ -109,7 +111,9 @@ class LiveMeter:
         now = time.monotonic()
         if now < self._due:
             return False
-        self._due = max(self._due + self.period, now)  # after a sleep it goes on from now
+        if now - self._due > 3 * self.period:  # the first, or after the machine slept
+            self._due = now
+        self._due += self.period
         telegram = self.sim.telegram()
         self.written += 1
         noise = putty_header(self.sim.now) if self.written == 1 else b""
@@ -132,11 +136,10 @@ class LiveMeter:
         rows = []
         base = self.history[0][1].get(key) if self.history else None
         for (start, _), (_, end) in itertools.pairwise(self.history):
-            aware = start.replace(tzinfo=self.zone)
-            if base is None or key not in end or aware + timedelta(hours=1) > before:
+            if base is None or key not in end or start + timedelta(hours=1) > before:
                 continue
             rows.append(
-                {"start": aware.isoformat(), "state": end[key], "sum": round(end[key] - base, 3)}
+                {"start": start.isoformat(), "state": end[key], "sum": round(end[key] - base, 3)}
             )
         return rows
 
