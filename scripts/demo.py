@@ -486,10 +486,9 @@ def main() -> int:
     except (KeyboardInterrupt, Stop):
         return 0
     except Exception as err:
-        print(
-            f"\ndemo: {err}\n(Home Assistant's output: {demo.config_dir / 'hass.out'})",
-            file=sys.stderr,
-        )
+        print(f"\ndemo: {err}", file=sys.stderr)
+        if demo.hass.process is not None:
+            print(f"(Home Assistant's output: {demo.config_dir / 'hass.out'})", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -41,6 +41,7 @@ HISTORY_COMPONENTS = ("recorder", "history", "logbook", "energy")
 _ONBOARDED_STEPS = ("core_config", "analytics", "integration")
 
 _HTTP_FAILED = b"Failed to create HTTP server"
+_MARKER = ".p1-dsmr-demo"
 
 
 class PortInUse(RuntimeError):
@@ -120,10 +121,24 @@ class HassProcess:
     # --- process ---------------------------------------------------------------------------------
 
     def write_config(self) -> None:
-        """A fresh configuration directory with P1 DSMR installed as a custom integration."""
+        """A fresh configuration directory with P1 DSMR installed as a custom integration.
+
+        A directory that is there already is replaced only when it is empty or one of these (its
+        marker, or ``hass.out``): never someone's real configuration.
+        """
         if self.config_dir.exists():
+            if not (
+                (self.config_dir / _MARKER).exists()
+                or (self.config_dir / "hass.out").exists()
+                or not any(self.config_dir.iterdir())
+            ):
+                raise FileExistsError(
+                    f"{self.config_dir} is not a configuration directory this made: choose an"
+                    " empty or new one"
+                )
             shutil.rmtree(self.config_dir)
         (self.config_dir / "custom_components").mkdir(parents=True)
+        (self.config_dir / _MARKER).write_text("made by scripts/hass_demo.py; replaced on start\n")
         shutil.copytree(
             COMPONENT,
             self.config_dir / "custom_components" / "p1_dsmr",

@@ -17,7 +17,7 @@ from demo import choose_port
 from demo_assets import DASHBOARD_KEYS, dashboard, dashboard_entities, energy_keys, energy_prefs
 from demo_checks import classify_log
 from demo_meter import LiveMeter, counters
-from hass_demo import _watching_parent, port_in_use
+from hass_demo import HassProcess, _watching_parent, port_in_use
 
 from custom_components.p1_dsmr.p1lib.crc import crc16
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator
@@ -193,3 +193,18 @@ def test_home_assistant_runs_watching_its_parent() -> None:
     patched = _watching_parent([python, "-c", "import sys; run()", "-c", "/config"])
     assert patched[2].endswith("import sys; run()")
     assert patched[3:] == ["-c", "/config"]
+
+
+def test_a_directory_it_did_not_make_is_never_replaced(tmp_path: Path) -> None:
+    real = tmp_path / "homeassistant"
+    real.mkdir()
+    (real / "configuration.yaml").write_text("default_config:\n")
+    with pytest.raises(FileExistsError, match="not a configuration directory this made"):
+        HassProcess(real, 8123).write_config()
+    assert (real / "configuration.yaml").read_text() == "default_config:\n"
+    made = tmp_path / "demo"
+    HassProcess(made, 8123).write_config()
+    (made / "extra").write_text("x")
+    HassProcess(made, 8123).write_config()  # its own: made afresh
+    assert not (made / "extra").exists()
+    assert (made / "configuration.yaml").exists()
