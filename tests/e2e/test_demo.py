@@ -1,7 +1,8 @@
 """The demo (scripts/demo.py) as a user runs it: a real Home Assistant process and a simulated meter.
 
-``--check`` on a port another program holds (which must never get a request), and a live demo
-stopped with SIGTERM (which must leave no Home Assistant behind).
+``--check`` on a port another program holds (which must never get a request), and a live demo,
+looked at with the credentials it prints and stopped with SIGTERM (which must leave no Home
+Assistant behind).
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hass_demo import CLIENT_ID
 
-from .conftest import free_port
+from .conftest import HassProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "scripts" / "demo.py"
@@ -123,6 +126,92 @@ def test_demo_check_on_a_taken_port(tmp_path: Path, socket_enabled: None) -> Non
     assert wait_until_gone(config) == []
 
 
+def log_in(config: Path, port: int, username: str, password: str) -> HassProcess:
+    """The demo's Home Assistant, logged in as a user would with the printed credentials."""
+    hass = HassProcess(config, port)
+    flow = hass.request(
+        "POST",
+        "/auth/login_flow",
+        {"client_id": CLIENT_ID, "handler": ["homeassistant", None], "redirect_uri": CLIENT_ID},
+    )
+    result = hass.request(
+        "POST",
+        f"/auth/login_flow/{flow['flow_id']}",
+        {"client_id": CLIENT_ID, "username": username, "password": password},
+    )
+    assert result["type"] == "create_entry", result
+    tokens = hass.request(
+        "POST",
+        "/auth/token",
+        {"grant_type": "authorization_code", "code": result["result"], "client_id": CLIENT_ID},
+        form=True,
+    )
+    hass.token = tokens["access_token"]
+    return hass
+
+
+def what_a_user_finds(hass: HassProcess) -> None:
+    """Checked here, not by the demo's own --check: history, logbook, recorder and energy, the
+    meter as the Energy dashboard's grid with a past day of hours, the dashboard, a clean log."""
+    assert {"recorder", "history", "logbook", "energy", "frontend"} <= set(
+        hass.request("GET", "/api/config")["components"]
+    )
+    entries = hass.request("GET", "/api/config/config_entries/entry")
+    assert {e["domain"] for e in entries} <= {"p1_dsmr", "backup"}
+    assert all(e["state"] == "loaded" for e in entries), entries
+    (entry,) = [e for e in entries if e["domain"] == "p1_dsmr"]
+    keys = hass.meter_entities(entry["entry_id"])
+    prefs, dashboards, config = hass.ws(
+        {"type": "energy/get_prefs"},
+        {"type": "lovelace/dashboards/list"},
+        {"type": "lovelace/config", "url_path": "p1-dsmr"},
+    )
+    (grid,) = [source for source in prefs["energy_sources"] if source["type"] == "grid"]
+    imported = [flow["stat_energy_from"] for flow in grid["flow_from"]]
+    assert imported == [keys["energy_import_t1"], keys["energy_import_t2"]]
+    assert [flow["stat_energy_to"] for flow in grid["flow_to"]] == [
+        keys["energy_export_t1"],
+        keys["energy_export_t2"],
+    ]
+    assert "p1-dsmr" in [d["url_path"] for d in dashboards]
+    cards = [card for section in config["views"][0]["sections"] for card in section["cards"]]
+    assert [card["entity"] for card in cards if card["type"] == "gauge"] == [
+        keys[f"voltage_l{n}"] for n in (1, 2, 3)
+    ]
+    start = (datetime.now(UTC) - timedelta(hours=26)).isoformat()
+    deadline = time.monotonic() + 30
+    while True:  # the recorder commits every 5 s
+        (stats,) = hass.ws(
+            {
+                "type": "recorder/statistics_during_period",
+                "start_time": start,
+                "period": "hour",
+                "statistic_ids": imported,
+                "types": ["change"],
+            }
+        )
+        (history,) = hass.ws(
+            {
+                "type": "history/history_during_period",
+                "start_time": start,
+                "entity_ids": [keys["voltage_l1"]],
+                "minimal_response": True,
+            }
+        )
+        if (all(len(stats.get(i, [])) >= 22 for i in imported) and history) or (
+            time.monotonic() > deadline
+        ):
+            break
+        time.sleep(1)
+    for statistic in imported:
+        changes = [row["change"] for row in stats[statistic]]
+        assert len(changes) >= 22
+        assert min(changes) >= 0
+    assert history[keys["voltage_l1"]]
+    (log,) = hass.ws({"type": "system_log/list"})
+    assert [r for r in log if r["level"] in ("ERROR", "CRITICAL")] == []
+
+
 def test_demo_stops_home_assistant_on_sigterm(tmp_path: Path, socket_enabled: None) -> None:
     config = tmp_path / "config"
     port = free_port()
@@ -146,7 +235,12 @@ def test_demo_stops_home_assistant_on_sigterm(tmp_path: Path, socket_enabled: No
                 output.append(lines.get(timeout=1))
         assert any(f"http://127.0.0.1:{port}/p1-dsmr/meter" in line for line in output)
         assert len(processes_of(config)) >= 2  # the demo and Home Assistant
-        time.sleep(5)
+        printed = dict(
+            line.split(maxsplit=1) for line in output if line.strip().startswith(("User", "Pass"))
+        )
+        what_a_user_finds(
+            log_in(config, port, printed["User"].strip(), printed["Password"].strip())
+        )
         later = []
         while not lines.empty():
             later.append(lines.get())
