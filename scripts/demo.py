@@ -18,6 +18,7 @@ results and exits (1 when a check failed).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
@@ -337,8 +338,6 @@ class Demo:
         except ValueError:
             return 0.0
 
-    # --- checks ----------------------------------------------------------------------------------
-
 
 # --- output --------------------------------------------------------------------------------------
 
@@ -474,14 +473,17 @@ def main() -> int:
                 adjusted = time.monotonic()
                 try:
                     demo.adjust_sums()
+                except OSError:  # busy: the next round
+                    pass
                 except RuntimeError as err:  # the demo goes on; only the Energy dashboard suffers
                     demo.adjustments.clear()
                     say(f"\nWarning: the energy statistics could not be joined: {err}")
             if live and time.monotonic() - shown >= 10:
                 shown = time.monotonic()
                 width = shutil.get_terminal_size((100, 20)).columns - 3
-                line = status_line(demo.hass.states(), demo.entities)
-                print(f"\r\x1b[K  {line[:width]}", end="", flush=True)
+                with contextlib.suppress(OSError):  # busy: the next round
+                    line = status_line(demo.hass.states(), demo.entities)
+                    print(f"\r\x1b[K  {line[:width]}", end="", flush=True)
             time.sleep(0.5)
     except (KeyboardInterrupt, Stop):
         return 0
