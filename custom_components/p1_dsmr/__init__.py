@@ -45,7 +45,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
     )
     entry.async_on_unload(coordinator.add_raw_listener(archive.add))
     coordinator.start()
-    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    # The one place that reloads a loaded entry: after the options flow, or after the reconfigure
+    # flow changed the connection (which does not reload by itself, see config_flow._finish).
+    entry.async_on_unload(entry.add_update_listener(_async_entry_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
 
@@ -76,6 +78,6 @@ async def async_remove_config_entry_device(
     return False
 
 
-async def _async_options_updated(hass: HomeAssistant, entry: P1ConfigEntry) -> None:
-    """Options changed: reload so the coordinator runs with them."""
+async def _async_entry_updated(hass: HomeAssistant, entry: P1ConfigEntry) -> None:
+    """Options or connection changed: reload so the coordinator and its source run with them."""
     await hass.config_entries.async_reload(entry.entry_id)

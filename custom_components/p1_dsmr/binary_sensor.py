@@ -10,7 +10,7 @@ from homeassistant.components.binary_sensor import (
     BinarySensorEntityDescription,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from . import P1ConfigEntry
 from .coordinator import P1Coordinator, P1Data
@@ -71,7 +71,7 @@ def present_flags(data: P1Data) -> list[P1BinarySensorEntityDescription]:
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: P1ConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the flags for the phases the meter measures."""
     add_entities_as_they_appear(entry, async_add_entities, present_flags, P1BinarySensor)

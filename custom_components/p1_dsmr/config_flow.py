@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -304,11 +305,24 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         await self.async_set_unique_id(_unique_id(telegram))
         if self.source == SOURCE_RECONFIGURE:
             self._abort_if_unique_id_mismatch(reason="wrong_meter")
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=data
-            )
+            return self._update_and_reload_once(self._get_reconfigure_entry(), data)
         self._abort_if_unique_id_configured()
         return self.async_create_entry(title=_title(telegram), data=data)
+
+    def _update_and_reload_once(
+        self, entry: ConfigEntry, data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Store the new connection and reload the entry exactly once.
+
+        A loaded entry has an update listener that reloads it when its data changes; reloading
+        here too (``async_update_reload_and_abort``) set it up twice, and Home Assistant refuses
+        that from 2026.12. An entry that is not loaded (its old port vanished: setup retry) has
+        no listener, so it is reloaded here, at once rather than at its next retry.
+        """
+        changed = self.hass.config_entries.async_update_entry(entry, data={**entry.data, **data})
+        if not (changed and entry.update_listeners):
+            self.hass.config_entries.async_schedule_reload(entry.entry_id)
+        return self.async_abort(reason="reconfigure_successful")
 
 
 _NETWORK_SCHEMA = vol.Schema(

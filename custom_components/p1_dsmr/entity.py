@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from homeassistant.core import callback
+from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import DOMAIN, MANUFACTURERS
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
 
 def add_entities_as_they_appear[DescriptionT: EntityDescription](
     entry: P1ConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
     present: Callable[[P1Data], Iterable[DescriptionT]],
     factory: Callable[[P1Coordinator, DescriptionT], Entity],
 ) -> None:
@@ -60,21 +61,11 @@ class P1Entity(CoordinatorEntity[P1Coordinator]):
         base = entry.unique_id or entry.entry_id
         self._attr_unique_id = f"{base}_{description.key}"
         self._written: tuple[bool, Value] | None = None
-        if channel is None:
-            self._attr_device_info = meter_device_info(coordinator)
-        else:
-            mbus = coordinator.data.mbus.get(channel) if coordinator.data else None
-            kind = mbus.kind if mbus is not None else "gas"
-            self._attr_device_info = DeviceInfo(
-                identifiers={(DOMAIN, f"{base}_mbus{channel}")},
-                via_device=(DOMAIN, base),
-                translation_key=f"mbus_{kind}"
-                if kind in ("gas", "water", "heat")
-                else "mbus_other",
-                translation_placeholders={"channel": str(channel)},
-                serial_number=mbus.equipment_id if mbus is not None else None,
-                model=kind,
-            )
+        self._attr_device_info = (
+            meter_device_info(coordinator)
+            if channel is None
+            else mbus_device_info(coordinator, channel)
+        )
 
     @property
     def available(self) -> bool:
@@ -95,6 +86,45 @@ class P1Entity(CoordinatorEntity[P1Coordinator]):
             return
         self._written = state
         self.async_write_ha_state()
+
+
+# Home Assistant 2026.8 links a device to the device it is connected through by that device's id
+# (DeviceInfo.via_device_id) and deprecates the link by its identifiers (via_device, removed in
+# 2027.8), which 2025.4 alone knows.
+LINK_BY_DEVICE_ID = "via_device_id" in DeviceInfo.__optional_keys__
+
+
+def mbus_device_info(coordinator: P1Coordinator, channel: int) -> DeviceInfo:
+    """A gas, water or heat meter on an M-Bus channel, connected through the electricity meter."""
+    entry = coordinator.config_entry
+    base = entry.unique_id or entry.entry_id
+    mbus = coordinator.data.mbus.get(channel) if coordinator.data else None
+    kind = mbus.kind if mbus is not None else "gas"
+    identifiers = {(DOMAIN, f"{base}_mbus{channel}")}
+    translation_key = f"mbus_{kind}" if kind in ("gas", "water", "heat") else "mbus_other"
+    placeholders = {"channel": str(channel)}
+    serial_number = mbus.equipment_id if mbus is not None else None
+    # The electricity meter is registered first: the link needs its device.
+    meter = dr.async_get(coordinator.hass).async_get_or_create(
+        config_entry_id=entry.entry_id, **meter_device_info(coordinator)
+    )
+    if LINK_BY_DEVICE_ID:
+        return DeviceInfo(  # type: ignore[typeddict-unknown-key, unused-ignore]  # 2025.4: no key
+            identifiers=identifiers,
+            via_device_id=meter.id,
+            translation_key=translation_key,
+            translation_placeholders=placeholders,
+            serial_number=serial_number,
+            model=kind,
+        )
+    return DeviceInfo(  # type: ignore[call-arg, unused-ignore]  # 2026.8+: hidden, deprecated
+        identifiers=identifiers,
+        via_device=(DOMAIN, base),
+        translation_key=translation_key,
+        translation_placeholders=placeholders,
+        serial_number=serial_number,
+        model=kind,
+    )
 
 
 def meter_device_info(coordinator: P1Coordinator) -> DeviceInfo:

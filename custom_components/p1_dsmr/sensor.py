@@ -26,7 +26,7 @@ from homeassistant.const import (
     UnitOfVolume,
 )
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers.entity_platform import AddEntitiesCallback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import P1ConfigEntry
@@ -123,10 +123,21 @@ class _Style(NamedTuple):
     """Library unit to Home Assistant unit (kvar to var)."""
 
 
+try:  # Home Assistant 2026.11 and later: reactive energy is a device class with its units
+    from homeassistant.const import UnitOfReactiveEnergy  # type: ignore[attr-defined, unused-ignore]
+except ImportError:  # before: a kvarh total without a device class
+    _REACTIVE_ENERGY = _Style(None, _TOTAL, "kvarh")
+else:
+    _REACTIVE_ENERGY = _Style(
+        SensorDeviceClass.REACTIVE_ENERGY,  # type: ignore[attr-defined, unused-ignore]
+        _TOTAL,
+        UnitOfReactiveEnergy.KILO_VOLT_AMPERE_REACTIVE_HOUR,
+    )
+
 # Device class, state class and unit for each kind of value (canonical units of the library).
 _KIND_STYLES: dict[Kind, _Style] = {
     Kind.ENERGY: _Style(_E, _TOTAL, UnitOfEnergy.KILO_WATT_HOUR),
-    Kind.REACTIVE_ENERGY: _Style(None, _TOTAL, "kvarh"),
+    Kind.REACTIVE_ENERGY: _REACTIVE_ENERGY,
     Kind.POWER: _Style(SensorDeviceClass.POWER, _MEASUREMENT, UnitOfPower.KILO_WATT),
     Kind.REACTIVE_POWER: _Style(
         SensorDeviceClass.REACTIVE_POWER,
@@ -323,7 +334,7 @@ def available_descriptions(data: P1Data) -> list[P1SensorEntityDescription]:
 async def async_setup_entry(
     hass: HomeAssistant,
     entry: P1ConfigEntry,
-    async_add_entities: AddEntitiesCallback,
+    async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add sensors for what the meter sends, and more as new values appear (M-Bus devices)."""
     coordinator = entry.runtime_data

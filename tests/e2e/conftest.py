@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from hass_demo import HassProcess, free_port
 
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
+from tests.ha_reports import problems_in_log
 
 
 @pytest.fixture
@@ -25,6 +26,8 @@ def meter_log(tmp_path: Path) -> Path:
 
 
 def running_hass(tmp_path: Path, frontend: bool) -> Iterator[HassProcess]:
+    """Home Assistant as a process; after it stopped, its log must hold no report of a deprecated
+    call by p1_dsmr and no error of ours (tests/ha_reports.py)."""
     hass = HassProcess(tmp_path / "config", free_port(), frontend=frontend)
     hass.write_config()
     try:
@@ -33,6 +36,10 @@ def running_hass(tmp_path: Path, frontend: bool) -> Iterator[HassProcess]:
         yield hass
     finally:
         hass.stop()
+    log = (hass.config_dir / "hass.out").read_text(encoding="utf-8", errors="replace")
+    assert "custom integration p1_dsmr" in log  # the log is the one that loaded it
+    problems = problems_in_log(log)
+    assert not problems, "\n\n".join(problems)
 
 
 @pytest.fixture

@@ -5,10 +5,14 @@ from __future__ import annotations
 import importlib.util
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from .conftest import HassProcess
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(
@@ -17,6 +21,20 @@ pytestmark = pytest.mark.skipif(
     or importlib.util.find_spec("hass_frontend") is None,
     reason="needs Debian's chromium and playwright (P1_E2E=1 scripts/test installs playwright)",
 )
+
+
+def confirm_http_settings(page: Page) -> None:
+    """Home Assistant 2026.x asks to confirm HTTP settings new to it (ours come from
+    configuration.yaml) in a dialog over every page; 2025.4 does not."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
+    dialog = page.get_by_text("Confirm new HTTP server configuration")
+    try:
+        dialog.wait_for(timeout=5_000)
+    except PlaywrightTimeoutError:
+        return
+    page.get_by_role("button", name="Confirm", exact=True).click()
+    dialog.wait_for(state="hidden", timeout=10_000)
 
 
 def test_integration_page_and_config_flow(
@@ -47,9 +65,14 @@ def test_integration_page_and_config_flow(
         page.get_by_label("Username").fill(hass.username)
         page.get_by_label("Password", exact=True).fill(hass.password)
         page.keyboard.press("Enter")
-        page.wait_for_url(f"{hass.url}/lovelace/**", timeout=60_000)
+        # Logged in once the frontend keeps its tokens (the page it lands on differs by release:
+        # /lovelace/0 in 2025.4, / in 2026.11).
+        page.wait_for_function(
+            "() => window.localStorage.getItem('hassTokens') !== null", timeout=60_000
+        )
         page.goto(f"{hass.url}/config/integrations/integration/p1_dsmr")
         page.get_by_text("Iskra E0044007382246019").first.wait_for(timeout=60_000)
+        confirm_http_settings(page)
         page.screenshot(path=str(shots / "integration.png"))
         page.get_by_text("Add device", exact=False).first.click()
         page.get_by_text("USB or serial cable").first.wait_for(timeout=60_000)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -11,9 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from homeassistant.const import MAJOR_VERSION, MINOR_VERSION
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
+from syrupy.location import PyTestLocation
 
 from custom_components.p1_dsmr.const import (
     CONF_FILE_MODE,
@@ -25,8 +30,25 @@ from custom_components.p1_dsmr.const import (
     SOURCE_FILE,
 )
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
+from tests.ha_reports import is_deprecation_report
 
 HU_ID = "AUX1030302759988"
+
+
+# Snapshots pin what Home Assistant itself shows of our entities and devices (registry entries,
+# states, diagnostics), and that differs between releases: new registry fields, display precisions
+# Home Assistant now suggests, syrupy's format. Each release the suite runs on has its own complete
+# set, in snapshots/<release>/ beside the test module (e.g. snapshots/2026.11/test_sensor.ambr):
+# every field checked on every release, and a diff between two sets shows what a release changed.
+HA_RELEASE = f"{MAJOR_VERSION}.{MINOR_VERSION}"
+
+
+class ReleaseSnapshotExtension(HomeAssistantSnapshotExtension):
+    """Home Assistant's snapshot format, one directory per Home Assistant release."""
+
+    @classmethod
+    def dirname(cls, *, test_location: PyTestLocation) -> str:
+        return str(Path(test_location.filepath).parent / "snapshots" / HA_RELEASE)
 
 
 @pytest.fixture(autouse=True)
@@ -36,8 +58,66 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 
 @pytest.fixture
 def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
-    """Snapshots in Home Assistant's format."""
-    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+    """Snapshots in Home Assistant's format, in the set of the running Home Assistant release."""
+    return snapshot.use_extension(ReleaseSnapshotExtension)
+
+
+# Home Assistant reports the use of a deprecated API with a log record, not a Python warning (see
+# tests/ha_reports.py): such a record fails the test that caused it, whether it came while the test
+# ran or while its fixtures were set up or torn down (unloading an entry, stopping Home Assistant).
+# Python deprecation warnings raised from our modules are errors through pyproject's filterwarnings.
+class DeprecationReports(logging.Handler):
+    """Collects Home Assistant's reports of deprecated calls by p1_dsmr or by a test."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.reports: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if is_deprecation_report(record.name, record.levelno, record.getMessage()):
+            self.reports.append(record.getMessage())
+
+
+_REPORTS = pytest.StashKey[DeprecationReports]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    handler = item.stash[_REPORTS] = DeprecationReports()
+    logging.getLogger().addHandler(handler)
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    try:
+        result = yield
+    finally:
+        handler = item.stash.get(_REPORTS, None)
+        if handler is not None:
+            logging.getLogger().removeHandler(handler)
+    if handler is not None and handler.reports:
+        pytest.fail("Home Assistant reported deprecated use:\n" + "\n".join(handler.reports))
+    return result
+
+
+def device_by_identifier(
+    hass: HomeAssistant, entry: MockConfigEntry, identifier: str
+) -> dr.DeviceEntry | None:
+    """The entry's device with ``(DOMAIN, identifier)``, looked up the same way on every release.
+
+    ``DeviceRegistry.async_get_device(identifiers=...)`` is deprecated from 2026.8 (identifiers are
+    unique per config entry only); its replacement ``async_get_device_by_identifier`` does not exist
+    in 2025.4. Listing the entry's devices works on both.
+    """
+    registry = dr.async_get(hass)
+    matches = [
+        device
+        for device in dr.async_entries_for_config_entry(registry, entry.entry_id)
+        if (DOMAIN, identifier) in device.identifiers
+    ]
+    assert len(matches) <= 1, matches
+    return matches[0] if matches else None
 
 
 @pytest.fixture

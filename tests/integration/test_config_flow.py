@@ -7,7 +7,7 @@ from typing import Any
 from unittest.mock import patch
 
 import pytest
-from homeassistant.config_entries import SOURCE_USER
+from homeassistant.config_entries import SOURCE_USER, ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
@@ -37,10 +37,17 @@ from .conftest import HU_ID, PtyMeter, TcpMeter, telegrams
 
 
 @pytest.fixture(autouse=True)
-def no_setup() -> Any:
-    """The flow is tested on its own: creating an entry does not start reading."""
-    with patch("custom_components.p1_dsmr.async_setup_entry", return_value=True) as setup:
+async def no_setup(hass: HomeAssistant) -> Any:
+    """The flow is tested on its own: creating an entry does not start reading, and the entries
+    it created are unloaded the same way (tests/integration/test_init.py sets entries up)."""
+    with (
+        patch("custom_components.p1_dsmr.async_setup_entry", return_value=True) as setup,
+        patch("custom_components.p1_dsmr.async_unload_entry", return_value=True),
+    ):
         yield setup
+        for entry in hass.config_entries.async_entries(DOMAIN):
+            if entry.state is ConfigEntryState.LOADED:
+                assert await hass.config_entries.async_unload(entry.entry_id)
 
 
 class FakePort:

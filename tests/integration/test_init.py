@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from unittest.mock import MagicMock, patch
 
+import pytest
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.const import CONF_HOST, CONF_PORT, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import issue_registry as ir
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.p1_dsmr.const import (
     CONF_BAUDRATE,
     CONF_DEVICE,
+    CONF_FILE_PATH,
     CONF_SOURCE,
+    CONF_VOLTAGE_THRESHOLD,
     DOMAIN,
     SOURCE_NETWORK,
     SOURCE_SERIAL,
@@ -124,3 +131,99 @@ async def test_serial_source_and_missing_port_issue(hass: HomeAssistant) -> None
     finally:
         meter.stop()
         assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+@contextmanager
+def counting_setups() -> Iterator[tuple[MagicMock, MagicMock]]:
+    """Count the entry's setups and unloads (each runs the real function)."""
+    import custom_components.p1_dsmr as integration
+
+    with (
+        patch.object(
+            integration, "async_setup_entry", wraps=integration.async_setup_entry
+        ) as setup,
+        patch.object(
+            integration, "async_unload_entry", wraps=integration.async_unload_entry
+        ) as unload,
+    ):
+        yield setup, unload
+
+
+@pytest.mark.parametrize("moved", [True, False], ids=["new_path", "same_path"])
+async def test_reconfigure_reloads_a_loaded_entry_once(
+    hass: HomeAssistant,
+    file_entry: MockConfigEntry,
+    log_file: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    moved: bool,
+) -> None:
+    file_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(file_entry.entry_id)
+    voltage = "sensor.electricity_meter_voltage_l1"
+    await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
+    before = file_entry.runtime_data
+    path = tmp_path / "moved.log" if moved else log_file
+    path.write_bytes(log_file.read_bytes())
+    with counting_setups() as (setup, unload):
+        result = await file_entry.start_reconfigure_flow(hass)
+        assert result["step_id"] == "file"
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_FILE_PATH: str(path)}
+        )
+        await hass.async_block_till_done()
+        assert result["type"] is FlowResultType.ABORT
+        assert result["reason"] == "reconfigure_successful"
+        await wait_for(hass, lambda: state(hass, voltage) not in (None, STATE_UNAVAILABLE))
+    # Exactly one reload (Home Assistant 2026.12 refuses a second one by an update listener).
+    assert (unload.call_count, setup.call_count) == (1, 1)
+    assert "has an update listener" not in caplog.text  # 2026.11: "and should use it for ..."
+    assert file_entry.state is ConfigEntryState.LOADED
+    assert file_entry.data[CONF_FILE_PATH] == str(path)
+    assert file_entry.runtime_data is not before
+    assert str(path) in file_entry.runtime_data.source.description
+    assert await hass.config_entries.async_unload(file_entry.entry_id)
+
+
+async def test_reconfigure_sets_up_a_retrying_entry_at_once(hass: HomeAssistant) -> None:
+    """The reconfigure flow is how a user repairs a vanished port: no waiting for the retry."""
+    meter = PtyMeter(telegrams("hu_sanxing", 10)).start()
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=HU_ID,
+        data={CONF_SOURCE: SOURCE_SERIAL, CONF_DEVICE: "/dev/ttyUSB-gone", CONF_BAUDRATE: 115200},
+    )
+    entry.add_to_hass(hass)
+    try:
+        await hass.config_entries.async_setup(entry.entry_id)
+        await hass.async_block_till_done()
+        assert entry.state is ConfigEntryState.SETUP_RETRY
+        with counting_setups() as (setup, unload):
+            result = await entry.start_reconfigure_flow(hass)
+            result = await hass.config_entries.flow.async_configure(
+                result["flow_id"], {CONF_DEVICE: meter.path}
+            )
+            await hass.async_block_till_done()
+        assert result["reason"] == "reconfigure_successful"
+        assert (unload.call_count, setup.call_count) == (0, 1)  # nothing was loaded to unload
+        assert entry.state is ConfigEntryState.LOADED
+        assert entry.data[CONF_DEVICE] == meter.path
+    finally:
+        meter.stop()
+        assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_options_flow_reloads_once(hass: HomeAssistant, file_entry: MockConfigEntry) -> None:
+    file_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(file_entry.entry_id)
+    await hass.async_block_till_done()
+    with counting_setups() as (setup, unload):
+        result = await hass.config_entries.options.async_init(file_entry.entry_id)
+        options = {**result["data_schema"]({}), CONF_VOLTAGE_THRESHOLD: 250.0}
+        result = await hass.config_entries.options.async_configure(result["flow_id"], options)
+        await hass.async_block_till_done()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert (unload.call_count, setup.call_count) == (1, 1)
+    assert file_entry.state is ConfigEntryState.LOADED
+    assert file_entry.runtime_data.config_entry.options[CONF_VOLTAGE_THRESHOLD] == 250.0
+    assert await hass.config_entries.async_unload(file_entry.entry_id)

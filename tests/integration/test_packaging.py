@@ -8,7 +8,10 @@ import struct
 from pathlib import Path
 from typing import Any
 
+import homeassistant.components
 import yaml
+from awesomeversion import AwesomeVersion
+from homeassistant.const import __version__ as HA_VERSION
 
 from custom_components.p1_dsmr.binary_sensor import BINARY_SENSORS
 from custom_components.p1_dsmr.p1lib.obis import REGISTRY
@@ -20,10 +23,10 @@ LANGUAGES = ("en", "hu", "nl")
 
 RULES = {
     "bronze": """action-setup appropriate-polling brands common-modules config-flow
-        config-flow-test-coverage dependency-transparency docs-actions docs-high-level-description
-        docs-installation-instructions docs-removal-instructions entity-event-setup
-        entity-unique-id has-entity-name runtime-data test-before-configure test-before-setup
-        unique-config-entry""",
+        config-flow-test-coverage dependency-transparency docs-actions docs-conditions
+        docs-high-level-description docs-installation-instructions docs-removal-instructions
+        docs-triggers entity-event-setup entity-unique-id has-entity-name runtime-data
+        test-before-configure test-before-setup unique-config-entry""",
     "silver": """action-exceptions config-entry-unloading docs-configuration-parameters
         docs-installation-parameters entity-unavailable integration-owner log-when-unavailable
         parallel-updates reauthentication-flow test-coverage""",
@@ -72,8 +75,19 @@ def test_hacs_json() -> None:
     ] == ["p1_dsmr"]
 
 
+# The keys hassfest accepts in a custom integration's manifest (it rejects any other): Home
+# Assistant reads no minimum release from it; hacs.json and the README state the supported ones.
+MANIFEST_KEYS = {
+    "domain", "name", "after_dependencies", "bluetooth", "codeowners", "config_flow",
+    "dependencies", "dhcp", "disabled", "documentation", "homekit", "import_executor",
+    "integration_type", "iot_class", "issue_tracker", "loggers", "mqtt", "quality_scale",
+    "requirements", "single_config_entry", "ssdp", "usb", "version", "zeroconf",
+}  # fmt: skip
+
+
 def test_manifest() -> None:
     manifest = load("manifest.json")
+    assert set(manifest) <= MANIFEST_KEYS
     order = list(manifest)
     assert order[:2] == ["domain", "name"]
     assert order[2:] == sorted(order[2:])
@@ -145,10 +159,23 @@ def test_services_and_icons_match_translations() -> None:
         assert set(entities) <= set(english["entity"][platform]), platform
 
 
+def rules_home_assistant_uses() -> set[str]:
+    """Every rule id in the quality_scale.yaml of the installed Home Assistant's integrations
+    (hassfest accepts no other: a rule it adds shows up here with the release that adds it)."""
+    components = Path(homeassistant.components.__file__).parent
+    rules: set[str] = set()
+    for path in components.glob("*/quality_scale.yaml"):
+        rules.update(yaml.safe_load(path.read_text(encoding="utf-8")).get("rules") or {})
+    return rules
+
+
 def test_quality_scale() -> None:
     scale = yaml.safe_load((COMPONENT / "quality_scale.yaml").read_text())["rules"]
     expected = {rule for tier in RULES.values() for rule in tier.split()}
     assert set(scale) == expected
+    known = rules_home_assistant_uses()
+    assert len(known) > 40  # the installed Home Assistant ships its integrations' scales
+    assert known <= expected, sorted(known - expected)
     for rule, status in scale.items():
         if isinstance(status, dict):
             assert status["status"] in ("done", "exempt"), rule
@@ -156,3 +183,43 @@ def test_quality_scale() -> None:
                 assert len(status.get("comment", "")) > 10, rule
         else:
             assert status == "done", rule
+
+
+def test_quality_scale_exemptions_hold() -> None:
+    """An exemption that stops being true (triggers added, say) fails here."""
+    scale = yaml.safe_load((COMPONENT / "quality_scale.yaml").read_text())["rules"]
+    files = {path.name for path in COMPONENT.iterdir()}
+    manifest = load("manifest.json")
+    exempt_unless = {
+        "docs-triggers": {"triggers.yaml", "trigger.py", "device_trigger.py"},
+        "docs-conditions": {"conditions.yaml", "condition.py", "device_condition.py"},
+        "reauthentication-flow": set(),
+        "inject-websession": set(),
+        "discovery": set(),
+    }
+    for rule, present in exempt_unless.items():
+        assert scale[rule]["status"] == "exempt", rule
+        assert not files & present, (rule, files & present)
+    assert "async_step_reauth" not in (COMPONENT / "config_flow.py").read_text()
+    assert not {"usb", "zeroconf", "dhcp", "ssdp"} & set(manifest)
+    assert not re.search(
+        r"aiohttp|httpx|async_get_clientsession", (COMPONENT / "source.py").read_text()
+    )
+
+
+def test_supported_releases_are_stated_and_tested() -> None:
+    """hacs.json's minimum is the oldest release the suite runs on; the README names it, the
+    current release and the manifest's version; this run's Home Assistant is within the range."""
+    minimum = json.loads((ROOT / "hacs.json").read_text())["homeassistant"]
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    supported = re.search(r"\*\*Supported Home Assistant releases\*\*:(.+?)\n\n", readme, re.S)
+    assert supported is not None
+    statement = " ".join(supported.group(1).split())
+    version = load("manifest.json")["version"]
+    assert f"P1 DSMR {version} supports Home Assistant {minimum} (the oldest" in statement
+    current = re.search(r"to (\d{4}\.\d+) \(the current release\)", statement)
+    assert current is not None
+    running = tuple(int(part) for part in HA_VERSION.split(".")[:2])
+    assert tuple(int(part) for part in minimum.split(".")[:2]) <= running
+    assert running <= tuple(int(part) for part in current.group(1).split("."))
+    assert AwesomeVersion(HA_VERSION) >= AwesomeVersion(minimum)

@@ -6,6 +6,7 @@ from pathlib import Path
 from unittest.mock import patch
 
 import pytest
+from homeassistant.components.sensor import SensorDeviceClass
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
@@ -18,7 +19,7 @@ from custom_components.p1_dsmr.const import (
 )
 from tests.lib.builders import telegram
 
-from .conftest import file_config_entry, telegrams
+from .conftest import device_by_identifier, file_config_entry, telegrams
 from .test_init import state, wait_for
 
 
@@ -147,10 +148,11 @@ async def test_stale_mbus_device_can_be_removed(hass: HomeAssistant, tmp_path: P
     path.write_bytes(b"".join(telegrams("nl_dsmr5", 2)))
     entry = await setup_file(hass, path, "E0044007382246019")
     devices = dr.async_get(hass)
-    meter = devices.async_get_device(identifiers={(DOMAIN, "E0044007382246019")})
-    gas = devices.async_get_device(identifiers={(DOMAIN, "E0044007382246019_mbus1")})
+    meter = device_by_identifier(hass, entry, "E0044007382246019")
+    gas = device_by_identifier(hass, entry, "E0044007382246019_mbus1")
     assert meter is not None
     assert gas is not None
+    assert gas.via_device_id == meter.id  # connected through the electricity meter
     assert not await async_remove_config_entry_device(hass, entry, meter)
     assert not await async_remove_config_entry_device(hass, entry, gas)  # still sending
     stale = devices.async_get_or_create(
@@ -179,4 +181,21 @@ async def test_dsmr22_gas_reading(hass: HomeAssistant, tmp_path: Path) -> None:
     assert gas is not None
     assert gas.state == "1.001"
     assert gas.attributes["device_class"] == "gas"
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_reactive_energy_uses_the_device_class_where_there_is_one(
+    hass: HomeAssistant, tmp_path: Path
+) -> None:
+    """Home Assistant 2026.11 has a reactive energy device class (and its units); 2025.4 does not,
+    and shows the same kvarh total without one."""
+    path = tmp_path / "meter.log"
+    path.write_bytes(b"".join(telegrams("hu_sanxing", 2)))
+    entry = await setup_file(hass, path, "AUX1030302759988")
+    entity = er.async_get(hass).async_get("sensor.electricity_meter_reactive_energy_import")
+    assert entity is not None  # created disabled: a rare value
+    assert entity.unit_of_measurement == "kvarh"
+    assert entity.capabilities == {"state_class": "total_increasing"}
+    expected = "reactive_energy" if hasattr(SensorDeviceClass, "REACTIVE_ENERGY") else None
+    assert entity.original_device_class == expected
     assert await hass.config_entries.async_unload(entry.entry_id)
