@@ -66,7 +66,7 @@ current_inputs_hash() {
   builder=$(current_builder)
   (
     find "$builder" -maxdepth 1 -type f | LC_ALL=C sort | xargs cat
-    cat requirements_test.txt
+    cat requirements_test.txt scripts/py313_recorder_patch.py scripts/frontend_requirements.py
     declare -f ensure_current_venv
   ) | sha256sum | cut -c1-16
 }
@@ -98,6 +98,7 @@ ensure_current_venv() {
     "$venv/bin/python" -m pip install --quiet --ignore-requires-python -c "$constraints" \
       -r "$tools" 2>&1 | without_missing_index_warnings
     rm -f "$tools"
+    "$venv/bin/python" scripts/py313_recorder_patch.py "$venv"
     echo "$hash" >"$venv/.p1-dsmr-build"
   fi
   install_requirements "$venv" "$@"

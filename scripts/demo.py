@@ -195,8 +195,10 @@ class Demo:
             ),
             None,
         )
-        prefs = energy_prefs(self.entities, gas)
-        self.hass.ws({"type": "energy/save_prefs", **prefs})
+        try:  # Home Assistant 2026's grid sources, else the older format
+            self.hass.ws({"type": "energy/save_prefs", **energy_prefs(self.entities, gas, True)})
+        except RuntimeError:
+            self.hass.ws({"type": "energy/save_prefs", **energy_prefs(self.entities, gas)})
         keys = [*energy_keys(self.entities, "import"), *energy_keys(self.entities, "export")]
         keys += [k for k, entity in self.entities.items() if entity == gas]
         self.energy = [self.entities[key] for key in keys]

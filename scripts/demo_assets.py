@@ -59,32 +59,53 @@ def energy_keys(entities: Mapping[str, str], direction: str) -> list[str]:
     ]
 
 
-def energy_prefs(entities: Mapping[str, str], gas: str | None = None) -> dict[str, Any]:
+def energy_prefs(
+    entities: Mapping[str, str], gas: str | None = None, unified: bool = False
+) -> dict[str, Any]:
     """Energy preferences (``energy/save_prefs``): the meter as grid consumption and return
-    (and its gas meter as gas consumption)."""
-    flow_from = [
-        {
-            "stat_energy_from": entities[key],
-            "stat_cost": None,
-            "entity_energy_price": None,
-            "number_energy_price": None,
-        }
-        for key in energy_keys(entities, "import")
-    ]
-    flow_to = [
-        {
-            "stat_energy_to": entities[key],
-            "stat_compensation": None,
-            "entity_energy_price": None,
-            "number_energy_price": None,
-        }
-        for key in energy_keys(entities, "export")
-    ]
-    if not flow_from:
+    (and its gas meter as gas consumption).
+
+    ``unified``: Home Assistant 2026's grid sources, one per import/export pair (tariff 1's
+    import and export, tariff 2's...); otherwise the older single grid source with ``flow_from``
+    and ``flow_to`` lists, which 2025.x takes and 2026.x only migrates from storage.
+    """
+    imports = [entities[key] for key in energy_keys(entities, "import")]
+    exports = [entities[key] for key in energy_keys(entities, "export")]
+    if not imports:
         raise KeyError("the meter has no energy import counter")
-    sources: list[dict[str, Any]] = [
-        {"type": "grid", "flow_from": flow_from, "flow_to": flow_to, "cost_adjustment_day": 0}
-    ]
+    sources: list[dict[str, Any]]
+    if unified:
+        sources = [
+            {
+                "type": "grid",
+                "stat_energy_from": imports[index] if index < len(imports) else None,
+                "stat_energy_to": exports[index] if index < len(exports) else None,
+                "cost_adjustment_day": 0,
+            }
+            for index in range(max(len(imports), len(exports)))
+        ]
+    else:
+        flow_from = [
+            {
+                "stat_energy_from": stat,
+                "stat_cost": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+            for stat in imports
+        ]
+        flow_to = [
+            {
+                "stat_energy_to": stat,
+                "stat_compensation": None,
+                "entity_energy_price": None,
+                "number_energy_price": None,
+            }
+            for stat in exports
+        ]
+        sources = [
+            {"type": "grid", "flow_from": flow_from, "flow_to": flow_to, "cost_adjustment_day": 0}
+        ]
     if gas is not None:
         sources.append(
             {
@@ -96,6 +117,22 @@ def energy_prefs(entities: Mapping[str, str], gas: str | None = None) -> dict[st
             }
         )
     return {"energy_sources": sources, "device_consumption": []}
+
+
+def grid_statistics(prefs: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """The statistics of the grid sources (imported, exported), in either format."""
+    imported: list[str] = []
+    exported: list[str] = []
+    for source in prefs["energy_sources"]:
+        if source["type"] != "grid":
+            continue
+        if "flow_from" in source:
+            imported += [flow["stat_energy_from"] for flow in source["flow_from"]]
+            exported += [flow["stat_energy_to"] for flow in source["flow_to"]]
+        else:
+            imported += [source["stat_energy_from"]] if source.get("stat_energy_from") else []
+            exported += [source["stat_energy_to"]] if source.get("stat_energy_to") else []
+    return imported, exported
 
 
 def _gauge(entity: str, name: str, threshold: float) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from demo_assets import (
     DASHBOARD_URL,
     dashboard_entities,
     energy_keys,
+    grid_statistics,
 )
 from demo_meter import DEFAULT_METER, HISTORY_HOURS
 from hass_demo import HISTORY_COMPONENTS
@@ -95,8 +96,7 @@ def run_checks(demo: Demo, wait: bool) -> list[tuple[str, str | None]]:
         {"type": "system_log/list"},
     )
     grid = [s for s in prefs["energy_sources"] if s["type"] == "grid"]
-    imported = [f["stat_energy_from"] for s in grid for f in s["flow_from"]]
-    exported = [f["stat_energy_to"] for s in grid for f in s["flow_to"]]
+    imported, exported = grid_statistics(prefs)
     wanted = [
         [demo.entities.get(key) for key in energy_keys(demo.entities, direction)]
         for direction in ("import", "export")

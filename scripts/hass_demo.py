@@ -165,12 +165,17 @@ class HassProcess:
                     "  default: warning",
                     # Notices about optional speed-ups this machine lacks, nothing a P1 meter
                     # uses: libturbojpeg (camera snapshots; onboarding imports the cloud, which
-                    # imports the camera) and zlib-ng/isal (compression).
+                    # imports the camera), zlib-ng/isal (compression) and, on Home Assistant
+                    # 2026.x, the ffmpeg program (camera streams; the cloud's camera again).
                     "  filters:",
                     "    homeassistant.components.camera.img_util:",
                     "      - '^Error loading libturbojpeg'",
                     "    aiohttp_fast_zlib:",
                     "      - 'zlib_ng and isal are not available'",
+                    "    haffmpeg.core:",
+                    "      - \"^FFmpeg fails .*No such file or directory: 'ffmpeg'\"",
+                    "    haffmpeg.tools:",
+                    "      - '^Error starting FFmpeg'",
                     "",
                 ]
             )

@@ -14,7 +14,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
 from demo import choose_port
-from demo_assets import DASHBOARD_KEYS, dashboard, dashboard_entities, energy_keys, energy_prefs
+from demo_assets import (
+    DASHBOARD_KEYS,
+    dashboard,
+    dashboard_entities,
+    energy_keys,
+    energy_prefs,
+    grid_statistics,
+)
 from demo_checks import classify_log
 from demo_meter import LiveMeter, counters
 from hass_demo import HassProcess, _watching_parent, port_in_use
@@ -108,6 +115,31 @@ def test_energy_prefs_use_the_total_or_the_tariffs_and_the_gas_meter() -> None:
     assert [f["stat_energy_from"] for f in grid["flow_from"]] == ["sensor.i"]
     with pytest.raises(KeyError):
         energy_prefs({"voltage_l1": "sensor.v"})
+
+
+def test_energy_prefs_in_home_assistant_2026s_grid_format() -> None:
+    dutch = {
+        "energy_import_t1": "sensor.i1",
+        "energy_import_t2": "sensor.i2",
+        "energy_export_t1": "sensor.e1",
+    }
+    prefs = energy_prefs(dutch, unified=True)
+    assert prefs["energy_sources"] == [
+        {
+            "type": "grid",
+            "stat_energy_from": "sensor.i1",
+            "stat_energy_to": "sensor.e1",
+            "cost_adjustment_day": 0,
+        },
+        {
+            "type": "grid",
+            "stat_energy_from": "sensor.i2",
+            "stat_energy_to": None,
+            "cost_adjustment_day": 0,
+        },
+    ]
+    assert grid_statistics(prefs) == (["sensor.i1", "sensor.i2"], ["sensor.e1"])
+    assert grid_statistics(energy_prefs(dutch)) == (["sensor.i1", "sensor.i2"], ["sensor.e1"])
 
 
 def test_the_dashboard_shows_what_the_meter_has() -> None:
