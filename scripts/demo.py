@@ -41,6 +41,7 @@ from demo_assets import (
     dashboard,
     energy_keys,
     energy_prefs,
+    unified_grid_sources,
 )
 from demo_checks import run_checks
 from demo_meter import DEFAULT_METER, HISTORY_HOURS, TIME_ZONES, LiveMeter
@@ -195,10 +196,8 @@ class Demo:
             ),
             None,
         )
-        try:  # Home Assistant 2026's grid sources, else the older format
-            self.hass.ws({"type": "energy/save_prefs", **energy_prefs(self.entities, gas, True)})
-        except RuntimeError:
-            self.hass.ws({"type": "energy/save_prefs", **energy_prefs(self.entities, gas)})
+        prefs = energy_prefs(self.entities, gas, unified_grid_sources())
+        self.hass.ws({"type": "energy/save_prefs", **prefs})
         keys = [*energy_keys(self.entities, "import"), *energy_keys(self.entities, "export")]
         keys += [k for k, entity in self.entities.items() if entity == gas]
         self.energy = [self.entities[key] for key in keys]

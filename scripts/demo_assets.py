@@ -119,6 +119,14 @@ def energy_prefs(
     return {"energy_sources": sources, "device_consumption": []}
 
 
+def unified_grid_sources() -> bool:
+    """Whether this Home Assistant (the one in this venv, which the demo starts) takes 2026's
+    unified grid sources: its energy module keeps the older format only as a legacy type."""
+    from homeassistant.components.energy import data
+
+    return hasattr(data, "LegacyGridSourceType")
+
+
 def grid_statistics(prefs: Mapping[str, Any]) -> tuple[list[str], list[str]]:
     """The statistics of the grid sources (imported, exported), in either format."""
     imported: list[str] = []

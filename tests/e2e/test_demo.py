@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from demo_assets import grid_statistics
 from demo_checks import ONBOARDING_DEFAULTS
 from hass_demo import CLIENT_ID
 
@@ -169,13 +170,9 @@ def what_a_user_finds(hass: HassProcess) -> None:
         {"type": "lovelace/dashboards/list"},
         {"type": "lovelace/config", "url_path": "p1-dsmr"},
     )
-    (grid,) = [source for source in prefs["energy_sources"] if source["type"] == "grid"]
-    imported = [flow["stat_energy_from"] for flow in grid["flow_from"]]
+    imported, exported = grid_statistics(prefs)
     assert imported == [keys["energy_import_t1"], keys["energy_import_t2"]]
-    assert [flow["stat_energy_to"] for flow in grid["flow_to"]] == [
-        keys["energy_export_t1"],
-        keys["energy_export_t2"],
-    ]
+    assert exported == [keys["energy_export_t1"], keys["energy_export_t2"]]
     assert "p1-dsmr" in [d["url_path"] for d in dashboards]
     cards = [card for section in config["views"][0]["sections"] for card in section["cards"]]
     assert [card["entity"] for card in cards if card["type"] == "gauge"] == [
