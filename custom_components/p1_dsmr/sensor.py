@@ -30,9 +30,11 @@ from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import P1ConfigEntry
-from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data
+from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
+from .link import LinkStats
 from .p1lib.obis import Kind
+from .values import DERIVED_KEYS, P1Data
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 

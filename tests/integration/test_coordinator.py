@@ -23,10 +23,10 @@ from custom_components.p1_dsmr.const import (
     SOURCE_FILE,
     SOURCE_NETWORK,
 )
-from custom_components.p1_dsmr.coordinator import _aggregate
 from custom_components.p1_dsmr.p1lib.faults import inject
 from custom_components.p1_dsmr.p1lib.obis import Kind
 from custom_components.p1_dsmr.source import FileSource, P1Source, SourceMissing
+from custom_components.p1_dsmr.values import aggregate
 
 from .conftest import HU_ID, TcpMeter, telegrams
 from .test_init import state, wait_for
@@ -102,7 +102,7 @@ def test_aggregate() -> None:
         {"voltage_l1": 240.0, "energy_import": 2.0, "overvoltage_l1": True, "max_voltage": 240.0},
         {"voltage_l1": 250.0, "energy_import": 3.0, "overvoltage_l1": False, "max_voltage": 235.0},
     ]
-    result = _aggregate(window, {"voltage_l1": Kind.VOLTAGE, "energy_import": Kind.ENERGY})  # type: ignore[arg-type]
+    result = aggregate(window, {"voltage_l1": Kind.VOLTAGE, "energy_import": Kind.ENERGY})  # type: ignore[arg-type]
     assert result == {
         "voltage_l1": 240.0,
         "energy_import": 3.0,
