@@ -11,7 +11,12 @@ chunks or a whole file, and copes with what real lines and logs contain:
   truncated; a lost ``/``: the bytes after the previous telegram up to the next ``!`` are reported as
   a frame without header (the repair engine can rebuild its header), never merged into a neighbour.
 
-Memory is bounded: the buffer never holds more than ``max_telegram + max_noise`` bytes plus one chunk.
+The frames depend on the bytes alone, never on how they were cut into chunks: a segment (the bytes
+from the end of the previous telegram through a ``!``) is at most ``max_telegram + max_noise`` bytes
+long, and the decision to give up on a segment that grows past that is taken at that stream offset.
+The work is linear in the input for any bytes (each byte is examined a bounded number of times), and
+memory is bounded: the buffer never holds more than ``max_telegram + max_noise`` bytes plus one
+chunk.
 """
 
 from __future__ import annotations
@@ -75,27 +80,34 @@ def normalize_line_ends(data: bytes) -> bytes:
     return data
 
 
-def _is_start(segment: bytes, index: int) -> bool:
-    """Whether the ``/`` at ``index`` begins a header.
-
-    It does at the start of a line, and after garbage when it is followed by three letters (the
-    manufacturer flag) and is not inside a value's parentheses (a text message may hold ``/``).
-    """
-    if index == 0 or segment[index - 1] in _LINE_ENDS:
-        return True
-    if not segment[index + 1 : index + 4].isalpha():
-        return False
-    line_start = max(segment.rfind(b"\n", 0, index), segment.rfind(b"\r", 0, index)) + 1
-    return segment.rfind(b"(", line_start, index) <= segment.rfind(b")", line_start, index)
-
-
 def _starts(segment: bytes) -> list[int]:
-    found = []
-    index = segment.find(b"/")
+    """Where headers begin: every ``/`` at the start of a line, and every ``/`` after garbage that
+    is followed by three letters (the manufacturer flag) and is not inside a value's parentheses on
+    its line (a text message may hold ``/``).
+
+    One pass: the line start and the last ``(`` and ``)`` of the line are carried from one ``/`` to
+    the next, so each byte is looked at a bounded number of times however long the line.
+    """
+    found: list[int] = []
+    find, rfind = segment.find, segment.rfind
+    index = find(b"/")
+    seen = 0  # everything before `seen` is accounted for in line_start, opened and closed
+    line_start = 0
+    opened = closed = -1  # the last '(' and ')' of the current line before `seen`
     while index >= 0:
-        if _is_start(segment, index):
+        if index == 0 or segment[index - 1] in _LINE_ENDS:
             found.append(index)
-        index = segment.find(b"/", index + 1)
+        elif segment[index + 1 : index + 4].isalpha():
+            line_end = max(rfind(b"\n", seen, index), rfind(b"\r", seen, index))
+            if line_end >= 0:
+                line_start, opened, closed = line_end + 1, -1, -1
+            low = max(seen, line_start)
+            opened = max(opened, rfind(b"(", low, index))
+            closed = max(closed, rfind(b")", low, index))
+            seen = index
+            if opened <= closed:
+                found.append(index)
+        index = find(b"/", index + 1)
     return found
 
 
@@ -140,13 +152,21 @@ class Framer:
     def _process(self, out: list[Frame], final: bool) -> None:
         buf = self._buf
         size = len(buf)
+        limit = self._max_telegram + self._max_noise
         pos = 0
         scan = self._scan
         while True:
-            bang = buf.find(b"!", scan)
+            # A segment (pos .. '!') is at most `limit` bytes: look for its end no further.
+            horizon = pos + limit
+            bang = buf.find(b"!", scan, horizon)
             if bang < 0:
-                scan = size
-                break
+                if size < horizon:
+                    scan = size
+                    break
+                # No end within the limit (every '!' up to it was decided): give up the oldest
+                # bytes here, at this stream offset, whatever the chunks were.
+                pos = scan = self._overflow(out, pos, limit)
+                continue
             # The CRC field: up to 4 characters, then the line end (5 read, to tell a longer line).
             # (The pattern matches 0 characters too: it never fails.)
             field_end = _CRC_FIELD.match(buf, bang + 1).end()  # type: ignore[union-attr]
@@ -187,32 +207,35 @@ class Framer:
             self._base += pos
             scan -= pos
         self._scan = scan
-        limit = self._max_telegram + self._max_noise
-        if len(buf) > limit:
-            self._overflow(out)
 
-    def _overflow(self, out: list[Frame]) -> None:
-        """No '!' within the size limit: give up the oldest bytes, keeping a possible header."""
-        buf = self._buf
-        data = bytes(buf)
-        starts = _starts(data)
-        keep_from = len(data) - 8  # enough to hold a header or CRC field split across chunks
-        if starts and len(data) - starts[-1] <= self._max_telegram:
-            keep_from = starts[-1]
-        if starts and starts[0] < keep_from:
+    def _overflow(self, out: list[Frame], pos: int, limit: int) -> int:
+        """No '!' within ``limit`` bytes of ``pos``: give up the oldest bytes, keeping a possible
+        header; returns where the next segment begins."""
+        region = bytes(memoryview(self._buf)[pos : pos + limit])
+        starts = _starts(region)
+        keep = max(limit - 8, 1)  # a header's first bytes may be at the very end
+        if starts and starts[-1] > 0 and limit - starts[-1] <= self._max_telegram:
+            keep = starts[-1]
+        if starts and starts[0] < keep:
             # A telegram began and never ended within the limit: report it as truncated.
-            self._emit_segment(out, data[:keep_from], self._base, b"", complete=False)
+            kept = [start for start in starts if start < keep]
+            self._emit_segment(out, region[:keep], self._base + pos, b"", False, kept)
         else:
-            self._dropped += keep_from
-        del buf[:keep_from]
-        self._base += keep_from
-        self._scan = 0
+            self._dropped += keep
+        return pos + keep
 
     def _emit_segment(
-        self, out: list[Frame], segment: bytes, offset: int, crc_text: bytes, complete: bool
+        self,
+        out: list[Frame],
+        segment: bytes,
+        offset: int,
+        crc_text: bytes,
+        complete: bool,
+        starts: list[int] | None = None,
     ) -> None:
         """Split a segment (previous telegram end .. this '!') into noise and frames."""
-        starts = _starts(segment)
+        if starts is None:
+            starts = _starts(segment)
         dropped, self._dropped = self._dropped, 0
         if not starts:
             body = segment.lstrip(b"\r\n\x00")
