@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
-import re
+import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import voluptuous as vol
 from homeassistant.config_entries import ConfigEntryState
@@ -18,7 +19,8 @@ from homeassistant.util import dt as dt_util
 
 from .archive import ArchiveWindow, ChunkReader
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN
-from .p1lib.converter import ConvertOptions, convert_to_directory
+from .p1lib.converter import ConvertOptions, atomic_outputs, convert_stream, output_paths
+from .records import FILE_MODE, make_private_dirs
 
 SERVICE_EXPORT = "export"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -83,16 +85,20 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
             translation_key="start_after_end",
             translation_placeholders={"start": start.isoformat(), "end": end.isoformat()},
         )
+    private_top: Path | None = None  # our own folder: 0700; a user's folder stays as it is
     if ATTR_DIRECTORY in call.data:
         directory = Path(call.data[ATTR_DIRECTORY])
-        if not directory.is_absolute() or not hass.config.is_allowed_path(str(directory)):
+        if not directory.is_absolute() or not await hass.async_add_executor_job(
+            hass.config.is_allowed_path, str(directory)
+        ):
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="directory_not_allowed",
                 translation_placeholders={"directory": str(directory)},
             )
     else:
-        directory = Path(hass.config.path(DOMAIN, "exports"))
+        private_top = Path(hass.config.path(DOMAIN))
+        directory = private_top / "exports"
     options = ConvertOptions(
         delimiter=call.data[ATTR_DELIMITER],
         decimal=call.data[ATTR_DECIMAL],
@@ -100,9 +106,9 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         repair=entry.options.get(CONF_REPAIR, DEFAULT_REPAIR),
         thresholds=coordinator.calculator.thresholds,
     )
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", entry.unique_id or entry.entry_id).strip("_")
+    # Named by the entry, never by the meter's serial (file names travel further than files).
     stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")
-    stem = f"p1_dsmr_{slug}_{stamp}"
+    stem = f"p1_dsmr_{entry.entry_id.lower()}_{stamp}"
     if archive is None or not archive.enabled:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_archive")
     async with coordinator.export_lock:  # one export at a time per meter
@@ -110,7 +116,7 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         window = archive.window(start, end)
         try:
             result = await hass.async_add_executor_job(
-                _write_files, directory, stem, window, options
+                _write_files, directory, private_top, stem, window, options
             )
         except EmptyWindow as err:
             raise ServiceValidationError(
@@ -128,6 +134,8 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
                 translation_key=key,
                 translation_placeholders={"directory": str(directory), "error": str(err)},
             ) from err
+    result["bytes_not_archived"] = archive.bytes_not_archived
+    result["archive_stopped"] = archive.stopped
     return result
 
 
@@ -136,15 +144,28 @@ class EmptyWindow(Exception):
 
 
 def _write_files(
-    directory: Path, stem: str, window: ArchiveWindow, options: ConvertOptions
+    directory: Path,
+    private_top: Path | None,
+    stem: str,
+    window: ArchiveWindow,
+    options: ConvertOptions,
 ) -> dict[str, Any]:
-    """Run the library over the archived bytes and write the files (in the executor)."""
+    """Run the library over the archived bytes and write the files, 0600, each complete or not
+    at all (in the executor)."""
     chunks = iter(window)
     first = next(chunks, None)
     if first is None:
         raise EmptyWindow
+    if private_top is not None:
+        make_private_dirs(directory, private_top)
+    else:
+        directory.mkdir(parents=True, exist_ok=True)
     source = ChunkReader(itertools.chain((first,), chunks))
-    summary, paths = convert_to_directory(source, stem, directory, stem, options)
+    paths = output_paths(directory, stem, options)
+    with atomic_outputs(list(paths.values())) as temps, contextlib.ExitStack() as stack:
+        records, validity, errors = (stack.enter_context(_private_text(p)) for p in temps[:3])
+        repaired = stack.enter_context(_private_binary(temps[3])) if options.repaired_log else None
+        summary = convert_stream(source, stem, records, validity, errors, repaired, options)
     return {
         "files": {kind: str(path) for kind, path in paths.items()},
         "telegrams": summary.telegrams,
@@ -154,3 +175,18 @@ def _write_files(
         "unverified": summary.unverified,
         "torn_records": window.torn,
     }
+
+
+def _private_fd(path: Path) -> int:
+    """A new, empty file only its owner can read."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # a leftover of an interrupted export keeps its mode otherwise
+    return fd
+
+
+def _private_binary(path: Path) -> IO[bytes]:
+    return os.fdopen(_private_fd(path), "wb")
+
+
+def _private_text(path: Path) -> IO[str]:
+    return os.fdopen(_private_fd(path), "w", encoding="utf-8", newline="")
