@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
+import statistics
+from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
@@ -33,13 +39,14 @@ from .const import (
     DOMAIN,
     LOGGER,
     SOURCE_SERIAL,
+    WATCHDOG_PERIODS,
 )
 from .link import LinkMonitor, LinkStats
 from .p1lib.decoder import Decoder, DecodeResult
 from .p1lib.derived import DerivedCalculator, Thresholds
 from .p1lib.repair import RepairEngine
 from .source import P1Source, SourceError, SourceMissing
-from .values import DERIVED_KEYS, P1Data, Value, ValueMapper, mbus_devices
+from .values import DERIVED_KEYS, P1Data, Value, ValueMapper
 
 if TYPE_CHECKING:
     from . import P1ConfigEntry
@@ -47,11 +54,20 @@ if TYPE_CHECKING:
 
 __all__ = ["DERIVED_KEYS", "LinkStats", "P1Coordinator", "P1Data", "Value"]
 
+DECODE_SLICE = 16 * 1024
+"""Bytes decoded per executor job: a 1 MiB chunk of a followed file is decoded in slices."""
+LOOP_BUDGET = 0.004
+"""Seconds of event-loop work on decoded telegrams before the reader hands the loop back."""
+LINK_UPDATE_INTERVAL = 1.0
+"""Rejected telegrams move the link statistics' entities at most this often (seconds)."""
+
 
 class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
     """Reads the source, decodes telegrams, pushes results (no polling).
 
-    ``data`` is None until the first telegram arrives.
+    ``data`` is None until the first telegram arrives. Decoding (framing, CRC, repair, parsing) runs
+    in the executor a slice at a time, so however much arrives at once and whatever it is, the event
+    loop only handles the results, and hands the loop back every few milliseconds.
     """
 
     config_entry: P1ConfigEntry
@@ -79,12 +95,20 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self.last_result: DecodeResult | None = None
         self.last_telegram_at: datetime | None = None
         self._task: asyncio.Task[None] | None = None
-        self.link = LinkMonitor(hass, entry.entry_id)
+        self.link = LinkMonitor(hass, entry.entry_id, self.decoder.stats)
         self.mapper = ValueMapper(self.update_interval_s)
+        base = entry.unique_id or entry.entry_id
+        self.mapper.admit_unknown_codes(
+            e.unique_id.removeprefix(f"{base}_")
+            for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        )
         self._lost_logged = False
         self._raw_listeners: list[Callable[[bytes, datetime], None]] = []
-        self.archive: Archive | None = None
+        self._archive: Archive | None = None
         self.export_lock = asyncio.Lock()
+        self._link_update: Callable[[], None] | None = None
+        self._fresh = 0.0  # loop time of the last accepted telegram (or of connecting)
+        self._accepted_at: deque[float] = deque(maxlen=9)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -106,6 +130,9 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._link_update is not None:
+            self._link_update()
+            self._link_update = None
         await self.source.close()
         self.connected = False
 
@@ -115,6 +142,30 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self._raw_listeners.append(listener)
         return lambda: self._raw_listeners.remove(listener)
 
+    @property
+    def archive(self) -> Archive | None:
+        """The telegram archive (set up by the entry), fed through a raw listener."""
+        return self._archive
+
+    @archive.setter
+    def archive(self, archive: Archive | None) -> None:
+        self._archive = archive
+        if archive is not None:
+            archive.on_change = self._link_changed  # bytes not archived: a diagnostic sensor
+
+    @property
+    def watchdog(self) -> float | None:
+        """Seconds without an accepted telegram after which the source counts as lost: the
+        source's (60 s for a stream, none for a file), or more for a meter slower than 10 s."""
+        limit = self.source.watchdog
+        if limit is None or self.source.finished:
+            return None
+        if len(self._accepted_at) >= 3:
+            times = list(self._accepted_at)
+            period = statistics.median(b - a for a, b in itertools.pairwise(times))
+            limit = max(limit, WATCHDOG_PERIODS * period)
+        return limit
+
     async def _run(self) -> None:
         backoff = BACKOFF_INITIAL
         while True:
@@ -123,15 +174,17 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
                     await self.source.open()
                     self._connected()
                     backoff = BACKOFF_INITIAL
-                timeout = None if self.source.finished else self.source.watchdog
-                async with asyncio.timeout(timeout):
-                    chunk = await self.source.read()
-                self.feed(chunk)
-            except (SourceError, TimeoutError) as err:
-                if isinstance(err, TimeoutError):
-                    err = SourceError(
-                        f"no data from {self.source.description} for {self.source.watchdog:g} s"
-                    )
+                if history := self.source.take_history():
+                    # Received before this source was opened: shown, not archived again.
+                    await self._async_decode(history, dt_util.utcnow())
+                if self._archive is not None and self.source.backpressure:
+                    await self._archive.async_wait_room()  # a file waits; nothing is dropped
+                chunk = await self._read()
+                now = dt_util.utcnow()
+                for listener in self._raw_listeners:
+                    listener(chunk, now)
+                await self._async_decode(chunk, now)
+            except SourceError as err:
                 self._lost(err)
                 await self.source.close()
                 await asyncio.sleep(backoff)
@@ -143,12 +196,27 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, BACKOFF_MAX)
 
+    async def _read(self) -> bytes:
+        """The source's next bytes; :class:`SourceError` when no telegram was accepted within the
+        watchdog's limit (bytes alone, noise, do not count)."""
+        limit = self.watchdog
+        if limit is None:
+            return await self.source.read()
+        deadline = self._fresh + limit
+        try:
+            if self.hass.loop.time() >= deadline:
+                raise TimeoutError
+            async with asyncio.timeout_at(deadline):
+                return await self.source.read()
+        except TimeoutError:
+            raise SourceError(
+                f"no valid telegram from {self.source.description} for {limit:g} s"
+            ) from None
+
     @callback
     def _connected(self) -> None:
-        if not self.connected and self._lost_logged:
-            LOGGER.info("%s is back", self.source.description)
         self.connected = True
-        self._lost_logged = False
+        self._fresh = self.hass.loop.time()
         if self.config_entry.data.get(CONF_SOURCE) == SOURCE_SERIAL:
             ir.async_delete_issue(
                 self.hass, DOMAIN, f"serial_port_missing_{self.config_entry.entry_id}"
@@ -180,7 +248,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
 
     @callback
     def feed(self, chunk: bytes) -> None:
-        """Handle received bytes (runs in the event loop; bounded work per byte)."""
+        """Handle received bytes at once, in the event loop (tests and benchmarks; the reader
+        decodes in the executor)."""
         if not chunk:
             return
         now = dt_util.utcnow()
@@ -189,34 +258,57 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         for result in self.decoder.feed(chunk):
             self._handle(result, now)
 
+    async def _async_decode(self, data: bytes, now: datetime) -> None:
+        """Decode in the executor a slice at a time; handle the results in the event loop and
+        hand it back whenever that took more than :data:`LOOP_BUDGET`."""
+        loop = self.hass.loop
+        for start in range(0, len(data), DECODE_SLICE):
+            piece = data[start : start + DECODE_SLICE]
+            results = await self.hass.async_add_executor_job(self.decoder.feed, piece)
+            began = loop.time()
+            for result in results:
+                self._handle(result, now)
+                if loop.time() - began > LOOP_BUDGET:
+                    await asyncio.sleep(0)
+                    began = loop.time()
+
     @callback
     def _handle(self, result: DecodeResult, now: datetime) -> None:
-        link = self.link.record(result, self.decoder.stats, now)
+        self.link.record(result, now)
         if not result.accepted or result.telegram is None:
-            if self.data is not None:
-                # Keep the last values; only the link statistics move.
-                self.async_set_updated_data(
-                    P1Data(
-                        self.data.values,
-                        self.data.telegram,
-                        self.data.derived,
-                        link,
-                        self.data.mbus,
-                        self.data.kinds,
-                    )
-                )
+            self._link_changed()  # the last values stay; only the link statistics move
             return
+        clock = self.hass.loop.time()
+        self._fresh = clock
+        self._accepted_at.append(clock)
+        if self._lost_logged:
+            LOGGER.info("%s is back", self.source.description)
+            self._lost_logged = False
         telegram = result.telegram
         derived = self.calculator.update(telegram)
         self.last_result = result
         self.last_telegram_at = now
         update = self.mapper.update(telegram, derived, monotonic())
         if update is None:
+            self._link_changed()
             return
         values, kinds = update
         self.async_set_updated_data(
-            P1Data(values, telegram, derived, link, mbus_devices(telegram), kinds)
+            P1Data(values, telegram, derived, self.link.stats, self.mapper.devices(telegram), kinds)
         )
+
+    @callback
+    def _link_changed(self) -> None:
+        """Show the new link statistics within :data:`LINK_UPDATE_INTERVAL`, not per telegram."""
+        if self._link_update is None:
+            self._link_update = async_call_later(self.hass, LINK_UPDATE_INTERVAL, self._update_link)
+
+    @callback
+    def _update_link(self, _now: datetime) -> None:
+        self._link_update = None
+        if self.data is not None:
+            self.data = replace(self.data, link=self.link.stats)
+        self.async_update_listeners()
 
     async def _async_update_data(self) -> P1Data | None:
         """Push-only: there is nothing to fetch; return what was last pushed."""
@@ -226,10 +318,12 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         """Link and decoder state for diagnostics."""
         stats = self.decoder.stats
         repair = self.decoder.repair
+        mapper = self.mapper
         return {
             "source": self.source.description,
             "connected": self.connected,
             "update_interval": self.update_interval_s,
+            "watchdog_s": self.watchdog,
             "bytes_received": self.decoder.framer.bytes_in,
             "noise_bytes": self.decoder.framer.noise_bytes,
             "telegrams": {
@@ -247,4 +341,10 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             "last_telegram_at": self.last_telegram_at.isoformat()
             if self.last_telegram_at
             else None,
+            "values_dropped": dict(mapper.dropped_values),
+            "unknown_codes": {
+                "with_entity": len(mapper.unknown_codes),
+                "ignored": len(mapper.ignored_codes),
+            },
+            "mbus_channels_ignored": sorted(mapper.ignored_channels)[:20],
         }

@@ -32,43 +32,48 @@ class LinkMonitor:
     """Counts what the decoder made of each telegram; raises the noisy-link issue above
     :data:`ERROR_RATE_ISSUE` and clears it below :data:`ERROR_RATE_CLEAR`."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+    def __init__(self, hass: HomeAssistant, entry_id: str, counters: DecoderStats) -> None:
         self.hass = hass
         self.issue_id = f"high_error_rate_{entry_id}"
-        self.stats = LinkStats()
+        self.counters = counters
         self._recent: deque[bool] = deque(maxlen=ERROR_RATE_WINDOW)
         self._damaged = 0  # damaged telegrams in _recent
         self._issue = False
+        self._last_repair: datetime | None = None
+        self._last_repair_method: str | None = None
 
-    @callback
-    def record(self, result: DecodeResult, counters: DecoderStats, now: datetime) -> LinkStats:
-        """Count one decoded telegram; the new statistics."""
-        damaged = result.status in (Status.REPAIRED, Status.INVALID)
-        if len(self._recent) == self._recent.maxlen:
-            self._damaged -= self._recent[0]
-        self._recent.append(damaged)
-        self._damaged += damaged
-        rate = 100.0 * self._damaged / len(self._recent)
-        last_repair, method = self.stats.last_repair, self.stats.last_repair_method
-        if result.repair is not None:
-            last_repair, method = now, result.repair.method
-        self.stats = LinkStats(
+    @property
+    def stats(self) -> LinkStats:
+        """The statistics now."""
+        counters = self.counters
+        recent = len(self._recent)
+        return LinkStats(
             counters.telegrams,
             counters.valid,
             counters.repaired,
             counters.invalid,
             counters.unverified,
-            round(rate, 2),
-            last_repair,
-            method,
+            round(100.0 * self._damaged / recent, 2) if recent else None,
+            self._last_repair,
+            self._last_repair_method,
         )
-        self._check_error_rate(rate)
-        return self.stats
+
+    @callback
+    def record(self, result: DecodeResult, now: datetime) -> None:
+        """Count one decoded telegram (cheap: a hostile stream may bring thousands a second)."""
+        damaged = result.status is Status.REPAIRED or result.status is Status.INVALID
+        recent = self._recent
+        if len(recent) == recent.maxlen:
+            self._damaged -= recent[0]
+        recent.append(damaged)
+        self._damaged += damaged
+        if result.repair is not None:
+            self._last_repair, self._last_repair_method = now, result.repair.method
+        if len(recent) >= 100:
+            self._check_error_rate(100.0 * self._damaged / len(recent))
 
     @callback
     def _check_error_rate(self, rate: float) -> None:
-        if len(self._recent) < 100:
-            return
         if not self._issue and rate > 100 * ERROR_RATE_ISSUE:
             self._issue = True
             ir.async_create_issue(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .const import LOGGER
 from .link import LinkStats
 from .p1lib.derived import Derived
 from .p1lib.obis import MBUS_DEVICE_TYPES, Kind
@@ -58,6 +61,65 @@ _AVERAGED_DERIVED = frozenset(
 )
 _MAXIMUM_DERIVED = frozenset(("max_voltage", "max_current"))
 _FLAG_DERIVED = frozenset(k for k in DERIVED_KEYS.values() if k.startswith("over"))
+
+# What a meter can physically report, in the library's canonical units (generous: a value outside
+# is damage the CRC did not catch or a hostile stream, never a reading). Derived values have the
+# kind of what they measure.
+_RANGES: Mapping[Kind | None, tuple[float, float]] = {
+    Kind.ENERGY: (0.0, 1e10),  # kWh
+    Kind.REACTIVE_ENERGY: (0.0, 1e10),  # kvarh
+    Kind.POWER: (-1e5, 1e5),  # kW
+    Kind.REACTIVE_POWER: (-1e5, 1e5),  # kvar
+    Kind.VOLTAGE: (0.0, 1e3),  # V
+    Kind.CURRENT: (-1e4, 1e4),  # A
+    Kind.POWER_FACTOR: (-1.0, 1.0),
+    Kind.FREQUENCY: (0.0, 1e3),  # Hz
+    Kind.DURATION: (0.0, 1e12),  # s
+    Kind.MBUS_READING: (0.0, 1e10),
+    Kind.GAS: (0.0, 1e10),
+    Kind.WATER: (0.0, 1e10),
+    Kind.HEAT: (0.0, 1e10),
+}
+_ANY_NUMBER = (-1e15, 1e15)  # counts, states, codes the registry does not know
+_DERIVED_KINDS: Mapping[str, Kind] = {
+    **dict.fromkeys(
+        (
+            "net_power",
+            "net_power_l1",
+            "net_power_l2",
+            "net_power_l3",
+            "simultaneous_power",
+            "average_power_import",
+            "average_power_export",
+            "average_power_net",
+        ),
+        Kind.POWER,
+    ),
+    **dict.fromkeys(
+        (
+            "current_l1_calculated",
+            "current_l2_calculated",
+            "current_l3_calculated",
+            "signed_current",
+            "max_current",
+        ),
+        Kind.CURRENT,
+    ),
+    "max_voltage": Kind.VOLTAGE,
+    "energy_simultaneous": Kind.ENERGY,
+}
+MAX_INTERVAL_ENERGY = 1e4  # kWh: more imported and exported in one telegram interval is not real
+MAX_UNKNOWN_CODES = 40
+"""Codes the registry does not know that get an entity; more are counted, not registered."""
+MAX_MBUS_CHANNEL = 4
+"""M-Bus channels 1-4 (the DSMR limit) get devices; values of higher channels are counted."""
+_MBUS_KEY = re.compile(r"mbus(\d+)_")
+
+
+def plausible(kind: Kind | None, value: float) -> bool:
+    """Whether a number is finite and within what a meter of this kind can report."""
+    low, high = _RANGES.get(kind, _ANY_NUMBER)
+    return math.isfinite(value) and low <= value <= high
 
 
 def mbus_key(channel: int, key: str) -> str:
@@ -178,13 +240,31 @@ def aggregate(window: list[dict[str, Value]], kinds: Mapping[str, Kind]) -> dict
 
 class ValueMapper:
     """Turns accepted telegrams into entity values; with an update interval, one set of values per
-    interval, averaged over the telegrams it received (nothing is dropped)."""
+    interval, averaged over the telegrams it received (nothing is dropped).
+
+    What the entities could not show, or a hostile stream could grow without end, is counted and
+    logged once instead: a number that is not finite or outside its physical range (that value
+    only), codes the registry does not know beyond :data:`MAX_UNKNOWN_CODES`, M-Bus channels above
+    :data:`MAX_MBUS_CHANNEL`.
+    """
 
     def __init__(self, update_interval: float) -> None:
         self.update_interval = update_interval
         self._window: list[dict[str, Value]] = []
         self._window_started: float | None = None
         self._simultaneous: float | None = None  # kWh imported and exported in the same intervals
+        self.dropped_values: dict[str, int] = {}
+        """Per entity key: values dropped as not finite or out of their physical range."""
+        self.unknown_codes: set[str] = set()
+        """Keys of the codes the registry does not know that have an entity."""
+        self.ignored_codes: set[str] = set()
+        self.ignored_channels: set[int] = set()
+
+    def admit_unknown_codes(self, keys: Iterable[str]) -> None:
+        """Count codes that already have an entity (from the registry) against the limit."""
+        for key in keys:
+            if key.startswith("obis_") and len(self.unknown_codes) < MAX_UNKNOWN_CODES:
+                self.unknown_codes.add(key)
 
     def update(
         self, telegram: Telegram, derived: Derived, clock: float
@@ -194,9 +274,20 @@ class ValueMapper:
         ``clock`` is a monotonic time in seconds.
         """
         values, kinds = telegram_values(telegram)
-        values.update(derived_values(derived))
-        if derived.energy_simultaneous is not None:
-            self._simultaneous = (self._simultaneous or 0.0) + derived.energy_simultaneous
+        self._bound(values, kinds)
+        derived_ok = self._check(values, kinds)
+        derived_dict = derived_values(derived)
+        if derived_ok:
+            self._check(derived_dict, _DERIVED_KINDS)
+        else:  # derived from a value that cannot be: not shown either
+            derived_dict = dict.fromkeys(derived_dict)
+        values.update(derived_dict)
+        simultaneous = derived.energy_simultaneous if derived_ok else None
+        if simultaneous is not None:
+            if 0.0 <= simultaneous <= MAX_INTERVAL_ENERGY:
+                self._simultaneous = (self._simultaneous or 0.0) + simultaneous
+            else:
+                self._drop("energy_simultaneous", simultaneous)
         if self._simultaneous is not None:
             values["energy_simultaneous"] = round(self._simultaneous, 6)
         if self.update_interval > 0:
@@ -209,3 +300,66 @@ class ValueMapper:
             self._window = []
             self._window_started = clock
         return values, kinds
+
+    def devices(self, telegram: Telegram) -> dict[int, MbusDevice]:
+        """The M-Bus devices of the telegram that get a device (channels 1 to the limit)."""
+        return {c: d for c, d in mbus_devices(telegram).items() if 1 <= c <= MAX_MBUS_CHANNEL}
+
+    def _bound(self, values: dict[str, Value], kinds: dict[str, Kind]) -> None:
+        """Leave out codes and channels beyond the limits (counted, logged once)."""
+        for key in [k for k in values if k.startswith(("obis_", "mbus"))]:
+            if key.startswith("obis_"):
+                if key in self.unknown_codes:
+                    continue
+                if len(self.unknown_codes) < MAX_UNKNOWN_CODES and len(key) <= 64:
+                    self.unknown_codes.add(key)
+                    continue
+                if not self.ignored_codes:
+                    LOGGER.warning(
+                        "The meter sends more than %d codes this integration does not know "
+                        "(now %s): the others get no entity; they are counted in the diagnostics",
+                        MAX_UNKNOWN_CODES,
+                        key,
+                    )
+                if len(self.ignored_codes) < 10_000:  # counted exactly up to here
+                    self.ignored_codes.add(key)
+            else:
+                match = _MBUS_KEY.match(key)
+                if match is None or 1 <= (channel := int(match.group(1))) <= MAX_MBUS_CHANNEL:
+                    continue
+                if not self.ignored_channels:
+                    LOGGER.warning(
+                        "The meter sends values of M-Bus channel %d; channels above %d get no "
+                        "device; they are counted in the diagnostics",
+                        channel,
+                        MAX_MBUS_CHANNEL,
+                    )
+                if len(self.ignored_channels) < 1000:
+                    self.ignored_channels.add(channel)
+            del values[key]
+            kinds.pop(key, None)
+
+    def _check(self, values: dict[str, Value], kinds: Mapping[str, Kind]) -> bool:
+        """Drop numbers that are not finite or out of their physical range (that value only);
+        False when one was dropped."""
+        fine = True
+        for key, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            if not plausible(kinds.get(key), value):
+                values[key] = None
+                self._drop(key, value)
+                fine = False
+        return fine
+
+    def _drop(self, key: str, value: float) -> None:
+        count = self.dropped_values.get(key, 0)
+        if not count:
+            LOGGER.warning(
+                "Dropped %s = %s: not a number a meter can report; counted in the diagnostics "
+                "(logged once per value)",
+                key,
+                value,
+            )
+        if count or len(self.dropped_values) < 10 * MAX_UNKNOWN_CODES:
+            self.dropped_values[key] = count + 1
