@@ -26,12 +26,23 @@ from custom_components.p1_dsmr.const import (
 )
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
 
+from .blocking import strict_blocking_calls
+
 HU_ID = "AUX1030302759988"
 
 
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/p1_dsmr in every test."""
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls() -> Iterator[None]:
+    """Home Assistant's blocking-call detection: a blocking call in the event loop by this
+    integration fails the test (see blocking.py)."""
+    with strict_blocking_calls() as found:
+        yield
+    assert not found, "blocking calls in the event loop:\n" + "\n".join(found)
 
 
 @pytest.fixture
