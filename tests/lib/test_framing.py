@@ -150,6 +150,24 @@ def test_slash_in_text_message_is_data() -> None:
     assert good(frames_of(data)) == expected(data)
 
 
+def test_slashes_and_bangs_in_garbage_are_noise_not_telegrams() -> None:
+    # A frame without a single line end cannot be a telegram: 'x/ABC' or '!' in noise make no
+    # thousands of rejected telegrams, they are counted as noise.
+    for noise in (b"x/ABC" * 5000, b"\n!" * 5000, b"/AB!12" * 3000, b"(x/ABC)!" * 3000):
+        framer = Framer()
+        frames = framer.feed(noise + T1) + framer.flush()
+        assert good(frames) == expected(T1)
+        assert len(frames) == 1, noise[:10]
+        assert framer.noise_bytes >= len(noise.translate(None, b"\r\n")) - 8
+    # Inside a telegram such garbage is damage to that telegram, not a new one.
+    damaged = T2.replace(b"(00.200*kW)", b"(00.2zz/ABCzz00*kW)")
+    frames = frames_of(T1 + damaged + T3)
+    assert len(frames) == 3
+    assert frames[1].complete
+    assert frames[1].has_header
+    assert good(frames) == expected(T1, T3)
+
+
 def test_crc_then_next_header_without_line_end() -> None:
     assert good(frames_of(T1.rstrip(b"\r\n") + T2)) == expected(T1, T2)
 

@@ -9,7 +9,9 @@ chunks or a whole file, and copes with what real lines and logs contain:
 * a truncated telegram at the start or end of a stream;
 * a lost ``!``: the next header still starts a new telegram, the unterminated one is reported as
   truncated; a lost ``/``: the bytes after the previous telegram up to the next ``!`` are reported as
-  a frame without header (the repair engine can rebuild its header), never merged into a neighbour.
+  a frame without header (the repair engine can rebuild its header), never merged into a neighbour;
+* a ``/`` or ``!`` in garbage: a frame without a single line end cannot be a telegram (a telegram
+  is lines), so its bytes are noise, or part of the frame before it, not a rejected telegram.
 
 The frames depend on the bytes alone, never on how they were cut into chunks: a segment (the bytes
 from the end of the previous telegram through a ``!``) is at most ``max_telegram + max_noise`` bytes
@@ -78,6 +80,11 @@ def normalize_line_ends(data: bytes) -> bytes:
     if b"\r" in data:
         return data.replace(b"\r", b"\r\n")
     return data
+
+
+def _has_line(data: bytes, start: int, end: int) -> bool:
+    """Whether ``data[start:end]`` holds a line end."""
+    return data.find(b"\n", start, end) >= 0 or data.find(b"\r", start, end) >= 0
 
 
 def _starts(segment: bytes) -> list[int]:
@@ -193,6 +200,7 @@ class Framer:
                 and (first == pos or buf[first - 1] in _LINE_ENDS)
                 and buf.find(b"/", first + 1, bang) < 0
                 and not buf[pos:first].strip(b"\r\n")
+                and (buf.find(b"\n", first, bang) >= 0 or buf.find(b"\r", first, bang) >= 0)
             ):
                 # The common case: line ends, then one telegram.
                 data = bytes(memoryview(buf)[first : bang + 1])
@@ -236,13 +244,18 @@ class Framer:
         """Split a segment (previous telegram end .. this '!') into noise and frames."""
         if starts is None:
             starts = _starts(segment)
+        if starts:
+            # A telegram has lines: a frame without a line end is noise (a '/' in garbage), its
+            # bytes go to the frame before it or to the noise.
+            ends = [*starts[1:], len(segment)]
+            starts = [s for s, e in zip(starts, ends, strict=True) if _has_line(segment, s, e)]
         dropped, self._dropped = self._dropped, 0
         if not starts:
             body = segment.lstrip(b"\r\n\x00")
             skipped = len(segment) - len(body)
-            if complete:
+            if complete and _has_line(body, 0, len(body)):
                 out.append(Frame(body, crc_text, offset + skipped, True, False, b"", dropped))
-            else:  # bytes after the last telegram that never became one
+            else:  # bytes after the last telegram that never became one, or a '!' in garbage
                 self.noise_bytes += dropped + len(body.strip(b"\r\n"))
             return
         first = starts[0]
