@@ -242,7 +242,10 @@ async def test_an_unexpected_error_does_not_stop_the_reader_nor_feed_twice(
     await wait_for(hass, lambda: coordinator.connected and len(calls) >= 2)
     with path.open("ab") as handle:
         handle.write(data[2])
-    await wait_for(hass, lambda: coordinator.decoder.stats.valid >= 3)
+    newest = data[2].split(b"0-0:1.0.0(")[1][:12].decode()
+    await wait_for(
+        hass, lambda: coordinator.data.telegram.timestamp.strftime("%y%m%d%H%M%S") == newest
+    )
     await hass.async_block_till_done()
     # After reopening, reading went on where it stopped: nothing was fed (or archived) twice.
     assert coordinator.decoder.stats.telegrams == 3
@@ -275,12 +278,11 @@ async def test_rejected_telegrams_update_the_link_at_most_once_a_second(
     coordinator = entry.runtime_data
     updates: list[int] = []
     coordinator.async_add_listener(lambda: updates.append(1))
-    with patch("custom_components.p1_dsmr.coordinator.LINK_UPDATE_INTERVAL", 0.3):
-        for _ in range(300):
-            coordinator.feed(b"/XYZ5 noise\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!0000\r\n")
-        assert len(updates) <= 1  # not one entity update per rejected telegram
-        rejected = "sensor.electricity_meter_rejected_telegrams"
-        await wait_for(hass, lambda: state(hass, rejected) == "300")
+    for _ in range(300):
+        coordinator.feed(b"/XYZ5 noise\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!0000\r\n")
+    assert len(updates) <= 1  # not one entity update per rejected telegram
+    rejected = "sensor.electricity_meter_rejected_telegrams"
+    await wait_for(hass, lambda: state(hass, rejected) == "300")  # within a second
     assert len(updates) <= 2
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -297,11 +299,10 @@ async def test_link_sensors_move_before_the_first_telegram(
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    with patch("custom_components.p1_dsmr.coordinator.LINK_UPDATE_INTERVAL", 0.05):
-        with path.open("ab") as handle:
-            handle.write(b"/XYZ5 noise\r\n!0000\r\n" * 5)
-        rejected = "sensor.electricity_meter_rejected_telegrams"
-        await wait_for(hass, lambda: state(hass, rejected) == "5")
+    with path.open("ab") as handle:
+        handle.write(b"/XYZ5 noise\r\n!0000\r\n" * 5)
+    rejected = "sensor.electricity_meter_rejected_telegrams"
+    await wait_for(hass, lambda: state(hass, rejected) == "5")
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -332,13 +333,14 @@ async def test_the_reader_hands_the_loop_back_however_much_is_buffered(
     task = hass.async_create_background_task(ticker(), "ticker")
     try:
         with path.open("ab") as log:
-            log.write(b"x/ABC" * (256 * 1024 // 5) + data[1])  # 256 KiB of noise rich in '/'
+            # 256 KiB of noise: rich in '/', and headers that never end
+            log.write(b"x/ABC" * (128 * 1024 // 5) + b"/ABC5\r\n" * (128 * 1024 // 7) + data[1])
         await wait_for(hass, lambda: coordinator.decoder.stats.valid >= 2, timeout=60)
     finally:
         task.cancel()
-    # The noise makes tens of thousands of rejected frames, handled a slice at a time.
+    # Tens of thousands of rejected frames, handled a slice at a time.
     assert coordinator.decoder.stats.invalid > 10_000
-    assert len(seen) >= 16
+    assert len(seen) >= 8
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

@@ -83,15 +83,17 @@ async def test_copytruncate_rewritten_past_its_old_size(
     # between two looks at it.
     data = telegrams("nl_dsmr5", 4)
     path = tmp_path / "m.log"
-    path.write_bytes(data[0] + data[1])
+    path.write_bytes(b"junk\r\n")
     source = await follow(hass, path)
-    assert source.take_history() == data[1]
+    with path.open("ab") as handle:
+        handle.write(data[0])
+    assert await source.read() == data[0]
     inode = path.stat().st_ino
     with path.open("r+b") as handle:
         handle.truncate(0)
-        handle.write(data[2] + data[3])
+        handle.write(data[1] + data[2])
     assert path.stat().st_ino == inode
-    assert await source.read() == data[2] + data[3]  # from its start, nothing skipped
+    assert await source.read() == data[1] + data[2]  # from its start, nothing skipped
     await source.close()
 
 
@@ -118,9 +120,13 @@ async def test_reopened_source_goes_on_where_it_stopped(
 ) -> None:
     data = telegrams("nl_dsmr5", 4)
     path = tmp_path / "m.log"
-    path.write_bytes(data[0])
+    path.write_bytes(b"junk\r\n")
     source = await follow(hass, path)
-    assert source.take_history() == data[0]
+    with path.open("ab") as handle:
+        handle.write(data[0])
+    assert await source.read() == data[0]
+    await source.close()
+    await source.open()  # after a lost source: nothing is fed twice
     with path.open("ab") as handle:
         handle.write(data[1])
     assert await source.read() == data[1]
@@ -128,7 +134,6 @@ async def test_reopened_source_goes_on_where_it_stopped(
     with path.open("ab") as handle:
         handle.write(data[2])  # while it was closed
     await source.open()
-    assert source.take_history() == b""  # nothing fed twice
     assert await source.read() == data[2]
     await source.close()
     path.unlink()  # gone while closed, then a new file: all of it is new
@@ -136,6 +141,19 @@ async def test_reopened_source_goes_on_where_it_stopped(
     await source.open()
     assert source.take_history() == b""
     assert await source.read() == data[3]
+    await source.close()
+
+
+async def test_newest_telegram_is_history_once(hass: HomeAssistant, tmp_path: Path) -> None:
+    data = telegrams("nl_dsmr5", 2)
+    path = tmp_path / "m.log"
+    path.write_bytes(data[0] + data[1][:50])
+    source = await follow(hass, path)
+    assert source.take_history() == data[0]
+    assert source.take_history() == b""
+    with path.open("ab") as handle:
+        handle.write(data[1][50:])
+    assert await source.read() == data[1]  # the telegram being written is new: all of it
     await source.close()
 
 
