@@ -309,6 +309,40 @@ def test_small_limits_any_split_gives_the_same_frames(
     assert _frame_all(Framer(max_telegram, max_noise), [bytes([b]) for b in data]) == whole
 
 
+_HEADER_FLOOD = st.lists(
+    st.sampled_from(
+        [b"/ABC5\r\n", b"/XY\r\n", b"x/ABC", b"\r\n", b"!", b"!1234\r\n", b"(", b")", b"x" * 50, T1]
+    ),
+    min_size=50,
+    max_size=1500,
+).map(b"".join)
+
+
+@settings(max_examples=150, deadline=None)
+@given(_HEADER_FLOOD, st.lists(st.integers(0, 40_000), max_size=20), st.integers(1, 5))
+def test_a_flood_of_frames_is_emitted_a_few_at_a_time_alike_for_any_split(
+    data: bytes, cuts: list[int], early_frames: int
+) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(framing, "EARLY_BYTES", 64)
+        patch.setattr(framing, "EARLY_FRAMES", early_frames)
+        whole = _frame_all(Framer(), [data])
+        assert _frame_all(Framer(), _split(data, cuts)) == whole
+        if len(data) < MAX_TELEGRAM:  # no overflow: the frames of emitting at the end
+            patch.setattr(framing, "EARLY_BYTES", 1 << 30)
+            assert _frame_all(Framer(), [data]) == whole
+
+
+def test_a_flood_of_frames_is_emitted_a_few_at_a_time() -> None:
+    # Short frames without an end come out as their bytes arrive, not thousands at once when the
+    # segment reaches its limit.
+    framer = Framer()
+    flood = b"/ABC5\r\n" * 20_000
+    batches = [len(framer.feed(flood[i : i + 512])) for i in range(0, len(flood), 512)]
+    assert max(batches) <= (framing.EARLY_BYTES + 512) // 7 + 2 * framing.EARLY_FRAMES
+    assert sum(batches) + len(framer.flush()) == 20_000
+
+
 def test_a_long_telegram_is_framed_alike_live_and_from_a_file() -> None:
     # Over the limit: the same truncated frame whether it arrives in 4 KiB or 1 MiB chunks.
     long = telegram(*[f"0-0:96.13.0({'A' * 200})" for _ in range(120)])

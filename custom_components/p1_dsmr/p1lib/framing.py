@@ -82,7 +82,7 @@ def normalize_line_ends(data: bytes) -> bytes:
     return data
 
 
-def _has_line(data: bytes, start: int, end: int) -> bool:
+def _has_line(data: bytes | bytearray, start: int, end: int) -> bool:
     """Whether ``data[start:end]`` holds a line end."""
     return data.find(b"\n", start, end) >= 0 or data.find(b"\r", start, end) >= 0
 
@@ -118,6 +118,76 @@ def _starts(segment: bytes) -> list[int]:
     return found
 
 
+class _StartScanner:
+    """The header starts of the segment being read, found as its bytes arrive (the same rule and
+    the same single pass as :func:`_starts`), so that a long run of short frames (a flood of
+    headers) is emitted a few at a time instead of thousands at once."""
+
+    __slots__ = ("checked", "closed", "found", "index", "kept", "line_start", "opened", "seen")
+
+    def __init__(self) -> None:
+        self.reset(0)
+
+    def reset(self, pos: int) -> None:
+        """A new segment begins at ``pos``."""
+        self.index = self.seen = self.line_start = pos
+        self.opened = self.closed = -1
+        self.found: list[int] = []
+        self.kept: list[int] = []  # starts whose frame has a line end: they stay frames
+        self.checked = 0  # found[:checked] have been looked at for kept
+
+    def shift(self, offset: int) -> None:
+        """The buffer lost its first ``offset`` bytes."""
+        self.index -= offset
+        self.seen -= offset
+        self.line_start -= offset
+        self.opened = max(self.opened - offset, -1)
+        self.closed = max(self.closed - offset, -1)
+        self.found = [f - offset for f in self.found]
+        self.kept = [f - offset for f in self.kept]
+
+    def scan(self, buf: bytearray, pos: int, upto: int) -> None:
+        """Find the starts among the ``/`` before ``upto`` (each with its three letters before
+        ``upto + 3``)."""
+        if upto <= self.index:
+            return
+        find, rfind, found = buf.find, buf.rfind, self.found
+        index = find(b"/", self.index, upto)
+        while index >= 0:
+            if index == pos or buf[index - 1] in _LINE_ENDS:
+                found.append(index)
+            elif buf[index + 1 : index + 4].isalpha():
+                seen = self.seen
+                line_end = max(rfind(b"\n", seen, index), rfind(b"\r", seen, index))
+                if line_end >= 0:
+                    self.line_start, self.opened, self.closed = line_end + 1, -1, -1
+                low = max(seen, self.line_start)
+                self.opened = max(self.opened, rfind(b"(", low, index))
+                self.closed = max(self.closed, rfind(b")", low, index))
+                self.seen = index
+                if self.opened <= self.closed:
+                    found.append(index)
+            index = find(b"/", index + 1, upto)
+        self.index = upto
+        for position in range(self.checked, len(found) - 1):
+            if _has_line(buf, found[position], found[position + 1]):
+                self.kept.append(found[position])
+        self.checked = max(len(found) - 1, 0)
+
+    def drop_before(self, cut: int) -> None:
+        """Starts before ``cut`` were emitted."""
+        gone = sum(1 for f in self.found if f < cut)
+        self.found = self.found[gone:]
+        self.kept = [f for f in self.kept if f >= cut]
+        self.checked = max(self.checked - gone, 0)
+
+
+EARLY_BYTES = 2048
+"""A segment longer than this is looked at for runs of frames to emit before its end."""
+EARLY_FRAMES = 64
+"""Frames emitted at once from a run of frames without an end."""
+
+
 class Framer:
     """Incremental framer: :meth:`feed` bytes, get :class:`Frame` objects; :meth:`flush` at the end."""
 
@@ -128,6 +198,7 @@ class Framer:
         self._base = 0  # stream offset of _buf[0]
         self._scan = 0  # where to look for the next '!' in _buf
         self._dropped = 0  # noise bytes dropped from the buffer since the last frame
+        self._starts = _StartScanner()  # header starts of the current segment, for early frames
         self.bytes_in = 0
         self.noise_bytes = 0
         """Bytes that belonged to no telegram (PuTTY headers, garbage, trailing junk)."""
@@ -154,6 +225,7 @@ class Framer:
             self._base += len(self._buf)
             self._buf.clear()
         self._scan = 0
+        self._starts.reset(0)
         return out
 
     def _process(self, out: list[Frame], final: bool) -> None:
@@ -166,6 +238,14 @@ class Framer:
             # A segment (pos .. '!') is at most `limit` bytes: look for its end no further.
             horizon = pos + limit
             bang = buf.find(b"!", scan, horizon)
+            reach = min(size if bang < 0 else bang, horizon)
+            if reach - pos > EARLY_BYTES:
+                early = self._early(out, pos, reach - 3)
+                if early != pos:
+                    pos = early
+                    if bang < 0:
+                        scan = max(scan, horizon)  # no '!' before the old horizon
+                    continue
             if bang < 0:
                 if size < horizon:
                     scan = size
@@ -173,6 +253,7 @@ class Framer:
                 # No end within the limit (every '!' up to it was decided): give up the oldest
                 # bytes here, at this stream offset, whatever the chunks were.
                 pos = scan = self._overflow(out, pos, limit)
+                self._starts.reset(pos)
                 continue
             # The CRC field: up to 4 characters, then the line end (5 read, to tell a longer line).
             # (The pattern matches 0 characters too: it never fails.)
@@ -210,11 +291,29 @@ class Framer:
                 segment = bytes(memoryview(buf)[pos : bang + 1])
                 self._emit_segment(out, segment, self._base + pos, crc_text, True)
             pos = scan = field_end
+            self._starts.reset(pos)
         if pos:
             del buf[:pos]
             self._base += pos
             scan -= pos
+            self._starts.shift(pos)
         self._scan = scan
+
+    def _early(self, out: list[Frame], pos: int, upto: int) -> int:
+        """A long segment without an end yet: when it holds more than :data:`EARLY_FRAMES` frames
+        that are sure to stay frames (a start whose frame has a line end), emit those before the
+        last of them and return where the segment now begins. The same frames as emitting the
+        whole segment at its end (a frame's bounds do not depend on the frames after it)."""
+        starts = self._starts
+        starts.scan(self._buf, pos, upto)
+        while len(starts.kept) > EARLY_FRAMES:
+            cut = starts.kept[EARLY_FRAMES]
+            segment = bytes(memoryview(self._buf)[pos:cut])
+            emitted = [f - pos for f in starts.found if f < cut]
+            self._emit_segment(out, segment, self._base + pos, b"", False, emitted)
+            starts.drop_before(cut)
+            pos = cut
+        return pos
 
     def _overflow(self, out: list[Frame], pos: int, limit: int) -> int:
         """No '!' within ``limit`` bytes of ``pos``: give up the oldest bytes, keeping a possible
