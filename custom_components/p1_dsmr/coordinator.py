@@ -54,8 +54,10 @@ if TYPE_CHECKING:
 
 __all__ = ["DERIVED_KEYS", "LinkStats", "P1Coordinator", "P1Data", "Value"]
 
-DECODE_SLICE = 16 * 1024
-"""Bytes decoded per executor job: a 1 MiB chunk of a followed file is decoded in slices."""
+DECODE_SLICE = 2048
+"""Bytes decoded per executor job: a 1 MiB chunk of a followed file is decoded in slices, and a
+flood of short frames is decoded a few hundred at a time (garbage that dies young never makes
+the interpreter stop every thread for a full collection)."""
 LOOP_BUDGET = 0.004
 """Seconds of event-loop work on decoded telegrams before the reader hands the loop back."""
 LINK_UPDATE_INTERVAL = 1.0
@@ -107,6 +109,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self._archive: Archive | None = None
         self.export_lock = asyncio.Lock()
         self._link_update: Callable[[], None] | None = None
+        self._stopped = False
         self._fresh = 0.0  # loop time of the last accepted telegram (or of connecting)
         self._accepted_at: deque[float] = deque(maxlen=9)
 
@@ -130,6 +133,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._stopped = True
         if self._link_update is not None:
             self._link_update()
             self._link_update = None
@@ -300,7 +304,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
     @callback
     def _link_changed(self) -> None:
         """Show the new link statistics within :data:`LINK_UPDATE_INTERVAL`, not per telegram."""
-        if self._link_update is None:
+        if self._link_update is None and not self._stopped:
             self._link_update = async_call_later(self.hass, LINK_UPDATE_INTERVAL, self._update_link)
 
     @callback
