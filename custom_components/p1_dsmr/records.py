@@ -133,19 +133,19 @@ class _Gunzip:
     def read(self, size: int = -1, /) -> bytes:
         while not self.ended:
             compressed = self.raw.read(_BLOCK)
+            if not compressed:
+                self.ended = True
+                self.truncated = not self.inflate.eof
+                return self.inflate.flush() if not self.inflate.eof else b""
+            out = b""
             try:
-                if not compressed:
-                    self.ended = True
-                    self.truncated = not self.inflate.eof
-                    return self.inflate.flush()
-                out = self.inflate.decompress(compressed)
-                while self.inflate.eof and self.inflate.unused_data:  # another gzip member
-                    rest = self.inflate.unused_data
-                    self.inflate = zlib.decompressobj(wbits=31)
-                    out += self.inflate.decompress(rest)
-            except zlib.error:
+                while compressed:
+                    if self.inflate.eof:  # another gzip member
+                        self.inflate = zlib.decompressobj(wbits=31)
+                    out += self.inflate.decompress(compressed)
+                    compressed = self.inflate.unused_data if self.inflate.eof else b""
+            except zlib.error:  # what decompressed before the damage is kept
                 self.ended = self.truncated = True
-                return b""
             if out:
                 return out
         return b""

@@ -10,9 +10,11 @@ import os
 import random
 import signal
 import stat
+import struct
 import subprocess
 import sys
 import time
+import zlib
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from unittest.mock import patch
@@ -30,6 +32,7 @@ from custom_components.p1_dsmr.archive import JUMP_SETTLE, Archive, archive_file
 from custom_components.p1_dsmr.const import CONF_UPDATE_INTERVAL, DOMAIN
 from custom_components.p1_dsmr.records import (
     MAGIC,
+    ArchiveWriteError,
     append_records,
     compress_file,
     encode_record,
@@ -496,3 +499,41 @@ def test_append_records_creates_private_files(tmp_path: Path) -> None:
     assert append_records(path, [encode_record(NOW, b"x")]) == 1
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert read_records(path)[0][0][1] == b"x"
+
+
+def test_records_of_the_first_format_and_odd_files(tmp_path: Path) -> None:
+    # Records written by the first version (P1A1: one CRC over time, length and data) are read,
+    # and found again after damage like the others.
+    def first_format(data: bytes) -> bytes:
+        head = struct.pack("<4sqI", b"P1A1", int(NOW.timestamp() * 1_000_000), len(data))
+        return head + data + struct.pack("<I", zlib.crc32(head[4:] + data))
+
+    path = tmp_path / "old.p1a"
+    path.write_bytes(first_format(b"one") + first_format(b"two")[:9] + first_format(b"three"))
+    records, torn = read_records(path)
+    assert ([data for _, data in records], torn) == ([b"one", b"three"], 1)
+    assert records[0][0] == NOW
+    # A receive time no clock can show, a length beyond any record: not records.
+    absurd = struct.pack("<4sqI", MAGIC, 2**62, 1)
+    absurd += struct.pack("<I", zlib.crc32(absurd)) + b"x"
+    absurd += struct.pack("<I", zlib.crc32(b"x", zlib.crc32(absurd[:16])))
+    path.write_bytes(absurd + first_format(b"four")[:4] + struct.pack("<qI", 0, 1 << 30))
+    assert read_records(path) == ([], 1)
+    # Two gzip members (a day the clock came back to), then a corrupt one.
+    gz = tmp_path / "day.p1a.gz"
+    gz.write_bytes(
+        gzip.compress(encode_record(NOW, b"a"))
+        + gzip.compress(encode_record(NOW, b"b"))
+        + b"\x1f\x8bjunk"
+    )
+    records, torn = read_records(gz)
+    assert ([data for _, data in records], torn) == ([b"a", b"b"], 1)
+
+
+def test_writing_errors(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveWriteError) as error:
+        append_records(tmp_path / "missing" / "day.p1a", [encode_record(NOW, b"x")])
+    assert error.value.written == 0
+    with pytest.raises(FileNotFoundError):
+        compress_file(tmp_path / "missing.p1a", tmp_path / "missing.p1a.gz")
+    assert not list(tmp_path.glob("*.part"))  # no partial file left
