@@ -49,9 +49,8 @@ from .records import (
 FLUSH_DELAY = 1.0  # s: chunks are written at most this long after they arrived
 FLUSH_NOW_BYTES = 256 * 1024  # ... or at once when this much is queued
 BACKPRESSURE_BYTES = 512 * 1024  # a followed file is not read further while this much is queued
-MAX_PENDING = (
-    8 << 20
-)  # bytes queued while writes are stuck; beyond, the oldest are counted, dropped
+# Bytes queued while writes are stuck; beyond, the oldest are dropped (and counted).
+MAX_PENDING = 8 << 20
 MIN_FREE_BYTES = 200 * 1024 * 1024  # stop archiving below this much free space
 DISK_CHECK_INTERVAL = 60.0  # s between looks at a stopped archive's disk
 JUMP_TOLERANCE = 300.0  # s the system clock may move against the steady clock and still be followed

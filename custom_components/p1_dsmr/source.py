@@ -238,8 +238,10 @@ class FileSource(P1Source):
             if self._identity is None:
                 self._history, self._position = _newest_telegram(handle, info.st_size)
                 self._fingerprint = _fingerprint(handle, self._position)
-            elif identity != self._identity or not self._unchanged(handle, info.st_size):
-                self._position, self._fingerprint = 0, b""  # another file: all of it is new
+            else:
+                self._history = b""  # shown once, at the first open
+                if identity != self._identity or not self._unchanged(handle, info.st_size):
+                    self._position, self._fingerprint = 0, b""  # another file: all of it is new
         except BaseException:
             handle.close()
             raise
@@ -283,8 +285,6 @@ class FileSource(P1Source):
             raise SourceError(f"{self.path} is no longer a file")
         if (info.st_dev, info.st_ino) != self._identity:
             # Rotated (renamed away and created again): the new file from its start.
-            self._identity = None
-            self._history = b""
             self._position, self._fingerprint = 0, b""
             self._close_handle()
             try:

@@ -103,6 +103,7 @@ async def test_rotated_by_rename_and_create(hass: HomeAssistant, tmp_path: Path)
     path = tmp_path / "m.log"
     path.write_bytes(data[0])
     source = await follow(hass, path)
+    assert source.take_history() == data[0]
     with path.open("ab") as handle:
         handle.write(data[1])
     path.rename(tmp_path / "m.log.1")
@@ -112,6 +113,16 @@ async def test_rotated_by_rename_and_create(hass: HomeAssistant, tmp_path: Path)
     with path.open("ab") as handle:
         handle.write(data[3])
     assert await source.read() == data[3]
+    # Renamed away, and the new file is not there yet: the source is lost; once it is there, it
+    # is read from its start.
+    path.rename(tmp_path / "m.log.2")
+    with pytest.raises(SourceMissing):
+        await source.read()
+    await source.close()
+    path.write_bytes(data[0] + data[1])
+    await source.open()
+    assert source.take_history() == b""
+    assert await source.read() == data[0] + data[1]
     await source.close()
 
 

@@ -14,11 +14,13 @@ chunks or a whole file, and copes with what real lines and logs contain:
   is lines), so its bytes are noise, or part of the frame before it, not a rejected telegram.
 
 The frames depend on the bytes alone, never on how they were cut into chunks: a segment (the bytes
-from the end of the previous telegram through a ``!``) is at most ``max_telegram + max_noise`` bytes
-long, and the decision to give up on a segment that grows past that is taken at that stream offset.
-The work is linear in the input for any bytes (each byte is examined a bounded number of times), and
-memory is bounded: the buffer never holds more than ``max_telegram + max_noise`` bytes plus one
-chunk.
+from the end of the previous telegram, or from the last frame of a long run of frames without an
+end, through a ``!``) is at most ``max_telegram + max_noise`` bytes long, and the decision to give
+up on a segment that grows past that is taken at that stream offset. A long run of frames without
+an end (a flood of headers) is emitted as it arrives, :data:`EARLY_FRAMES` at a time, not all at
+once at the limit. The work is linear in the input for any bytes (each byte is examined a bounded
+number of times), and memory is bounded: the buffer never holds more than
+``max_telegram + max_noise`` bytes plus one chunk.
 """
 
 from __future__ import annotations
