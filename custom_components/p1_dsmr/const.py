@@ -42,7 +42,8 @@ LINE_SETTINGS: Final = ((115200, 8, "N"), (9600, 7, "E"))
 
 # Timing
 TELEGRAM_TIMEOUT: Final = 12.0  # s to wait for a valid telegram while setting up (10 s meters)
-WATCHDOG_TIMEOUT: Final = 60.0  # s of silence before the source is considered lost
+WATCHDOG_TIMEOUT: Final = 60.0  # s without an accepted telegram before a stream counts as lost
+WATCHDOG_PERIODS: Final = 6  # ... or this many meter periods, for meters slower than 10 s
 BACKOFF_INITIAL: Final = 1.0  # s
 BACKOFF_MAX: Final = 300.0  # s
 FILE_POLL_INTERVAL: Final = 1.0  # s between looks at a followed file

@@ -20,6 +20,7 @@ from homeassistant.const import (
     UnitOfElectricPotential,
     UnitOfEnergy,
     UnitOfFrequency,
+    UnitOfInformation,
     UnitOfPower,
     UnitOfReactivePower,
     UnitOfTime,
@@ -30,9 +31,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from . import P1ConfigEntry
-from .coordinator import DERIVED_KEYS, LinkStats, P1Coordinator, P1Data
+from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
 from .p1lib.obis import Kind
+from .values import DERIVED_KEYS, P1Data
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 
@@ -315,6 +317,16 @@ LINK_SENSORS: tuple[P1SensorEntityDescription, ...] = (
     ),
 )
 
+ARCHIVE_SENSOR = P1SensorEntityDescription(
+    key="bytes_not_archived",
+    translation_key="bytes_not_archived",
+    entity_category=EntityCategory.DIAGNOSTIC,
+    device_class=SensorDeviceClass.DATA_SIZE,
+    state_class=_TOTAL,
+    native_unit_of_measurement=UnitOfInformation.BYTES,
+    value_fn=lambda data: None,  # read from the archive (P1ArchiveSensor)
+)
+
 _STATIC = {d.key: d for d in (*DERIVED_SENSORS, *PHASE_SENSORS)}
 _SKIPPED = frozenset(DERIVED_KEYS.values()) - _STATIC.keys()  # binary sensors, or not sensors
 
@@ -339,6 +351,8 @@ async def async_setup_entry(
     """Add sensors for what the meter sends, and more as new values appear (M-Bus devices)."""
     coordinator = entry.runtime_data
     async_add_entities(P1LinkSensor(coordinator, description) for description in LINK_SENSORS)
+    if coordinator.archive is not None and coordinator.archive.enabled:
+        async_add_entities([P1ArchiveSensor(coordinator, ARCHIVE_SENSOR)])
     add_entities_as_they_appear(entry, async_add_entities, available_descriptions, P1Sensor)
 
 
@@ -368,6 +382,14 @@ class P1LinkSensor(P1Sensor):
         return True
 
     def current_value(self) -> SensorValue:
-        data = self.coordinator.data
-        link = data.link if data is not None else LinkStats()
-        return self.entity_description.value_fn(P1Data({}, None, None, link))
+        # The statistics now, also before the first telegram and while only noise arrives.
+        return self.entity_description.value_fn(P1Data({}, None, None, self.coordinator.link.stats))
+
+
+class P1ArchiveSensor(P1LinkSensor):
+    """Bytes received that the archive could not keep (a full or read-only disk, a stream faster
+    than the disk): zero unless something needs attention."""
+
+    def current_value(self) -> SensorValue:
+        archive = self.coordinator.archive
+        return archive.bytes_not_archived if archive is not None else None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import errno
 import itertools
-import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from homeassistant.util import dt as dt_util
 from .archive import ArchiveWindow, ChunkReader
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN
 from .p1lib.converter import ConvertOptions, convert_to_directory
+from .records import FILE_MODE, make_private_dirs
 
 SERVICE_EXPORT = "export"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
@@ -83,16 +83,20 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
             translation_key="start_after_end",
             translation_placeholders={"start": start.isoformat(), "end": end.isoformat()},
         )
+    private_top: Path | None = None  # our own folder: 0700; a user's folder stays as it is
     if ATTR_DIRECTORY in call.data:
         directory = Path(call.data[ATTR_DIRECTORY])
-        if not directory.is_absolute() or not hass.config.is_allowed_path(str(directory)):
+        if not directory.is_absolute() or not await hass.async_add_executor_job(
+            hass.config.is_allowed_path, str(directory)
+        ):
             raise ServiceValidationError(
                 translation_domain=DOMAIN,
                 translation_key="directory_not_allowed",
                 translation_placeholders={"directory": str(directory)},
             )
     else:
-        directory = Path(hass.config.path(DOMAIN, "exports"))
+        private_top = Path(hass.config.path(DOMAIN))
+        directory = private_top / "exports"
     options = ConvertOptions(
         delimiter=call.data[ATTR_DELIMITER],
         decimal=call.data[ATTR_DECIMAL],
@@ -101,9 +105,9 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         thresholds=coordinator.calculator.thresholds,
         default_zone=hass.config.time_zone,  # meter clocks of a dialect that implies no zone
     )
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", entry.unique_id or entry.entry_id).strip("_")
+    # Named by the entry, never by the meter's serial (file names travel further than files).
     stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")
-    stem = f"p1_dsmr_{slug}_{stamp}"
+    stem = f"p1_dsmr_{entry.entry_id.lower()}_{stamp}"
     if archive is None or not archive.enabled:
         raise ServiceValidationError(translation_domain=DOMAIN, translation_key="no_archive")
     async with coordinator.export_lock:  # one export at a time per meter
@@ -111,7 +115,7 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         window = archive.window(start, end)
         try:
             result = await hass.async_add_executor_job(
-                _write_files, directory, stem, window, options
+                _write_files, directory, private_top, stem, window, options
             )
         except EmptyWindow as err:
             raise ServiceValidationError(
@@ -129,6 +133,8 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
                 translation_key=key,
                 translation_placeholders={"directory": str(directory), "error": str(err)},
             ) from err
+    result["bytes_not_archived"] = archive.bytes_not_archived
+    result["archive_stopped"] = archive.stopped
     return result
 
 
@@ -137,15 +143,23 @@ class EmptyWindow(Exception):
 
 
 def _write_files(
-    directory: Path, stem: str, window: ArchiveWindow, options: ConvertOptions
+    directory: Path,
+    private_top: Path | None,
+    stem: str,
+    window: ArchiveWindow,
+    options: ConvertOptions,
 ) -> dict[str, Any]:
-    """Run the library over the archived bytes and write the files (in the executor)."""
+    """Run the library over the archived bytes and write the files (in the executor): 0600 (the
+    export dir 0700 when it is ours), each complete or not at all, created exclusively (never
+    through a name planted beside them)."""
     chunks = iter(window)
     first = next(chunks, None)
     if first is None:
         raise EmptyWindow
+    if private_top is not None:
+        make_private_dirs(directory, private_top)
     source = ChunkReader(itertools.chain((first,), chunks))
-    summary, paths = convert_to_directory(source, stem, directory, stem, options)
+    summary, paths = convert_to_directory(source, stem, directory, stem, options, FILE_MODE)
     return {
         "files": {kind: str(path) for kind, path in paths.items()},
         "telegrams": summary.telegrams,

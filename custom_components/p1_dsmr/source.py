@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import re
+import stat
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import serial_asyncio_fast
 from homeassistant.core import HomeAssistant
@@ -42,6 +44,8 @@ except ImportError:  # pragma: no cover - not on POSIX
 
 CHUNK = 4096
 FOLLOW_TAIL = 64 * 1024  # bytes read back from the end of a followed file to find its last telegram
+FOLLOW_READ = 1 << 20  # bytes read from a followed file at a time
+FINGERPRINT = 64  # bytes before the read position that tell a file rewritten in place
 _TIMESTAMP = re.compile(rb"0-0:1\.0\.0\((\d{12})[SW]\)")
 
 
@@ -59,7 +63,9 @@ class P1Source(ABC):
     finished = False
     """A replay that has played its log to the end: silence is expected, not a lost source."""
     watchdog: float | None = WATCHDOG_TIMEOUT
-    """Seconds of silence after which the source counts as lost (None: never)."""
+    """Seconds without an accepted telegram after which the source counts as lost (None: never)."""
+    backpressure = False
+    """The source can wait while the archive catches up (a file), a stream cannot."""
 
     @property
     @abstractmethod
@@ -77,6 +83,11 @@ class P1Source(ABC):
     @abstractmethod
     async def close(self) -> None:
         """Close the source (idempotent)."""
+
+    def take_history(self) -> bytes:
+        """Bytes received before the source was opened, to show but not to archive again (the
+        newest telegram already in a followed file); empty once taken."""
+        return b""
 
 
 class StreamSource(P1Source):
@@ -159,10 +170,13 @@ class NetworkSource(StreamSource):
 class FileSource(P1Source):
     """A P1 log file (silence is normal: a file only grows while something writes it).
 
-    *Follow* (the default) works like ``tail -f``: the newest complete telegram already in the file
-    first, then every byte appended; a file that is truncated or replaced is read again from its
-    start. *Replay* plays a finished log at the meter's pace (the telegrams' own timestamps),
-    optionally in a loop, for demonstrations.
+    *Follow* (the default) works like ``tail -F``: the newest complete telegram already in the file
+    first (shown, not archived: it was received before), then every byte appended. The file is
+    followed by its descriptor: a file renamed away (rotated) is read to its end before the new
+    file at the path is read from its start; a file truncated or rewritten in place (logrotate's
+    copytruncate) is read again from its start; after a lost source is reopened, reading goes on
+    where it stopped, nothing is fed twice. *Replay* plays a finished log at the meter's pace (the
+    telegrams' own timestamps), optionally in a loop, for demonstrations.
     """
 
     def __init__(
@@ -171,19 +185,27 @@ class FileSource(P1Source):
         path: str,
         replay: bool = False,
         loop: bool = False,
-        poll_interval: float = FILE_POLL_INTERVAL,
+        poll_interval: float | None = None,
     ) -> None:
         self.hass = hass
         self.path = Path(path)
         self.replay = replay
         self.loop = loop
-        self.poll_interval = poll_interval
+        self._poll_interval = poll_interval
         self._position = 0
-        self._inode: int | None = None
-        self._pending: list[bytes] = []
+        self._identity: tuple[int, int] | None = None  # (device, inode) of the followed file
+        self._handle: IO[bytes] | None = None
+        self._fingerprint = b""  # the bytes just before _position
+        self._history = b""
         self._replay_time: float | None = None
         self._replaying = False
         self.watchdog = None
+        self.backpressure = True
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between looks at a followed file (read when used, so tests can shorten it)."""
+        return FILE_POLL_INTERVAL if self._poll_interval is None else self._poll_interval
 
     @property
     def description(self) -> str:
@@ -191,9 +213,7 @@ class FileSource(P1Source):
 
     async def open(self) -> None:
         try:
-            self._pending, self._position, self._inode = await self.hass.async_add_executor_job(
-                self._open_blocking
-            )
+            await self.hass.async_add_executor_job(self._open_blocking)
         except FileNotFoundError as err:
             raise SourceMissing(f"{self.path} does not exist") from err
         except OSError as err:
@@ -202,27 +222,37 @@ class FileSource(P1Source):
         self._replay_time = None
         self._replaying = False
 
-    def _open_blocking(self) -> tuple[list[bytes], int, int]:
-        stat = self.path.stat()
-        if not self.path.is_file():
-            raise IsADirectoryError(f"{self.path} is not a file")
-        if self.replay:
-            return [], 0, stat.st_ino
-        with self.path.open("rb") as handle:
-            start = max(0, stat.st_size - FOLLOW_TAIL)
-            handle.seek(start)
-            tail = handle.read()
-        framer = Framer()
-        frames = [f for f in framer.feed(tail) if f.complete and f.has_header]
-        if not frames:
-            return [], stat.st_size, stat.st_ino
-        last = frames[-1]
-        end = last.end_offset
-        return [tail[last.offset : end] + b"\r\n"], start + end, stat.st_ino
+    def take_history(self) -> bytes:
+        history, self._history = self._history, b""
+        return history
+
+    def _open_blocking(self) -> None:
+        handle = _open_regular(self.path)
+        try:
+            info = os.fstat(handle.fileno())
+            identity = (info.st_dev, info.st_ino)
+            if self.replay:
+                handle.close()
+                self._identity = identity
+                return
+            if self._identity is None:
+                self._history, self._position = _newest_telegram(handle, info.st_size)
+                self._fingerprint = _fingerprint(handle, self._position)
+            else:
+                self._history = b""  # shown once, at the first open
+                if identity != self._identity or not self._unchanged(handle, info.st_size):
+                    self._position, self._fingerprint = 0, b""  # another file: all of it is new
+        except BaseException:
+            handle.close()
+            raise
+        self._close_handle()
+        self._handle, self._identity = handle, identity
+
+    def _unchanged(self, handle: IO[bytes], size: int) -> bool:
+        """Whether the file still holds what was read from it (not truncated or rewritten)."""
+        return size >= self._position and _fingerprint(handle, self._position) == self._fingerprint
 
     async def read(self) -> bytes:
-        if self._pending:
-            return self._pending.pop(0)
         if self.replay:
             return await self._read_replay()
         while True:
@@ -232,20 +262,38 @@ class FileSource(P1Source):
             await asyncio.sleep(self.poll_interval)
 
     def _read_appended(self) -> bytes:
+        handle = self._handle
+        if handle is None:
+            raise SourceError(f"{self.description} is not open")
         try:
-            stat = self.path.stat()
+            size = os.fstat(handle.fileno()).st_size
+            if not self._unchanged(handle, size):
+                self._position, self._fingerprint = 0, b""  # truncated or rewritten in place
+            if size > self._position:
+                handle.seek(self._position)
+                data = handle.read(FOLLOW_READ)
+                self._position += len(data)
+                self._fingerprint = (self._fingerprint + data)[-FINGERPRINT:]
+                return data
+            # The followed file is read to its end: is there another file at the path now?
+            info = self.path.stat()
         except FileNotFoundError as err:
             raise SourceMissing(f"{self.path} disappeared") from err
-        if stat.st_ino != self._inode or stat.st_size < self._position:
-            self._inode = stat.st_ino  # replaced or truncated: start again from its beginning
-            self._position = 0
-        if stat.st_size == self._position:
-            return b""
-        with self.path.open("rb") as handle:
-            handle.seek(self._position)
-            data = handle.read(1 << 20)
-        self._position += len(data)
-        return data
+        except OSError as err:
+            raise SourceError(f"cannot read {self.path}: {err}") from err
+        if not stat.S_ISREG(info.st_mode):
+            raise SourceError(f"{self.path} is no longer a file")
+        if (info.st_dev, info.st_ino) != self._identity:
+            # Rotated (renamed away and created again): the new file from its start.
+            self._position, self._fingerprint = 0, b""
+            self._close_handle()
+            try:
+                handle = _open_regular(self.path)
+            except OSError as err:
+                raise SourceError(f"cannot read {self.path}: {err}") from err
+            info = os.fstat(handle.fileno())
+            self._handle, self._identity = handle, (info.st_dev, info.st_ino)
+        return b""
 
     async def _read_replay(self) -> bytes:
         while self.finished:
@@ -271,28 +319,73 @@ class FileSource(P1Source):
     def _next_telegram(self) -> tuple[bytes, float | None]:
         """The bytes from the current position through the end of the next telegram."""
         framer = Framer()
-        with self.path.open("rb") as handle:
-            handle.seek(self._position)
-            frames: list[Frame] = []
-            while not frames:
-                chunk = handle.read(CHUNK)
-                frames = [f for f in framer.feed(chunk) if f.complete] if chunk else []
-                if not chunk:
-                    frames = [f for f in framer.flush() if f.complete]
-                    break
-            if not frames:
-                self._position += framer.bytes_in
-                return b"", None
-            handle.seek(self._position)
-            data = handle.read(frames[0].end_offset + 2)
+        try:
+            with self.path.open("rb") as handle:
+                handle.seek(self._position)
+                frames: list[Frame] = []
+                while not frames:
+                    chunk = handle.read(CHUNK)
+                    frames = [f for f in framer.feed(chunk) if f.complete] if chunk else []
+                    if not chunk:
+                        frames = [f for f in framer.flush() if f.complete]
+                        break
+                if not frames:
+                    self._position += framer.bytes_in
+                    return b"", None
+                handle.seek(self._position)
+                data = handle.read(frames[0].end_offset + 2)
+        except FileNotFoundError as err:
+            raise SourceMissing(f"{self.path} disappeared") from err
+        except OSError as err:
+            raise SourceError(f"cannot read {self.path}: {err}") from err
         end = frames[0].end_offset
         while end < len(data) and data[end] in b"\r\n":
             end += 1
         self._position += end
         return data[:end], _clock(frames[0].data)
 
+    def _close_handle(self) -> None:
+        handle, self._handle = self._handle, None
+        if handle is not None:
+            handle.close()
+
     async def close(self) -> None:
-        self._pending = []
+        """Close the file; where reading stopped is kept, for a reopen."""
+        if self._handle is not None:
+            await self.hass.async_add_executor_job(self._close_handle)
+
+
+def _open_regular(path: Path) -> IO[bytes]:
+    """``path`` opened for reading; IsADirectoryError unless it is a regular file (never waits:
+    a FIFO would block an open until something writes to it)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
+    return os.fdopen(fd, "rb")
+
+
+def _newest_telegram(handle: IO[bytes], size: int) -> tuple[bytes, int]:
+    """The newest complete telegram near the end of a file (with its line end when there is one),
+    and the offset just past it (where following starts: what comes after is read as new)."""
+    start = max(0, size - FOLLOW_TAIL)
+    handle.seek(start)
+    tail = handle.read(size - start)
+    frames = [f for f in Framer().feed(tail) if f.complete and f.has_header]
+    if not frames:
+        return b"", size
+    last = frames[-1]
+    end = last.end_offset
+    if tail[end : end + 2] == b"\r\n":
+        end += 2
+    return tail[last.offset : end], start + end
+
+
+def _fingerprint(handle: IO[bytes], position: int) -> bytes:
+    """The bytes just before ``position``."""
+    start = max(0, position - FINGERPRINT)
+    handle.seek(start)
+    return handle.read(position - start)
 
 
 def _clock(data: bytes) -> float | None:

@@ -32,6 +32,8 @@ from custom_components.p1_dsmr.const import (
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
 from tests.ha_reports import is_deprecation_report
 
+from .blocking import strict_blocking_calls
+
 HU_ID = "AUX1030302759988"
 
 
@@ -54,6 +56,15 @@ class ReleaseSnapshotExtension(HomeAssistantSnapshotExtension):
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom_components/p1_dsmr in every test."""
+
+
+@pytest.fixture(autouse=True)
+def no_blocking_calls() -> Iterator[None]:
+    """Home Assistant's blocking-call detection: a blocking call in the event loop by this
+    integration fails the test (see blocking.py)."""
+    with strict_blocking_calls() as found:
+        yield
+    assert not found, "blocking calls in the event loop:\n" + "\n".join(found)
 
 
 @pytest.fixture

@@ -60,9 +60,11 @@ async def test_file_follow_setup_update_unload(
     extra = telegrams("hu_sanxing", 8, seed=1)[5:]
     with log_file.open("ab") as handle:
         handle.write(b"".join(extra))
-    await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= before + 3)
     newest = extra[-1].split(b"0-0:1.0.0(")[1][:12].decode()
-    assert coordinator.data.telegram.timestamp.strftime("%y%m%d%H%M%S") == newest
+    await wait_for(
+        hass, lambda: coordinator.data.telegram.timestamp.strftime("%y%m%d%H%M%S") == newest
+    )
+    assert coordinator.decoder.stats.telegrams >= before + 3
     assert state(hass, voltage) == str(coordinator.data.values["voltage_l1"])
     assert await hass.config_entries.async_unload(file_entry.entry_id)
     await hass.async_block_till_done()

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import gzip
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from unittest.mock import patch
 
 import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.p1_dsmr.archive import Archive, encode_record, read_records
 from custom_components.p1_dsmr.const import DOMAIN
 
 from .conftest import HU_ID, telegrams
@@ -25,14 +22,16 @@ from .test_sensor import setup_file
 
 
 async def live_entry(hass: HomeAssistant, tmp_path: Path, count: int = 6) -> MockConfigEntry:
-    data = telegrams("hu_sanxing", count)
+    """An entry following a file with one telegram (shown, not archived: it was received before
+    the entry started), then ``count`` telegrams appended (archived)."""
+    data = telegrams("hu_sanxing", count + 1)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
     entry = await setup_file(hass, path, HU_ID)
     with path.open("ab") as handle:
         handle.write(b"".join(data[1:]))
     coordinator = entry.runtime_data
-    await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= count)
+    await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= count + 1)
     return entry
 
 
@@ -55,8 +54,21 @@ async def test_export_from_a_live_entry(hass: HomeAssistant, tmp_path: Path) -> 
         rows = list(csv.DictReader(handle, delimiter=";"))
     assert len(rows) == 6
     assert "," in rows[0]["voltage_l1_v"]
-    assert Path(files["repaired"]).read_bytes() == b"".join(telegrams("hu_sanxing", 6))
+    assert Path(files["repaired"]).read_bytes() == b"".join(telegrams("hu_sanxing", 7)[1:])
     assert result["torn_records"] == 0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_export_names_carry_no_identifier(hass: HomeAssistant, tmp_path: Path) -> None:
+    entry = await live_entry(hass, tmp_path, 2)
+    result = await export(hass, config_entry_id=entry.entry_id)
+    for path in result["files"].values():
+        name = Path(path).name
+        assert HU_ID not in name
+        assert "9902759988" not in name
+        assert name.startswith(f"p1_dsmr_{entry.entry_id.lower()}_")
+    assert result["bytes_not_archived"] == 0
+    assert result["archive_stopped"] is None
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -145,66 +157,4 @@ async def test_no_archive(hass: HomeAssistant, tmp_path: Path) -> None:
     with pytest.raises(ServiceValidationError) as error:
         await export(hass, config_entry_id=entry.entry_id)
     assert error.value.translation_key == "no_archive"
-    assert await hass.config_entries.async_unload(entry.entry_id)
-
-
-def test_torn_last_record(tmp_path: Path) -> None:
-    now = dt_util.utcnow()
-    path = tmp_path / "2026-11-26.p1a"
-    good = encode_record(now, b"/AUX5 first")
-    path.write_bytes(good + encode_record(now, b"second")[:-3])
-    records, torn = read_records(path)
-    assert [data for _, data in records] == [b"/AUX5 first"]
-    assert torn == 1
-    path.write_bytes(good + b"X" * 30)
-    assert read_records(path)[1] == 1
-    path.write_bytes(good[:-1] + b"\x00")  # damaged CRC
-    assert read_records(path) == ([], 1)
-    path.write_bytes(good + good[:5])
-    assert read_records(path)[1] == 1
-    gz = tmp_path / "2026-11-25.p1a.gz"
-    gz.write_bytes(gzip.compress(good + good)[:-10])  # a compressed file cut short
-    assert read_records(gz)[1] == 1
-
-
-async def test_retention_and_compression(hass: HomeAssistant, tmp_path: Path) -> None:
-    archive = Archive(hass, "entry", retention_days=3)
-    archive.directory.mkdir(parents=True)
-    today = date(2026, 11, 26)
-    for days in range(6):
-        day = today - timedelta(days=days)
-        (archive.directory / f"{day.isoformat()}.p1a").write_bytes(
-            encode_record(dt_util.utcnow(), b"x")
-        )
-    await hass.async_add_executor_job(archive._finish_days, today)
-    removed = await hass.async_add_executor_job(archive.prune, today)
-    names = sorted(p.name for p in archive.files())
-    assert names == ["2026-11-24.p1a.gz", "2026-11-25.p1a.gz", "2026-11-26.p1a"]
-    assert len(removed) == 3
-    records, torn = read_records(archive.directory / "2026-11-25.p1a.gz")
-    assert (len(records), torn) == (1, 0)
-
-
-async def test_disk_guard(hass: HomeAssistant, tmp_path: Path) -> None:
-    entry = await live_entry(hass, tmp_path, 2)
-    archive = entry.runtime_data.archive
-    assert archive is not None
-    issues = ir.async_get(hass)
-    with (
-        patch("custom_components.p1_dsmr.archive.shutil.disk_usage") as usage,
-        patch("custom_components.p1_dsmr.archive.DISK_CHECK_INTERVAL", 0.05),
-    ):
-        usage.return_value = type("Usage", (), {"free": 0})()
-        entry.runtime_data.feed(telegrams("hu_sanxing", 7)[6])
-        await archive.async_flush()
-        assert issues.async_get_issue(DOMAIN, f"archive_disk_full_{entry.entry_id}") is not None
-        written = archive.written
-        entry.runtime_data.feed(b"more")
-        await archive.async_flush()
-        assert archive.written == written  # nothing written while the disk is full
-        usage.return_value = type("Usage", (), {"free": 10**12})()
-        await wait_for(
-            hass,
-            lambda: issues.async_get_issue(DOMAIN, f"archive_disk_full_{entry.entry_id}") is None,
-        )
     assert await hass.config_entries.async_unload(entry.entry_id)

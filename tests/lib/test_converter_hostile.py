@@ -430,7 +430,10 @@ def test_a_signal_from_outside_leaves_no_part_file(
 def test_noise_rich_in_slashes_keeps_the_error_log_small(tmp_path: Path) -> None:
     telegrams = b"".join(MeterSimulator("nl_dsmr5", seed=3).telegrams(3))
     log = tmp_path / "noise.log"
-    log.write_bytes(telegrams + b"x/ABC" * 60_000 + telegrams)  # 300 kB of noise
+    # 300 kB of noise the framer counts as noise, then 300 kB of header-and-'!' frames that it
+    # must report as rejected telegrams
+    noise = b"x/ABC" * 60_000 + b"\r\n/ABC5\r\n\r\n!\r\n" * 20_000
+    log.write_bytes(telegrams + noise + telegrams)
     out = tmp_path / "out"
     assert main(["convert", str(log), "--out", str(out)]) == 0
     errors = (out / "noise.errors.log").read_text()

@@ -197,9 +197,15 @@ def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str,
 
 
 def convert_to_directory(
-    source: ByteSource, name: str, out_dir: Path, stem: str, options: ConvertOptions
+    source: ByteSource,
+    name: str,
+    out_dir: Path,
+    stem: str,
+    options: ConvertOptions,
+    mode: int = 0o666,
 ) -> tuple[ConvertSummary, dict[str, Path]]:
-    """Convert a byte stream into ``out_dir``/``stem``.*, each file complete or not at all.
+    """Convert a byte stream into ``out_dir``/``stem``.*, each file complete or not at all, with
+    permissions ``mode`` less the umask.
 
     Raises OSError (its ``filename`` the output's path) when an output cannot be written; an
     ``out_dir`` that is a file is :class:`NotADirectoryError`.
@@ -211,7 +217,7 @@ def convert_to_directory(
         raise NotADirectoryError(
             err.errno, "not a directory (a file has that name)", str(err.filename or out_dir)
         ) from err
-    with atomic_outputs(list(paths.values())) as files, contextlib.ExitStack() as stack:
+    with atomic_outputs(list(paths.values()), mode) as files, contextlib.ExitStack() as stack:
         records, validity, errors = (
             stack.enter_context(
                 io.TextIOWrapper(io.BufferedWriter(file), encoding="utf-8", newline="")

@@ -282,14 +282,15 @@ def _token() -> str:
     return os.urandom(4).hex()
 
 
-def _create(final: Path) -> tuple[Path, int]:
-    """Create a temporary file beside ``final`` exclusively (never through an existing name)."""
+def _create(final: Path, mode: int = 0o666) -> tuple[Path, int]:
+    """Create a temporary file beside ``final`` exclusively (never through an existing name),
+    with ``mode`` (less the umask)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
     for _ in range(16):
         temp = final.with_name(f".{final.name}.{_token()}.part")
         try:
-            return temp, os.open(temp, flags, 0o666)
+            return temp, os.open(temp, flags, mode)
         except FileExistsError:
             continue
         except OSError as err:
@@ -300,14 +301,15 @@ def _create(final: Path) -> tuple[Path, int]:
 
 
 @contextlib.contextmanager
-def atomic_outputs(paths: Sequence[Path]) -> Iterator[list[io.FileIO]]:
+def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io.FileIO]]:
     """Binary files to write ``paths`` through: renamed to ``paths`` when the block completes,
-    deleted when it fails or is interrupted (see the module's description)."""
+    deleted when it fails or is interrupted (see the module's description). ``mode``: the files'
+    permissions, less the umask (0o600: only the owner reads them)."""
     created: list[tuple[Path, _OutputFile]] = []
     try:
         with held_signals():
             for final in paths:
-                temp, fd = _create(final)
+                temp, fd = _create(final, mode)
                 try:
                     created.append((temp, _OutputFile(fd, final)))
                 except BaseException:
