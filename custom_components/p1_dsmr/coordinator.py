@@ -11,8 +11,9 @@ from datetime import datetime
 from time import monotonic
 from typing import TYPE_CHECKING, Any
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
 from homeassistant.util import dt as dt_util
 
@@ -208,6 +209,10 @@ def mbus_devices(telegram: Telegram) -> dict[int, MbusDevice]:
     return devices
 
 
+PENDING_PERIOD_DEFAULT = 10.0
+"""Seconds between telegrams assumed before the meter's period is known."""
+
+
 class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
     """Reads the source, decodes telegrams, pushes results (no polling).
 
@@ -250,6 +255,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self.archive: Archive | None = None
         self.export_lock = asyncio.Lock()
         self._simultaneous: float | None = None  # kWh imported and exported in the same intervals
+        self._pending_timer: CALLBACK_TYPE | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -266,6 +272,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
 
     async def async_stop(self) -> None:
         """Stop reading and close the source."""
+        self._cancel_pending_timer()
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
@@ -353,6 +360,31 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             listener(chunk, now)
         for result in self.decoder.feed(chunk):
             self._handle(result, now)
+        self._watch_pending()
+
+    @callback
+    def _watch_pending(self) -> None:
+        """A damaged telegram waits for the next good one (it bounds the repair); when the meter
+        falls silent for about two periods, decide it with what is known."""
+        if not self.decoder.pending:
+            self._cancel_pending_timer()
+        elif self._pending_timer is None:
+            repair = self.decoder.repair
+            period = (repair.period if repair is not None else None) or PENDING_PERIOD_DEFAULT
+            self._pending_timer = async_call_later(self.hass, 2 * period + 1, self._decide_pending)
+
+    @callback
+    def _decide_pending(self, _now: datetime) -> None:
+        self._pending_timer = None
+        now = dt_util.utcnow()
+        for result in self.decoder.decide_pending():
+            self._handle(result, now)
+
+    @callback
+    def _cancel_pending_timer(self) -> None:
+        if self._pending_timer is not None:
+            self._pending_timer()
+            self._pending_timer = None
 
     @callback
     def _handle(self, result: DecodeResult, now: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from time import monotonic
 from unittest.mock import patch
@@ -10,7 +11,8 @@ import pytest
 from homeassistant.const import CONF_HOST, CONF_PORT
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.p1_dsmr.const import (
     CONF_FILE_MODE,
@@ -43,6 +45,8 @@ async def test_repaired_telegrams_are_counted(hass: HomeAssistant, tmp_path: Pat
 
     coordinator.feed(inject(data[1], "slash_garbage", random.Random(1)))
     coordinator.feed(b"\x00garbage!1234\r\n" + data[2][:200] + b"\r\n")
+    # The damaged telegram waits for the next good one; the meter falls silent instead.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=60))
     await hass.async_block_till_done()
     assert state(hass, "sensor.electricity_meter_repaired_telegrams") == "1"
     assert state(hass, "sensor.electricity_meter_last_repair") not in (None, "unknown")
