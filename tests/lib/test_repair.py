@@ -95,6 +95,44 @@ def test_any_single_or_double_byte_fault_gives_the_original_or_nothing(
     assert results[-1].data == after  # the next telegram is never swallowed
 
 
+def _mutate(data: bytes, changes: list[tuple[float, int]]) -> bytes:
+    """``data`` with digits of its values replaced (any value a meter might send), CRC redone."""
+    digits = [
+        i
+        for i in range(data.index(b"\r\n"), data.rindex(b"!"))
+        if 0x30 <= data[i] <= 0x39 and data.rfind(b"(", 0, i) > data.rfind(b"\n", 0, i)
+    ]
+    out = bytearray(body(data))
+    for where, digit in changes:
+        out[digits[min(len(digits) - 1, int(where * len(digits)))]] = 0x30 + digit
+    return with_crc(bytes(out))
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(STYLES),
+    st.integers(0, 10_000),
+    st.lists(
+        st.lists(st.tuples(st.floats(0.0, 1.0), st.integers(0, 9)), max_size=4),
+        min_size=3,
+        max_size=3,
+    ),
+    st.lists(_edit, min_size=1, max_size=2),
+)
+def test_telegrams_with_any_values(
+    style: str,
+    seed: int,
+    mutations: list[list[tuple[float, int]]],
+    edits: list[tuple[str, float, int]],
+) -> None:
+    """The same with values no simulator sends (counters going back, clocks jumping, setup lines
+    changing between neighbours): still the original or a rejection."""
+    sent = [_mutate(t, m) for t, m in zip(stream(style, seed), mutations, strict=True)]
+    results = decode(sent[0], _apply(sent[1], edits), sent[2])
+    only_accepted_are_sent(results, sent)
+    assert results[-1].data == sent[2]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(STYLES),

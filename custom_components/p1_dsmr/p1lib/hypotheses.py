@@ -12,7 +12,8 @@ Families (tier = how many faults they assume):
 * ``digit``: a digit became another digit (invisible to the structure). Where the received telegram
   has implausible fields, only their digits are tried; elsewhere every digit slot, located by
   walking the CRC syndrome back through the telegram (the one byte change that explains it);
-* ``crc field``: the body is intact and the CRC field lost, gained or changed a character;
+* ``crc field``: the CRC field lost a character, or one of its characters became another (visibly,
+  or into another hex digit); alone (the body intact) or together with the other families;
 * ``align``: bytes substituted, lost or inserted (CR and LF, the 0xFF message, digits): the
   received bytes aligned to the structure with 1 to 4 edits, each where the structure stops matching;
   a fixed byte is restored from the structure, a digit is found among the plausible ones;
@@ -57,6 +58,7 @@ _SKELETON_COST = 20
 """Work units of one skeleton (a combination costs one)."""
 _MAX_COMBINATIONS = 60_000
 _MAX_PAIRS = 600
+_MAX_UNKNOWN_FIELDS = 4
 _HEX = frozenset(b"0123456789ABCDEFabcdef")
 _TABLE_INDEX = {value: index for index, value in enumerate(_TABLE)}
 _INVERSE_TOP = {value >> 8: index for index, value in enumerate(_TABLE)}
@@ -448,6 +450,9 @@ class Search:
             by_field.setdefault(structure.field_at[position], []).append(position)
         if -1 in by_field:
             return
+        if len(by_field) > _MAX_UNKNOWN_FIELDS:  # far more candidates than the bound allows
+            family.plausible = UNBOUNDED
+            return
         bad = {
             index
             for index, f in enumerate(fields)
@@ -565,6 +570,7 @@ class Search:
         limit = int(self.bound * 65536)
         changes = evidence.single_changes(data, range(len(structure.fields)), limit)
         family.plausible = len(changes)
+        family.over = len(changes) > limit  # counting stopped: more than the bound allows
         self._spend(len(data) // 8 + len(changes))
         register = crc16(data) ^ crc.exact
         slots = structure.slots

@@ -84,6 +84,9 @@ class RepairOutcome:
     attempts: list[str] = field(default_factory=list)
     candidates: int = 0
     seconds: float = 0.0
+    expected_false: float = 0.0
+    """Expected false CRC matches over every family that could have given a repair: the chance
+    of a false repair had the damage been outside every searched model."""
 
 
 class RepairEngine:
@@ -185,6 +188,7 @@ class RepairEngine:
         verdict = search.run()
         outcome.attempts.extend(verdict.attempts)
         outcome.candidates = verdict.tested
+        outcome.expected_false = verdict.expected
         candidate = verdict.candidate
         if candidate is not None:
             telegram = self._parser.parse(candidate.data)
