@@ -212,3 +212,21 @@ def test_flush_reports_a_truncated_tail_after_what_waits() -> None:
     assert [r.status for r in results] == [Status.INVALID, Status.INVALID]
     assert results[1].reason.startswith("truncated")
     assert results[0].frame.offset < results[1].frame.offset
+
+
+def test_a_rejected_frame_does_not_cut_the_wait_short() -> None:
+    from p1lib.crc import crc16
+
+    first = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000024.218*kWh)")
+    second = telegram("0-0:1.0.0(230502215010S)", "1-0:1.8.1(000024.219*kWh)")
+    third = telegram("0-0:1.0.0(230502215020S)", "1-0:1.8.1(000024.220*kWh)")
+    odd = b"/A\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!"
+    odd += f"{crc16(odd):04X}\r\n".encode()
+    decoder = Decoder(repair=RepairEngine())
+    decoder.feed(first)
+    assert decoder.feed(second.replace(b"1-0:1.8.1(", b"1-0:1.8.1 (")) == []
+    assert decoder.feed(odd) == []  # in order: after the damaged one, which still waits
+    results = decoder.feed(third)
+    assert [r.status for r in results] == [Status.REPAIRED, Status.INVALID, Status.VALID]
+    assert results[0].data == second
+    assert results[1].reason == "unparseable: header"

@@ -71,6 +71,8 @@ def test_the_clock_is_determined_by_its_neighbours() -> None:
     run = evidence(first, value(last, b"0-0:1.0.0", b"230502215030S"), position=2, run=2)
     assert run.problem(value(middle, b"0-0:1.0.0", b"230502215020S")) is None
     assert run.problem(middle) is not None
+    # A period learned across a lost telegram (20 s) does not leave the damaged one no place.
+    assert evidence(first, last, period=20.0).problem(middle) is None
     # One neighbour and a known period: a few places after it.
     assert evidence(first, None, period=10.0).problem(middle) is None
     assert evidence(None, last, period=10.0).problem(middle) is None

@@ -243,10 +243,11 @@ class Decoder:
             out.append(self._finish(self._decode(frame, None, 1, 1)))
             return
         immediate = self._immediate(frame)
-        if immediate is not None:
+        if immediate is not None and (immediate.status is not Status.INVALID or not self._pending):
             out += self._decide(immediate if immediate.status is Status.VALID else None)
             out.append(self._finish(immediate))
             return
+        # Damaged (or rejected while damaged telegrams wait for a next good one: in order).
         self._pending.append(frame)
         if len(self._pending) > MAX_PENDING:
             oldest = self._pending.pop(0)

@@ -279,9 +279,11 @@ class Evidence:
             span = (following - previous).total_seconds()
             if span <= 0:
                 return None
-            if (period is None or span % period) and span % (run + 1) == 0:
-                period = span / (run + 1)
-            if period and span % period == 0:
+            # The meter's period, or the one that puts the run exactly in between.
+            periods = [p for p in (period, span / (run + 1)) if p and p >= 1 and span % p == 0]
+            periods = [p for p in periods if span // p >= run + 1]
+            if periods:
+                period = periods[0]
                 steps = int(span // period)
                 if steps == run + 1:
                     instants = [previous + timedelta(seconds=position * period)]

@@ -146,9 +146,10 @@ class RepairEngine:
         history = [Neighbour(data) for data, _ in self._history]
         previous = history[-1] if history else None
         after = Neighbour(following[0]) if following is not None else None
+        width, lower = self.crc_width, self.crc_lower
         if following is not None and following[1]:
-            self._widths.append(len(following[1]))
-            self.crc_lower = following[1].islower()
+            width = max(width if self._widths else 0, len(following[1]))
+            lower = following[1].islower() if not self._widths else lower
         if previous is None and after is None:
             outcome.attempts.append("none: no good telegram from this meter yet to learn from")
             return outcome
@@ -180,8 +181,8 @@ class RepairEngine:
             received,
             variants,
             contexts,
-            self.crc_width,
-            self.crc_lower,
+            width,
+            lower,
             self.bound,
             self.max_candidates,
         )
