@@ -168,3 +168,45 @@ def test_single_changes_and_completions() -> None:
     assert [number_value(t) for t in texts] == list(range(100000, 100021))
     assert rules.completions(1, pattern, [8, 9], limit=3) == texts[:3]
     assert number_value(b"230502215000S") == 0
+
+
+def test_what_the_neighbours_cannot_say() -> None:
+    first, middle, last = trio(CLOCK, COUNTER, VOLTAGE)
+    # The clock went back (a clock set by the grid operator): any date will do.
+    back = value(last, b"0-0:1.0.0", b"230502214000S")
+    rules = evidence(first, back, period=10.0)
+    assert rules.problem(value(middle, b"0-0:1.0.0", b"230502215917S")) is None
+    assert "date" in str(rules.problem(value(middle, b"0-0:1.0.0", b"231302215917S")))
+    # Neighbours 25 s apart with a 10 s period: any second in between.
+    odd = value(last, b"0-0:1.0.0", b"230502215025S")
+    assert (
+        evidence(first, odd, period=10.0).problem(value(middle, b"0-0:1.0.0", b"230502215013S"))
+        is None
+    )
+    # Hours apart: nothing to hold the clock to.
+    far = value(last, b"0-0:1.0.0", b"230502235020S")
+    assert evidence(first, far, period=10.0).problem(middle) is None
+    # A counter replaced (it went down between the neighbours) and a value sent in another width.
+    reset = value(value(last, b"1-0:1.8.1", b"000000.020*kWh"), b"1-0:32.7.0", b"0232.0*V")
+    loose = evidence(first, reset, period=10.0)
+    assert loose.problem(value(middle, b"1-0:1.8.1", b"000050.000*kWh")) is None
+    assert loose.problem(value(middle, b"1-0:32.7.0", b"236.0*V")) is None
+    # Without a clock on either side the clock rule has nothing to say.
+    plain_first, plain_middle, _ = trio(COUNTER, VOLTAGE)
+    assert evidence(plain_first, None).problem(plain_middle) is None
+
+
+def test_relations_need_the_same_resolution() -> None:
+    total = ("1-0:1.8.0(000200.000*kWh)", "1-0:1.8.0(000200.010*kWh)", "1-0:1.8.0(000200.020*kWh)")
+    t1 = ("1-0:1.8.1(000100.000*kWh)", "1-0:1.8.1(000100.010*kWh)", "1-0:1.8.1(000100.020*kWh)")
+    t2 = ("1-0:1.8.2(000100.00*kWh)", "1-0:1.8.2(000100.00*kWh)", "1-0:1.8.2(000100.00*kWh)")
+    first, _, last = trio(CLOCK, total, t1, t2)
+    assert evidence(first, last, period=10.0).relations == []
+    t2 = ("1-0:1.8.2(000100.000*kWh)",) * 3
+    first, _, last = trio(CLOCK, total, t1, t2)
+    assert [r.name for r in evidence(first, last, period=10.0).relations] == [
+        "1-0:1.8.0 = 1-0:1.8.1 + 1-0:1.8.2"
+    ]
+    # A neighbour that sends a member in another resolution: no relation to learn from it.
+    odd = last.replace(b"1-0:1.8.2(000100.000", b"1-0:1.8.2(00100.0000")
+    assert evidence(first, odd, period=10.0).relations == []

@@ -280,7 +280,11 @@ class Evidence:
             if span <= 0:
                 return None
             # The meter's period, or the one that puts the run exactly in between.
-            periods = [p for p in (period, span / (run + 1)) if p and p >= 1 and span % p == 0]
+            periods = [
+                p
+                for p in (period, span / (run + 1))
+                if p and p >= 1 and p == int(p) and span % p == 0
+            ]
             periods = [p for p in periods if span // p >= run + 1]
             if periods:
                 period = periods[0]
