@@ -181,7 +181,6 @@ class Evidence:
         self._cache: dict[tuple[int, bytes], str | None] = {}
         self._windows: list[tuple[int, int] | None] = []
         self._allowed: list[frozenset[bytes] | None] = []
-        self._clock_texts: frozenset[bytes] | None = None
         max_power = _DEFAULT_MAX_POWER
         for neighbour in (previous, following):
             limiter = _number(neighbour.lines.get("0-0:17.0.0")) if neighbour else None
@@ -207,8 +206,7 @@ class Evidence:
         before, after = self._neighbour_lines(field.code)
         rule = field.rule
         if rule is Rule.CLOCK:
-            self._clock_texts = self._clock_allowed()
-            allowed = self._clock_texts
+            allowed = self._clock_allowed()
         elif rule is Rule.CHOICE:
             options = {line for line in (before, after) if line is not None}
             allowed = frozenset(options) if options else None

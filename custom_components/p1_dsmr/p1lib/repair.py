@@ -4,7 +4,8 @@ A telegram that fails its CRC is judged against the meter's good telegram before
 telegram after it (the decoder waits for that one; at the start of a stream or after a timeout only
 one of them is known). Their structure (:mod:`.structure`) says which bytes are fixed and which are
 digits of values; their values (:mod:`.evidence`) say where each field of the damaged telegram may
-lie. The hypotheses (:mod:`.hypotheses`) are searched in tiers of increasing numbers of faults.
+lie. The hypotheses (:mod:`.hypotheses`) are searched in tiers of increasing numbers of faults
+(:mod:`.search`).
 
 The acceptance rule, and why it is sound:
 
@@ -32,8 +33,9 @@ from itertools import pairwise
 
 from .evidence import Evidence, Neighbour
 from .framing import Frame, normalize_line_ends
-from .hypotheses import Candidate, Context, Search, Variant
+from .hypotheses import Candidate, Context, Variant
 from .parsing import Parser, Telegram
+from .search import Search
 from .structure import Structure
 
 __all__ = ["BOUND", "Change", "Repair", "RepairEngine", "RepairOutcome"]
