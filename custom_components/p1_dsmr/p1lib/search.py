@@ -185,10 +185,20 @@ class Search:
             return Verdict(None, spent, self.tested, attempts)
         ((candidate, family),) = matches.values()
         if not family.accepting:
+            if family.over or family.plausible == UNBOUNDED:
+                size = (
+                    f"more than {int(self.bound * 65536)} plausible candidates, more than the"
+                    f" bound {_e(self.bound)} allows"
+                )
+            else:
+                size = (
+                    f"{family.plausible * family.options} plausible candidates and expects"
+                    f" {_e(family.expected)} false matches, more than the bound"
+                    f" {_e(self.bound)} leaves"
+                )
             attempts.append(
-                f"tier {tier}: one candidate matches ({family.label}), but its family expects"
-                f" {_e(family.expected)} false matches, more than the bound {_e(self.bound)}"
-                " leaves: rejected"
+                f"tier {tier}: one candidate matches ({family.label}) among {searched}, but its"
+                f" family has {size}: rejected"
             )
             return Verdict(None, spent, self.tested, attempts)
         attempts.append(
@@ -517,7 +527,7 @@ class Search:
 
 
 def _e(value: float) -> str:
-    return "inf" if value == float("inf") else f"{value:.1e}"
+    return "too many to count" if value == float("inf") else f"{value:.1e}"
 
 
 def _merge(families: list[Family]) -> list[Family]:
