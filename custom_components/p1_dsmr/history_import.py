@@ -1,0 +1,677 @@
+"""The ``p1_dsmr.import_history`` action: a meter's old logs into Home Assistant's long-term statistics.
+
+The file (a P1 log, a gzip-compressed log, a records CSV of the converter, or the integration's
+own telegram archive) is read by the library in the executor, in chunks (:mod:`.p1lib.history`),
+into hourly aggregates per value. Each value with an entity of this entry that the recorder keeps
+statistics of becomes that entity's hourly statistics: counters as ``state`` and ``sum`` joined to
+what Home Assistant recorded itself (:mod:`.history_statistics`), measurements as ``mean``, ``min``
+and ``max``. Hours Home Assistant already has are left alone unless ``overwrite`` is set. Progress
+is reported as ``p1_dsmr_import_progress`` events and in a persistent notification; the action
+returns a summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import voluptuous as vol
+from homeassistant.components import persistent_notification
+from homeassistant.components.recorder import is_entity_recorded
+from homeassistant.config_entries import ConfigEntry, ConfigEntryState
+from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT
+from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.translation import async_get_translations
+from homeassistant.util import dt as dt_util
+from homeassistant.util.hass_dict import HassKey
+
+from .archive import iter_records
+from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN, LOGGER
+from .history_statistics import (
+    Anchor,
+    Recorded,
+    converter_for,
+    counter_data,
+    cutoff,
+    make_metadata,
+    mean_data,
+    mismatch,
+    plan_counter,
+    recorded,
+)
+from .history_statistics import (
+    async_write as async_write_statistics,
+)
+from .p1lib.history import (
+    DERIVED_PREFIX,
+    GAS_KEY,
+    Cancelled,
+    EmptyWindow,
+    NoTelegram,
+    OtherMeter,
+    read_history,
+    read_history_file,
+)
+from .p1lib.hourly import History, HourlyCounter, Series
+from .p1lib.obis import Kind
+
+SERVICE_IMPORT_HISTORY = "import_history"
+EVENT_IMPORT_PROGRESS = f"{DOMAIN}_import_progress"
+ATTR_CONFIG_ENTRY_ID = "config_entry_id"
+ATTR_PATH = "path"
+ATTR_START = "start"
+ATTR_END = "end"
+ATTR_OVERWRITE = "overwrite"
+READ_SHARE = 70
+"""Percent of the progress given to reading the file (the rest: writing statistics)."""
+
+IMPORT_SCHEMA = vol.Schema(
+    {
+        vol.Required(ATTR_CONFIG_ENTRY_ID): cv.string,
+        vol.Required(ATTR_PATH): cv.string,
+        vol.Optional(ATTR_START): cv.datetime,
+        vol.Optional(ATTR_END): cv.datetime,
+        vol.Optional(ATTR_OVERWRITE, default=False): cv.boolean,
+    }
+)
+_RUNNING: HassKey[set[str]] = HassKey(f"{DOMAIN}_history_imports")
+_ARCHIVE_SUFFIXES = (".p1a", ".p1a.gz")
+
+
+@dataclass(frozen=True, slots=True)
+class ImportRequest:
+    """What to import."""
+
+    path: str
+    start: datetime | None = None
+    end: datetime | None = None
+    overwrite: bool = False
+
+
+def async_setup_history_services(hass: HomeAssistant) -> None:
+    """Register ``p1_dsmr.import_history``."""
+
+    async def import_history(call: ServiceCall) -> ServiceResponse:
+        entry = loaded_entry(hass, call.data[ATTR_CONFIG_ENTRY_ID])
+        request = ImportRequest(
+            call.data[ATTR_PATH].strip(),
+            aware(call.data.get(ATTR_START)),
+            aware(call.data.get(ATTR_END)),
+            call.data[ATTR_OVERWRITE],
+        )
+        return await async_import_history(hass, entry, request)
+
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_IMPORT_HISTORY,
+        import_history,
+        schema=IMPORT_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+def aware(value: datetime | None) -> datetime | None:
+    """A time given without a zone is in Home Assistant's."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt_util.get_default_time_zone())
+
+
+def loaded_entry(hass: HomeAssistant, entry_id: str) -> ConfigEntry:
+    """The loaded P1 DSMR entry, or a translated error."""
+    entry = hass.config_entries.async_get_entry(entry_id)
+    if entry is None or entry.domain != DOMAIN or entry.state is not ConfigEntryState.LOADED:
+        raise ServiceValidationError(
+            translation_domain=DOMAIN,
+            translation_key="entry_not_loaded",
+            translation_placeholders={"entry_id": entry_id},
+        )
+    return entry
+
+
+def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN, translation_key=key, translation_placeholders=placeholders
+    )
+
+
+# --- validation (before anything is read) -------------------------------------------------------
+
+
+def _archive_files(path: Path) -> list[Path] | None:
+    """The telegram archive files a path names (a day's file or an entry's archive folder)."""
+    if path.is_dir():
+        return sorted(p for p in path.iterdir() if p.name.endswith(_ARCHIVE_SUFFIXES))
+    if path.name.endswith(_ARCHIVE_SUFFIXES):
+        return [path]
+    return None
+
+
+def _check_path(hass: HomeAssistant, text: str) -> Path:
+    """The file to import, if it may be read (in the executor: paths are resolved)."""
+    path = Path(text)
+    folder = Path(hass.config.path(DOMAIN)).resolve()
+    allowed = path.is_absolute() and (
+        hass.config.is_allowed_path(text) or path.resolve().is_relative_to(folder)
+    )
+    if not allowed:
+        raise _invalid("import_path_not_allowed", path=text, folder=str(folder))
+    try:
+        if path.is_dir():
+            files = _archive_files(path)
+            if not files:
+                raise IsADirectoryError(21, "a folder without telegram archive files", text)
+        else:
+            with path.open("rb") as handle:
+                handle.read(1)
+    except OSError as err:
+        raise _invalid("import_unreadable", path=text, error=err.strerror or str(err)) from err
+    return path
+
+
+async def async_validate(hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest) -> Path:
+    """Refuse what cannot be imported before starting: no recorder, a reversed window, a path
+    outside the allowed folders or that cannot be read, an import of this meter already running."""
+    if "recorder" not in hass.config.components:
+        raise _invalid("recorder_not_loaded")
+    if request.start is not None and request.end is not None and request.start > request.end:
+        raise _invalid(
+            "start_after_end", start=request.start.isoformat(), end=request.end.isoformat()
+        )
+    if entry.entry_id in hass.data.get(_RUNNING, set()):
+        raise _invalid("import_running", path=request.path)
+    return await hass.async_add_executor_job(_check_path, hass, request.path)
+
+
+# --- the job ------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Target:
+    """An entity whose statistics a value's hours become."""
+
+    key: str
+    entity_id: str
+    series: Series
+    convert: Callable[[float], float]
+    unit: str | None
+    device_class: str | None
+
+
+@dataclass(slots=True)
+class _Job:
+    hass: HomeAssistant
+    entry: ConfigEntry
+    request: ImportRequest
+    translations: dict[str, str] = field(default_factory=dict)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    percent: int = -1
+    stage: str = "reading"
+    written: int = 0
+    to_write: int = 1
+
+    @property
+    def notification_id(self) -> str:
+        return f"{DOMAIN}_import_{self.entry.entry_id}"
+
+    def text(self, key: str, **placeholders: Any) -> str:
+        template = self.translations.get(f"component.{DOMAIN}.exceptions.{key}.message", key)
+        try:
+            return template.format(**placeholders)
+        except (KeyError, IndexError, ValueError):
+            return template
+
+    def report(self, stage: str, fraction: float) -> None:
+        """Progress (event loop): an event per percent, the notification every ten."""
+        share = READ_SHARE if stage == "reading" else 100 - READ_SHARE
+        base = 0 if stage == "reading" else READ_SHARE
+        percent = min(99, int(base + share * fraction))
+        if percent == self.percent and stage == self.stage:
+            return
+        notify = percent // 10 != self.percent // 10 or stage != self.stage
+        self.percent, self.stage = percent, stage
+        self.hass.bus.async_fire(
+            EVENT_IMPORT_PROGRESS,
+            {
+                "config_entry_id": self.entry.entry_id,
+                "path": self.request.path,
+                "stage": stage,
+                "percent": percent,
+            },
+        )
+        if notify:
+            self.notify(
+                self.text(
+                    "import_progress",
+                    path=self.request.path,
+                    percent=percent,
+                    stage=self.text(f"import_stage_{stage}"),
+                )
+            )
+
+    def failed(self, error: HomeAssistantError) -> None:
+        """Say why in the notification (in Home Assistant's language)."""
+        key = error.translation_key
+        message = self.text(key, **(error.translation_placeholders or {})) if key else str(error)
+        self.notify(message)
+        self.hass.bus.async_fire(
+            EVENT_IMPORT_PROGRESS,
+            {
+                "config_entry_id": self.entry.entry_id,
+                "path": self.request.path,
+                "stage": "failed",
+                "percent": max(self.percent, 0),
+                "error": message,
+            },
+        )
+
+    def notify(self, message: str) -> None:
+        persistent_notification.async_create(
+            self.hass,
+            message,
+            title=self.text("import_title", title=self.entry.title),
+            notification_id=self.notification_id,
+        )
+
+    def progress_from_thread(self, stage: str) -> Callable[[float], None]:
+        """A progress callback for the executor (only whole percents reach the event loop)."""
+        last = [-1]
+
+        def progress(fraction: float) -> None:
+            percent = int(100 * fraction)
+            if percent != last[0]:
+                last[0] = percent
+                self.hass.loop.call_soon_threadsafe(self.report, stage, fraction)
+
+        return progress
+
+
+def _read(job: _Job, path: Path) -> History:
+    """Read the file into hourly aggregates (in the executor)."""
+    request = job.request
+    options = {
+        "repair": job.entry.options.get(CONF_REPAIR, DEFAULT_REPAIR),
+        "meter": job.entry.unique_id,
+        "start": request.start,
+        "end": request.end,
+        "progress": job.progress_from_thread("reading"),
+        "cancel": job.cancel.is_set,
+    }
+    files = _archive_files(path)
+    if files is None:
+        return read_history_file(path, **options)
+    sizes = [max(f.stat().st_size, 1) for f in files]
+    total = sum(sizes)
+    report = options.pop("progress")
+    assert callable(report)
+    torn = [0]
+
+    def chunks() -> Iterator[bytes]:
+        done = 0
+        for file, size in zip(files, sizes, strict=True):
+            for _when, data in iter_records(file, torn):
+                yield data
+            done += size
+            report(done / total)
+
+    source = _ChunkSource(chunks())
+    history = read_history(source, **options)
+    history.stats.format = "archive"
+    history.stats.truncated = torn[0] > 0
+    return history
+
+
+class _ChunkSource:
+    """``read()`` over chunks."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+
+    def read(self, size: int = -1, /) -> bytes:
+        return next(self._chunks, b"")
+
+
+def _entity_key(key: str) -> str:
+    if key.startswith(DERIVED_PREFIX):
+        from .coordinator import DERIVED_KEYS
+
+        return DERIVED_KEYS.get(key[len(DERIVED_PREFIX) :], key)
+    return key
+
+
+_MBUS_READING = re.compile(r"mbus(\d+)_mbus_reading(_dsmr22)?")
+
+
+def _targets(
+    hass: HomeAssistant, entry: ConfigEntry, history: History
+) -> tuple[list[Target], dict[str, str]]:
+    """The entities the values go to; why the others are not imported."""
+    from .coordinator import LinkStats, MbusDevice, P1Data
+    from .sensor import DERIVED_SENSORS, telegram_description
+
+    registry = er.async_get(hass)
+    base = entry.unique_id or entry.entry_id
+    gas_entity: str | None = None
+    for known in er.async_entries_for_config_entry(registry, entry.entry_id):
+        suffix = known.unique_id.removeprefix(f"{base}_")
+        if _MBUS_READING.fullmatch(suffix) and known.original_device_class == "gas":
+            gas_entity = gas_entity or suffix
+    static = {d.key: d for d in DERIVED_SENSORS}
+    targets: list[Target] = []
+    skipped: dict[str, str] = {}
+    for key, series in sorted(history.series.items()):
+        entity_key = gas_entity if key == GAS_KEY and gas_entity else _entity_key(key)
+        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{base}_{entity_key}")
+        reg = registry.async_get(entity_id) if entity_id else None
+        if entity_id is None or reg is None:
+            skipped[key] = "no entity"
+            continue
+        state_class = (reg.capabilities or {}).get("state_class")
+        if reg.disabled_by is not None:
+            skipped[entity_id] = "disabled"
+            continue
+        if not is_entity_recorded(hass, entity_id):
+            skipped[entity_id] = "not recorded"
+            continue
+        if (series.counter and state_class not in ("total", "total_increasing")) or (
+            not series.counter and state_class != "measurement"
+        ):
+            skipped[entity_id] = "no statistics"
+            continue
+        description = static.get(entity_key)
+        if description is None:
+            match = _MBUS_READING.fullmatch(entity_key)
+            mbus = {}
+            if match:
+                channel = int(match.group(1))
+                kind = history.mbus_kinds.get(channel, "gas")
+                mbus = {channel: MbusDevice(channel, kind, None)}
+            kinds = {entity_key: series.kind or Kind.MBUS_READING}
+            description = telegram_description(
+                entity_key, P1Data({}, None, None, LinkStats(), mbus, kinds)
+            )
+        probe = description.value_fn(P1Data({entity_key: 1.0}, None, None, LinkStats()))
+        scale = float(probe) if isinstance(probe, int | float) else 1.0
+        state = hass.states.get(entity_id)
+        attributes = state.attributes if state is not None else {}
+        native = description.native_unit_of_measurement
+        unit = attributes.get(ATTR_UNIT_OF_MEASUREMENT, reg.unit_of_measurement or native)
+        device_class = attributes.get(ATTR_DEVICE_CLASS) or reg.device_class
+        device_class = device_class or reg.original_device_class
+        convert = converter_for(device_class, native, unit)
+        if convert is None:
+            skipped[entity_id] = f"unit {unit} is not {native}"
+            continue
+        targets.append(Target(key, entity_id, series, _scaled(convert, scale), unit, device_class))
+    return targets, skipped
+
+
+def _scaled(convert: Callable[[float], float], scale: float) -> Callable[[float], float]:
+    if scale == 1.0:
+        return convert
+    return lambda value: convert(value * scale)
+
+
+def _counter_hours(target: Target, before: int) -> list[HourlyCounter]:
+    convert = target.convert
+    return [
+        HourlyCounter(
+            h.start, convert(h.first), convert(h.last), convert(h.sum_first), convert(h.sum_last)
+        )
+        for h in target.series.counters()
+        if h.start < before
+    ]
+
+
+def _current_reading(hass: HomeAssistant, target: Target, unit: str | None) -> float | None:
+    """The entity's reading now, in the statistic's unit (where Home Assistant starts its sums)."""
+    state = hass.states.get(target.entity_id)
+    if state is None:
+        return None
+    try:
+        value = float(state.state)
+    except ValueError:
+        return None
+    convert = converter_for(
+        target.device_class, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT), unit
+    )
+    return None if convert is None else convert(value)
+
+
+async def async_import_history(
+    hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest
+) -> dict[str, Any]:
+    """Import a file's history into the entry's statistics; the summary."""
+    path = await async_validate(hass, entry, request)
+    running = hass.data.setdefault(_RUNNING, set())
+    if entry.entry_id in running:  # another call got here while this one was validating
+        raise _invalid("import_running", path=request.path)
+    running.add(entry.entry_id)
+    job = _Job(hass, entry, request)
+    started = time.monotonic()
+    try:
+        job.translations = await async_get_translations(
+            hass, hass.config.language, "exceptions", [DOMAIN]
+        )
+        job.report("reading", 0.0)
+        try:
+            history = await hass.async_add_executor_job(_read, job, path)
+        except asyncio.CancelledError:
+            job.cancel.set()  # the reading thread stops at its next chunk
+            raise
+        summary = await _async_write(job, history)
+    except HomeAssistantError as err:
+        job.failed(err)
+        raise
+    except (OtherMeter, NoTelegram, EmptyWindow, OSError, Cancelled) as err:
+        error = _history_error(request, err)
+        job.failed(error)
+        raise error from err
+    except Exception as err:
+        LOGGER.exception("Importing %s failed", request.path)
+        error = HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="import_failed",
+            translation_placeholders={"path": request.path, "error": repr(err)},
+        )
+        job.failed(error)
+        raise error from err
+    finally:
+        running.discard(entry.entry_id)
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    job.notify(
+        job.text(
+            "import_done",
+            path=request.path,
+            hours=summary["hours_written"],
+            skipped=summary["hours_skipped"],
+            statistics=len(summary["statistics"]),
+            telegrams=summary["telegrams"],
+            repaired=summary["repaired"],
+            rejected=summary["rejected"],
+        )
+    )
+    hass.bus.async_fire(
+        EVENT_IMPORT_PROGRESS,
+        {"config_entry_id": entry.entry_id, "path": request.path, "stage": "done", "percent": 100},
+    )
+    return summary
+
+
+def _history_error(request: ImportRequest, err: Exception) -> HomeAssistantError:
+    """The translated error for what the library raised."""
+    path = request.path
+    if isinstance(err, OtherMeter):
+        return _invalid("import_other_meter", path=path, found=err.found, expected=err.expected)
+    if isinstance(err, NoTelegram):
+        return _invalid("import_no_telegram", path=path)
+    if isinstance(err, EmptyWindow):
+        start = request.start.isoformat() if request.start else "-"
+        end = request.end.isoformat() if request.end else "-"
+        return _invalid("import_empty_window", path=path, start=start, end=end)
+    if isinstance(err, Cancelled):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="import_failed",
+            translation_placeholders={"path": path, "error": "cancelled"},
+        )
+    error = getattr(err, "strerror", None) or str(err)
+    return _invalid("import_unreadable", path=path, error=error)
+
+
+async def _async_write(job: _Job, history: History) -> dict[str, Any]:
+    """Join and write every target's statistics; the summary."""
+    hass, entry, request = job.hass, job.entry, job.request
+    targets, skipped = _targets(hass, entry, history)
+    before = cutoff(dt_util.utcnow())
+    instance = get_instance(hass)
+    found: list[tuple[Target, Recorded, str | None]] = []
+    too_recent = 0
+    # What the recorder has, in its units; a file whose counters are not this meter's is refused
+    # before anything is written.
+    for target in targets:
+        starts = [h for h in target.series.hours if h < before]
+        too_recent = max(too_recent, len(target.series.hours) - len(starts))
+        if not starts:
+            continue
+        counter = target.series.counter
+        rec = await instance.async_add_executor_job(
+            recorded, hass, target.entity_id, starts[0], starts[-1], counter
+        )
+        unit = target.unit
+        if rec.metadata is not None:
+            if rec.metadata["has_sum"] != counter:
+                skipped[target.entity_id] = "recorded statistics of another kind"
+                continue
+            unit = rec.metadata["unit_of_measurement"]
+            convert = converter_for(target.device_class, target.unit, unit)
+            if convert is None:
+                skipped[target.entity_id] = f"recorded in {unit}"
+                continue
+            target.convert = _chained(target.convert, convert)
+        if counter and (bad := mismatch(_counter_hours(target, before), rec.hours)):
+            start, imported, recorded_state = bad
+            raise _invalid(
+                "import_mismatch",
+                path=request.path,
+                entity=target.entity_id,
+                imported=f"{imported:g}",
+                recorded=f"{recorded_state:g}",
+                hour=dt_util.as_local(dt_util.utc_from_timestamp(start)).isoformat(),
+            )
+        found.append((target, rec, unit))
+    job.to_write = max(1, sum(len(target.series) for target, _, _ in found))
+    statistics: dict[str, dict[str, int]] = {}
+    resets: dict[str, int] = {}
+    for target, rec, unit in found:
+        entity_id, counter = target.entity_id, target.series.counter
+        metadata = make_metadata(entity_id, counter, unit, target.device_class, rec.metadata)
+        skip = set() if request.overwrite else set(rec.hours)
+        refused = 0
+        if counter:
+            hours = _counter_hours(target, before)
+            anchors = rec.anchors
+            if request.overwrite:  # the rows being replaced are no anchors
+                replaced = {h.start for h in hours}
+                anchors = [a for a in anchors if int(a.start) not in replaced]
+            if (
+                rec.metadata is None
+                and (reading := _current_reading(hass, target, unit)) is not None
+            ):
+                # Home Assistant will start this entity's sums at 0 at about this reading.
+                anchors = [Anchor(dt_util.utcnow().timestamp(), reading, 0.0)]
+            planned = plan_counter(hours, anchors, skip)
+            data = counter_data(planned.rows)
+            refused = planned.refused
+            if target.series.resets:
+                resets[entity_id] = target.series.resets
+        else:
+            means = [h for h in target.series.means() if h.start < before and h.start not in skip]
+            data = mean_data(means, target.convert)
+        statistics[entity_id] = {
+            "written": len(data),
+            "skipped": sum(1 for h in target.series.hours if h in skip),
+            "refused": refused,
+        }
+        done = job.written
+
+        def written(count: int, done: int = done) -> None:
+            job.report("writing", (done + count) / job.to_write)
+
+        await async_write_statistics(hass, metadata, data, _accumulate(written))
+        job.written = done + len(target.series)
+    stats = history.stats
+    return {
+        "path": request.path,
+        "format": stats.format,
+        "meter": stats.meter,
+        "telegrams": stats.telegrams,
+        "accepted": stats.accepted,
+        "valid": stats.valid,
+        "repaired": stats.repaired,
+        "rejected": stats.invalid,
+        "unverified": stats.unverified,
+        "without_time": stats.without_time,
+        "out_of_order": stats.out_of_order + stats.clock_outliers,
+        "outside_window": stats.outside_window,
+        "truncated": stats.truncated,
+        "first": stats.first.isoformat() if stats.first else None,
+        "last": stats.last.isoformat() if stats.last else None,
+        "hours_written": sum(s["written"] for s in statistics.values()),
+        "hours_skipped": sum(s["skipped"] for s in statistics.values()),
+        "hours_too_recent": too_recent,
+        "statistics": statistics,
+        "counter_resets": resets,
+        "not_imported": skipped,
+    }
+
+
+def _accumulate(report: Callable[[int], None]) -> Callable[[int], None]:
+    """Batch sizes in, running totals out."""
+    total = [0]
+
+    def add(count: int) -> None:
+        total[0] += count
+        report(total[0])
+
+    return add
+
+
+def _chained(
+    first: Callable[[float], float], then: Callable[[float], float]
+) -> Callable[[float], float]:
+    return lambda value: then(first(value))
+
+
+def async_start_import(hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest) -> None:
+    """Run an import in the background (from the options flow); the notification tells the rest."""
+
+    async def run() -> None:
+        try:
+            await async_import_history(hass, entry, request)
+        except HomeAssistantError as err:
+            LOGGER.warning("History import of %s failed: %s", request.path, err)
+
+    hass.async_create_background_task(run(), f"{DOMAIN} history import {request.path}")
+
+
+__all__ = [
+    "EVENT_IMPORT_PROGRESS",
+    "ImportRequest",
+    "SERVICE_IMPORT_HISTORY",
+    "async_import_history",
+    "async_setup_history_services",
+    "async_start_import",
+    "async_validate",
+]
