@@ -36,7 +36,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
 from homeassistant.util.hass_dict import HassKey
 
-from .archive import iter_records
+from .archive import ChunkReader, iter_records
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN, LOGGER
 from .history_statistics import (
     Anchor,
@@ -298,48 +298,43 @@ class _Job:
 
 
 def _read(job: _Job, path: Path) -> History:
-    """Read the file into hourly aggregates (in the executor)."""
-    request = job.request
-    options = {
-        "repair": job.entry.options.get(CONF_REPAIR, DEFAULT_REPAIR),
-        "meter": job.entry.unique_id,
-        "start": request.start,
-        "end": request.end,
-        "progress": job.progress_from_thread("reading"),
-        "cancel": job.cancel.is_set,
-    }
+    """Read the file (or the archive files) into hourly aggregates (in the executor)."""
+    request, entry = job.request, job.entry
+    repair = bool(entry.options.get(CONF_REPAIR, DEFAULT_REPAIR))
+    progress = job.progress_from_thread("reading")
     files = _archive_files(path)
     if files is None:
-        return read_history_file(path, **options)
-    sizes = [max(f.stat().st_size, 1) for f in files]
-    total = sum(sizes)
-    report = options.pop("progress")
-    assert callable(report)
+        return read_history_file(
+            path,
+            repair=repair,
+            meter=entry.unique_id,
+            start=request.start,
+            end=request.end,
+            progress=progress,
+            cancel=job.cancel.is_set,
+        )
+    sizes = [max(file.stat().st_size, 1) for file in files]
     torn = [0]
 
     def chunks() -> Iterator[bytes]:
         done = 0
         for file, size in zip(files, sizes, strict=True):
-            for _when, data in iter_records(file, torn):
+            for _received, data in iter_records(file, torn):
                 yield data
             done += size
-            report(done / total)
+            progress(done / sum(sizes))
 
-    source = _ChunkSource(chunks())
-    history = read_history(source, **options)
+    history = read_history(
+        ChunkReader(chunks()),
+        repair=repair,
+        meter=entry.unique_id,
+        start=request.start,
+        end=request.end,
+        cancel=job.cancel.is_set,
+    )
     history.stats.format = "archive"
     history.stats.truncated = torn[0] > 0
     return history
-
-
-class _ChunkSource:
-    """``read()`` over chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-
-    def read(self, size: int = -1, /) -> bytes:
-        return next(self._chunks, b"")
 
 
 def _entity_key(key: str) -> str:

@@ -333,12 +333,16 @@ async def test_a_log_before_the_first_recorded_hour(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-async def test_without_statistics_home_assistant_continues_from_the_import(
+@pytest.mark.parametrize("compiled", [False, True], ids=["nothing yet", "5 minutes compiled"])
+async def test_without_hourly_statistics_home_assistant_continues_from_the_import(
     recorder_mock: Recorder,
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     tmp_path: Path,
+    compiled: bool,
 ) -> None:
+    """Importing right after setting the meter up: Home Assistant has a reading and at most a few
+    5-minute statistics; it goes on from them, and the import must end where it will go on."""
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     live = start + timedelta(hours=12)
@@ -346,21 +350,25 @@ async def test_without_statistics_home_assistant_continues_from_the_import(
     meter = Meter(start, end, seed=12)
     freezer.move_to(live)
     entry = await setup_entry(hass, tmp_path)
-    first = meter.between(live, end)[0]
-    entry.runtime_data.feed(first[1])  # the entity has a reading, no statistics yet
-    await hass.async_block_till_done()
+    resumed = live
+    if compiled:
+        resumed = live + timedelta(minutes=5)
+        await record_live(hass, freezer, entry, meter, live, resumed, every_period=True)
+    else:
+        entry.runtime_data.feed(meter.between(live, end)[0][1])  # a reading, no statistics
+        await hass.async_block_till_done()
+    zero = meter.readings[live.timestamp()]  # Home Assistant's sums start at its first reading
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, live))
-    freezer.move_to(live + timedelta(seconds=20))
+    freezer.move_to(resumed + timedelta(seconds=20))
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(path))
-    # The log's last hour ended seconds ago: Home Assistant may still compile it itself.
+    # The log's last hour ended minutes ago: Home Assistant may still compile it itself.
     assert summary["statistics"][ENERGY]["written"] == 11
     assert summary["hours_too_recent"] == 1
     imported = await hourly(hass, ENERGY, {"state", "sum"})
-    now_reading = meter.readings[first[0].timestamp()]
-    assert imported[-1]["sum"] == pytest.approx(imported[-1]["state"] - now_reading, abs=1e-3)
-    # Then Home Assistant records on, from the reading it had.
-    await record_live(hass, freezer, entry, meter, live, end, every_period=True)
+    assert imported[-1]["sum"] == pytest.approx(imported[-1]["state"] - zero, abs=1e-3)
+    # Then Home Assistant records on.
+    await record_live(hass, freezer, entry, meter, resumed, end, every_period=True)
     rows = await hourly(hass, ENERGY, {"state", "sum"})
     assert len(rows) == 13
     assert_continuous(rows)
