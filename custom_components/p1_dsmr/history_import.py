@@ -56,7 +56,6 @@ from .history_statistics import (
 from .p1lib.history import (
     DERIVED_PREFIX,
     GAS_KEY,
-    Cancelled,
     EmptyWindow,
     NoTelegram,
     OtherMeter,
@@ -469,7 +468,7 @@ async def async_import_history(
     except HomeAssistantError as err:
         job.failed(err)
         raise
-    except (OtherMeter, NoTelegram, EmptyWindow, OSError, Cancelled) as err:
+    except (OtherMeter, NoTelegram, EmptyWindow, OSError) as err:
         error = _history_error(request, err)
         job.failed(error)
         raise error from err
@@ -515,12 +514,6 @@ def _history_error(request: ImportRequest, err: Exception) -> HomeAssistantError
         start = request.start.isoformat() if request.start else "-"
         end = request.end.isoformat() if request.end else "-"
         return _invalid("import_empty_window", path=path, start=start, end=end)
-    if isinstance(err, Cancelled):
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="import_failed",
-            translation_placeholders={"path": path, "error": "cancelled"},
-        )
     error = getattr(err, "strerror", None) or str(err)
     return _invalid("import_unreadable", path=path, error=error)
 

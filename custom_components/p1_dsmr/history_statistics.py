@@ -27,7 +27,6 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from itertools import pairwise
 from typing import Any, cast
 
 from homeassistant.components.recorder.models import (
@@ -338,9 +337,3 @@ def cutoff(now: datetime) -> int:
     """The first hour start not imported: hours end at least 15 minutes before ``now``, so Home
     Assistant has compiled its own row for any hour it recorded."""
     return int((now - timedelta(minutes=15)).timestamp() // HOUR * HOUR)
-
-
-def runs_of(starts: Iterable[int]) -> int:
-    """How many runs of consecutive hours (for the summary)."""
-    values = sorted(starts)
-    return int(bool(values)) + sum(1 for a, b in pairwise(values) if b - a > HOUR)

@@ -133,9 +133,7 @@ def _plan(telegram: Telegram, aggregator: HourlyAggregator, history: History) ->
         if kind not in COUNTER_KINDS and kind not in MEASUREMENT_KINDS:
             continue
         mbus = obj.code.startswith("0-") and not obj.code.startswith("0-0:")
-        if mbus and kind is not Kind.MBUS_READING:
-            continue
-        key = f"mbus{obj.channel}_{info.key}" if mbus else info.key
+        key = f"mbus{obj.channel}_{info.key}" if mbus else info.key  # as the entities' keys
         if key not in keys:  # a code sent twice: the first wins, as for the entities
             keys.append(key)
             codes.append(obj.code)
