@@ -25,6 +25,7 @@ from typing import Any
 import voluptuous as vol
 from homeassistant.components import persistent_notification
 from homeassistant.components.recorder import is_entity_recorded
+from homeassistant.components.recorder.models import StatisticData
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
 from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
@@ -39,7 +40,7 @@ from homeassistant.util.hass_dict import HassKey
 from .archive import ChunkReader, iter_records
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN, LOGGER
 from .history_statistics import (
-    Anchor,
+    Move,
     Recorded,
     converter_for,
     counter_data,
@@ -72,6 +73,9 @@ ATTR_PATH = "path"
 ATTR_START = "start"
 ATTR_END = "end"
 ATTR_OVERWRITE = "overwrite"
+STATISTICS_WAIT = 360.0
+"""Seconds to wait for Home Assistant's first statistics of a counter it has just begun to record."""
+STATISTICS_POLL = 10.0
 READ_SHARE = 70
 """Percent of the progress given to reading the file (the rest: writing statistics)."""
 
@@ -428,21 +432,6 @@ def _counter_hours(target: Target, before: int) -> list[HourlyCounter]:
     ]
 
 
-def _current_reading(hass: HomeAssistant, target: Target, unit: str | None) -> float | None:
-    """The entity's reading now, in the statistic's unit (where Home Assistant starts its sums)."""
-    state = hass.states.get(target.entity_id)
-    if state is None:
-        return None
-    try:
-        value = float(state.state)
-    except ValueError:
-        return None
-    convert = converter_for(
-        target.device_class, state.attributes.get(ATTR_UNIT_OF_MEASUREMENT), unit
-    )
-    return None if convert is None else convert(value)
-
-
 async def async_import_history(
     hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest
 ) -> dict[str, Any]:
@@ -518,28 +507,53 @@ def _history_error(request: ImportRequest, err: Exception) -> HomeAssistantError
     return _invalid("import_unreadable", path=path, error=error)
 
 
+async def _async_recorded(job: _Job, target: Target, before: int) -> Recorded | None:
+    """What the recorder has of a target around its importable hours (None: no such hours)."""
+    starts = [h for h in target.series.hours if h < before]
+    if not starts:
+        return None
+    instance = get_instance(job.hass)
+    counter = target.series.counter
+    return await instance.async_add_executor_job(
+        recorded, job.hass, target.entity_id, starts[0], starts[-1], counter
+    )
+
+
+async def _async_wait_for_statistics(
+    job: _Job, found: list[tuple[Target, Recorded]], before: int
+) -> None:
+    """Counters Home Assistant keeps no statistics of yet (it has just started recording them):
+    wait for its first 5-minute statistics, which its sums start from, so the imported hours can
+    lead up to them. Those still without any are left out."""
+    waiting = [i for i, (t, rec) in enumerate(found) if t.series.counter and not rec.anchors]
+    deadline = time.monotonic() + STATISTICS_WAIT
+    while waiting and time.monotonic() < deadline:
+        job.report("waiting", 0.0)
+        await asyncio.sleep(STATISTICS_POLL)
+        for index in list(waiting):
+            target = found[index][0]
+            rec = await _async_recorded(job, target, before)
+            if rec is not None and rec.anchors:
+                found[index] = (target, rec)
+                waiting.remove(index)
+
+
 async def _async_write(job: _Job, history: History) -> dict[str, Any]:
     """Join and write every target's statistics; the summary."""
     hass, entry, request = job.hass, job.entry, job.request
     targets, skipped = _targets(hass, entry, history)
     before = cutoff(dt_util.utcnow())
-    instance = get_instance(hass)
-    found: list[tuple[Target, Recorded, str | None]] = []
+    found: list[tuple[Target, Recorded]] = []
     too_recent = 0
     # What the recorder has, in its units; a file whose counters are not this meter's is refused
     # before anything is written.
     for target in targets:
-        starts = [h for h in target.series.hours if h < before]
-        too_recent = max(too_recent, len(target.series.hours) - len(starts))
-        if not starts:
+        too_recent = max(too_recent, sum(1 for h in target.series.hours if h >= before))
+        rec = await _async_recorded(job, target, before)
+        if rec is None:
             continue
-        counter = target.series.counter
-        rec = await instance.async_add_executor_job(
-            recorded, hass, target.entity_id, starts[0], starts[-1], counter
-        )
-        unit = target.unit
         if rec.metadata is not None:
-            if rec.metadata["has_sum"] != counter:
+            if rec.metadata["has_sum"] != target.series.counter:
                 skipped[target.entity_id] = "recorded statistics of another kind"
                 continue
             unit = rec.metadata["unit_of_measurement"]
@@ -548,7 +562,8 @@ async def _async_write(job: _Job, history: History) -> dict[str, Any]:
                 skipped[target.entity_id] = f"recorded in {unit}"
                 continue
             target.convert = _chained(target.convert, convert)
-        if counter and (bad := mismatch(_counter_hours(target, before), rec.hours)):
+            target.unit = unit
+        if target.series.counter and (bad := mismatch(_counter_hours(target, before), rec.hours)):
             start, imported, recorded_state = bad
             raise _invalid(
                 "import_mismatch",
@@ -558,46 +573,42 @@ async def _async_write(job: _Job, history: History) -> dict[str, Any]:
                 recorded=f"{recorded_state:g}",
                 hour=dt_util.as_local(dt_util.utc_from_timestamp(start)).isoformat(),
             )
-        found.append((target, rec, unit))
-    job.to_write = max(1, sum(len(target.series) for target, _, _ in found))
+        found.append((target, rec))
+    await _async_wait_for_statistics(job, found, before)
+    job.to_write = max(1, sum(len(target.series) for target, _ in found))
     statistics: dict[str, dict[str, int]] = {}
     resets: dict[str, int] = {}
-    for target, rec, unit in found:
+    for target, rec in found:
         entity_id, counter = target.entity_id, target.series.counter
-        metadata = make_metadata(entity_id, counter, unit, target.device_class, rec.metadata)
+        if counter and not rec.anchors:
+            skipped[entity_id] = "no statistics of Home Assistant's own yet"
+            continue
+        metadata = make_metadata(entity_id, counter, target.unit, target.device_class, rec.metadata)
         skip = set() if request.overwrite else set(rec.hours)
-        refused = 0
+        steps: list[list[StatisticData] | Move]
         if counter:
             hours = _counter_hours(target, before)
             anchors = rec.anchors
             if request.overwrite:  # the rows being replaced are no anchors
                 replaced = {h.start for h in hours}
                 anchors = [a for a in anchors if int(a.start) not in replaced]
-            if (
-                rec.metadata is None
-                and (reading := _current_reading(hass, target, unit)) is not None
-            ):
-                # Home Assistant will start this entity's sums at 0 at about this reading.
-                anchors = [Anchor(dt_util.utcnow().timestamp(), reading, 0.0)]
-            planned = plan_counter(hours, anchors, skip)
-            data = counter_data(planned.rows)
-            refused = planned.refused
+            steps = counter_data(plan_counter(hours, anchors, skip))
             if target.series.resets:
                 resets[entity_id] = target.series.resets
         else:
             means = [h for h in target.series.means() if h.start < before and h.start not in skip]
-            data = mean_data(means, target.convert)
+            steps = [mean_data(means, target.convert)]
         statistics[entity_id] = {
-            "written": len(data),
+            "written": sum(len(step) for step in steps if not isinstance(step, Move)),
             "skipped": sum(1 for h in target.series.hours if h in skip),
-            "refused": refused,
+            "moved": sum(1 for step in steps if isinstance(step, Move)),
         }
         done = job.written
 
         def written(count: int, done: int = done) -> None:
             job.report("writing", (done + count) / job.to_write)
 
-        await async_write_statistics(hass, metadata, data, _accumulate(written))
+        await async_write_statistics(hass, metadata, steps, _accumulate(written))
         job.written = done + len(target.series)
     stats = history.stats
     return {

@@ -1,22 +1,25 @@
 """Long-term statistics from hourly aggregates: continuity with what the recorder has, and writing.
 
 A counter's hourly row holds the reading at the hour's end (``state``) and a running ``sum``; the
-Energy dashboard shows an hour's energy as the change of ``sum`` from the previous row. Imported
-hours must join what Home Assistant recorded itself without a spike, a negative hour or a double
-count. The imported hours are written in *runs*: hours between two rows the recorder already has
-(its *anchors*: the row before, the row after, and the newest 5-minute row, which Home Assistant
-continues its sums from). A run's sums are the log's running sums plus one offset (:func:`plan_run`):
+Energy dashboard shows an hour's energy as the change of ``sum`` from the row before (from 0 for a
+statistic's first row). Imported hours must join what Home Assistant recorded itself without a
+spike, a negative hour or a double count. They are written in *runs*: hours between two rows the
+recorder already has (its *anchors*: every row within the imported span, the row before it, the
+row after it, and the newest 5-minute row, which Home Assistant continues its sums from).
+:func:`plan_counter` gives each run the log's running sums plus one offset:
 
-* after an anchor P: the first imported hour's change is the counter's increase since P's reading
-  (``sum = P.sum + reading - P.state``, segments of a replaced meter carried on);
-* before an anchor N only: the run ends where N's change is the counter's increase up to N's
-  reading (``sum = N.sum - (N.state - last reading)``; sums before the first hour Home Assistant
-  recorded may be negative: only their changes mean something);
-* between P and N (a gap filled): forward from P. When Home Assistant's own sums between P and N
-  disagree with the counter (a sum it adjusted, a reset it counted), the offset is moved as little
-  as needed to keep both boundary hours at zero or more; a run that cannot fit is not written.
-* with no statistics at all: the run ends at sum 0 at the entity's current reading, where Home
-  Assistant will start its own sums.
+* after an anchor P, the first imported hour's change is the counter's increase since P's reading
+  (``sum = P.sum + reading - P.state``; a replaced meter's segments carried on);
+* with no anchor before it, the sums start at 0: the first imported hour shows its own energy, as
+  Home Assistant's first hour does;
+* and the anchor N after the run must then show the counter's increase from the run's last
+  reading to its own: when its sum does not (it started at 0, or it counted the hours the log
+  fills in), the sums of N and of every row after it are moved by the difference, as *Developer
+  tools > Statistics > Adjust sum* does. Their readings and their hourly changes stay what Home
+  Assistant recorded; only the level of the running sum moves.
+
+A run's rows are written, then the rows after it moved, then the next run's rows (each step after
+the one before: a move must not reach the rows of later runs).
 
 Everything here runs in the recorder's executor except :func:`async_write`.
 """
@@ -79,13 +82,16 @@ class Recorded:
 
 
 @dataclass(frozen=True, slots=True)
-class Planned:
-    """Rows to write for one counter, and what could not be joined."""
+class Move:
+    """Move the sums of the recorded rows from ``start`` on by ``by`` (the level of the running
+    sum, never an hour's change)."""
 
-    rows: list[tuple[int, float, float]]
-    """(start, state, sum)."""
-    refused: int = 0
-    """Hours of runs that Home Assistant's own sums leave no room for."""
+    start: float
+    by: float
+
+
+Step = list[tuple[int, float, float]] | Move
+"""Rows to write ((start, state, sum)), or a move of the recorded sums after them."""
 
 
 def unit_class(device_class: str | None, unit: str | None) -> str | None:
@@ -210,70 +216,55 @@ def recorded(
     return Recorded(metadata, hours, anchors)
 
 
-def plan_run(
-    run: Sequence[HourlyCounter], before: Anchor | None, after: Anchor | None
-) -> float | None:
-    """The offset that joins a run of imported hours to the rows around it (see the module's
-    description); None when Home Assistant's sums leave no room for it."""
-    first, last = run[0], run[-1]
-    low, high = -math.inf, math.inf
-    preferred = -last.sum_last  # no neighbour: end at 0
-    if after is not None:
-        increase = max(after.state - last.last, 0.0)  # below: the counter was reset after the run
-        preferred = after.sum - increase - last.sum_last
-        high = after.sum - last.sum_last  # the hour after keeps a change of 0 or more
-    if before is not None:
-        increase = max(first.first - before.state, 0.0)
-        preferred = before.sum + increase - first.sum_first
-        low = before.sum - first.sum_last  # the first hour keeps a change of 0 or more
-    if low > high + 1e-9:
-        return None
-    return min(max(preferred, low), high)
-
-
 def plan_counter(
     hours: Iterable[HourlyCounter], anchors: Sequence[Anchor], skip: set[int]
-) -> Planned:
-    """The rows of a counter's hours not in ``skip``, joined to ``anchors`` (rows the recorder
-    keeps; sorted by start)."""
-    rows: list[tuple[int, float, float]] = []
-    refused = 0
+) -> list[Step]:
+    """The steps that write a counter's hours not in ``skip``, joined to ``anchors`` (rows the
+    recorder keeps, sorted by start; none of them at a written hour)."""
+    steps: list[Step] = []
     starts = [a.start for a in anchors]
+    moved = [0.0] * len(anchors)  # how far each anchor's sum has been moved by earlier steps
     run: list[HourlyCounter] = []
     index = 0  # anchors before the run's first hour
 
     def flush() -> None:
-        nonlocal refused
         if not run:
             return
-        before = anchors[index - 1] if index > 0 else None
-        after_index = index
-        while after_index < len(anchors) and anchors[after_index].start <= run[-1].start:
-            after_index += 1
-        after = anchors[after_index] if after_index < len(anchors) else None
-        offset = plan_run(run, before, after)
-        if offset is None:
-            refused += len(run)
-        else:
-            rows.extend((h.start, h.last, h.sum_last + offset) for h in run)
+        first, last = run[0], run[-1]
+        offset = -first.sum_first  # no row before: the sums start at 0
+        if index > 0:
+            before = anchors[index - 1]
+            increase = max(first.first - before.state, 0.0)  # less: a new meter since
+            offset = before.sum + moved[index - 1] + increase - first.sum_first
+        steps.append([(h.start, h.last, h.sum_last + offset) for h in run])
+        after = index
+        while after < len(anchors) and starts[after] <= last.start:
+            after += 1
+        if after < len(anchors):
+            anchor = anchors[after]
+            increase = max(anchor.state - last.last, 0.0)
+            by = last.sum_last + offset + increase - (anchor.sum + moved[after])
+            if abs(by) > 1e-9:
+                steps.append(Move(anchor.start, by))
+                for later in range(after, len(anchors)):
+                    moved[later] += by
         run.clear()
 
     for hour in hours:
         if hour.start in skip:
             continue
         if run:
-            # An anchor between the previous hour and this one ends the run.
             following = index
             while following < len(starts) and starts[following] < hour.start:
                 following += 1
             if any(run[-1].start < s < hour.start for s in starts[index:following]):
-                flush()
+                flush()  # a recorded row between the previous hour and this one
         if not run:
             while index < len(starts) and starts[index] < hour.start:
                 index += 1
         run.append(hour)
     flush()
-    return Planned(rows, refused)
+    return steps
 
 
 def mismatch(
@@ -291,11 +282,16 @@ def mismatch(
     return None
 
 
-def counter_data(rows: Sequence[tuple[int, float, float]]) -> list[StatisticData]:
-    """Statistic rows of a counter."""
+def counter_data(steps: Sequence[Step]) -> list[list[StatisticData] | Move]:
+    """A counter's steps with its rows as statistic rows."""
     return [
-        StatisticData(start=datetime.fromtimestamp(start, UTC), state=state, sum=total)
-        for start, state, total in rows
+        step
+        if isinstance(step, Move)
+        else [
+            StatisticData(start=datetime.fromtimestamp(start, UTC), state=state, sum=total)
+            for start, state, total in step
+        ]
+        for step in steps
     ]
 
 
@@ -320,17 +316,25 @@ def mean_data(
 async def async_write(
     hass: HomeAssistant,
     metadata: StatisticMetaData,
-    data: Sequence[StatisticData],
+    steps: Sequence[list[StatisticData] | Move],
     written: Callable[[int], None] | None = None,
 ) -> None:
-    """Hand rows to the recorder in batches, each written before the next is handed."""
+    """Hand rows and moves to the recorder in order, each done before the next is handed (rows in
+    batches: the recorder stays responsive)."""
     instance = get_instance(hass)
-    for start in range(0, len(data), WRITE_BATCH):
-        batch = list(data[start : start + WRITE_BATCH])
-        async_import_statistics(hass, metadata, batch)
-        await instance.async_block_till_done()
-        if written is not None:
-            written(len(batch))
+    statistic_id, unit = metadata["statistic_id"], metadata["unit_of_measurement"]
+    for step in steps:
+        if isinstance(step, Move):
+            when = datetime.fromtimestamp(step.start, UTC)
+            instance.async_adjust_statistics(statistic_id, when, step.by, cast(str, unit))
+            await instance.async_block_till_done()
+            continue
+        for start in range(0, len(step), WRITE_BATCH):
+            batch = step[start : start + WRITE_BATCH]
+            async_import_statistics(hass, metadata, batch)
+            await instance.async_block_till_done()
+            if written is not None:
+                written(len(batch))
 
 
 def cutoff(now: datetime) -> int:

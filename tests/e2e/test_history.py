@@ -243,8 +243,9 @@ def test_the_energy_dashboard_shows_the_imported_week(tmp_path: Path, socket_ena
             page.keyboard.press("Enter")
             page.wait_for_url(f"{hass.url}/lovelace/**", timeout=60_000)
             page.goto(f"{hass.url}/energy")
-            page.get_by_text("Week", exact=True).first.click(timeout=60_000)
-            page.wait_for_timeout(5000)  # the charts load the statistics
+            page.locator("ha-date-range-picker").first.click(timeout=60_000)
+            page.get_by_text("Last 7 days", exact=True).first.click(timeout=10_000)
+            page.wait_for_timeout(6000)  # the charts load the statistics
             page.screenshot(path=str(shots / "energy_dashboard.png"))
             browser.close()
         assert (shots / "energy_dashboard.png").stat().st_size > 20_000

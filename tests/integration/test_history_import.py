@@ -27,12 +27,14 @@ from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.models import StatisticData
 from homeassistant.components.recorder.statistics import (
     async_import_statistics,
+    get_last_short_term_statistics,
     statistics_during_period,
 )
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
@@ -109,6 +111,13 @@ def notifications(hass: HomeAssistant) -> dict[str, str]:
 
     persistent_notification.async_register_callback(hass, updated)
     return messages
+
+
+@pytest.fixture(autouse=True)
+def no_waiting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counters Home Assistant has no statistics of are left out at once (not awaited: time is
+    frozen in most of these tests)."""
+    monkeypatch.setattr("custom_components.p1_dsmr.history_import.STATISTICS_WAIT", 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -206,6 +215,17 @@ async def compile_period(
     await async_wait_recording_done(hass)
 
 
+async def first_statistics(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, entry: MockConfigEntry, telegram: bytes
+) -> None:
+    """Home Assistant gets a reading now and compiles its first 5-minute statistics of it."""
+    now = dt_util.utcnow()
+    entry.runtime_data.feed(telegram)
+    await hass.async_block_till_done()
+    period = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    await compile_period(hass, freezer, period)
+
+
 async def hourly(
     hass: HomeAssistant,
     statistic_id: str,
@@ -291,7 +311,7 @@ async def test_a_week_joins_what_home_assistant_recorded_before_and_after(
     back = rows.index(recorded[3])
     assert rows[back]["sum"] - rows[back - 1]["sum"] < spike / 20
     stats = summary["statistics"][ENERGY]
-    assert stats == {"written": 7 * 24, "skipped": 4, "refused": 0}
+    assert stats == {"written": 7 * 24, "skipped": 4, "moved": 0}
     assert summary["telegrams"] == summary["valid"] == summary["accepted"]
     assert summary["meter"] == HU_ID
     voltages = await hourly(hass, VOLTAGE, {"mean", "min", "max"})
@@ -301,7 +321,7 @@ async def test_a_week_joins_what_home_assistant_recorded_before_and_after(
     # The same log again changes nothing.
     again = await import_history(hass, config_entry_id=entry.entry_id, path=str(path))
     assert again["hours_written"] == 0
-    assert again["statistics"][ENERGY] == {"written": 0, "skipped": 7 * 24 + 4, "refused": 0}
+    assert again["statistics"][ENERGY] == {"written": 0, "skipped": 7 * 24 + 4, "moved": 0}
     assert await hourly(hass, ENERGY, {"state", "sum"}) == rows
 
     # Overwrite replaces the hours Home Assistant had with the log's, still continuous.
@@ -339,10 +359,16 @@ async def test_a_log_before_the_first_recorded_hour(
 
     assert summary["format"] == "gzip log"
     rows = await hourly(hass, ENERGY, {"state", "sum"})
-    assert rows[-3:] == recorded
+    # Home Assistant's hours keep their readings and changes; their sums moved up by the log's.
+    assert [r["state"] for r in rows[-3:]] == [r["state"] for r in recorded]
+    assert [b["sum"] - a["sum"] for a, b in pairwise(rows[-3:])] == pytest.approx(
+        [b["sum"] - a["sum"] for a, b in pairwise(recorded)]
+    )
     assert len(rows) == 24 + 3
     assert_continuous(rows)  # the two hours without log: their energy is in the first one back
-    assert rows[0]["sum"] < 0  # sums before Home Assistant's zero point: only changes count
+    assert summary["statistics"][ENERGY]["moved"] == 1
+    first_reading = meter.readings[start.timestamp()]
+    assert rows[0]["sum"] == pytest.approx(rows[0]["state"] - first_reading, abs=1e-3)
     truth = last_reading_per_hour(meter.readings)
     assert rows[-4]["state"] == pytest.approx(truth[rows[-4]["start"]], abs=5e-4)
     assert rows[-3]["sum"] - rows[-4]["sum"] == pytest.approx(
@@ -351,45 +377,89 @@ async def test_a_log_before_the_first_recorded_hour(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
-@pytest.mark.parametrize("compiled", [False, True], ids=["nothing yet", "5 minutes compiled"])
-async def test_without_hourly_statistics_home_assistant_continues_from_the_import(
+async def test_with_only_5_minute_statistics_home_assistant_continues_from_the_import(
     recorder_mock: Recorder,
     hass: HomeAssistant,
     freezer: FrozenDateTimeFactory,
     tmp_path: Path,
-    compiled: bool,
 ) -> None:
-    """Importing right after setting the meter up: Home Assistant has a reading and at most a few
-    5-minute statistics; it goes on from them, and the import must end where it will go on."""
+    """Importing right after setting the meter up: Home Assistant has its first 5-minute
+    statistics only (no hour yet); it goes on from them, so they move to where the log ends."""
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     live = start + timedelta(hours=12)
+    resumed = live + timedelta(minutes=5)
     end = live + timedelta(hours=2)
     meter = Meter(start, end, seed=12)
     freezer.move_to(live)
     entry = await setup_entry(hass, tmp_path)
-    resumed = live
-    if compiled:
-        resumed = live + timedelta(minutes=5)
-        await record_live(hass, freezer, entry, meter, live, resumed, every_period=True)
-    else:
-        entry.runtime_data.feed(meter.between(live, end)[0][1])  # a reading, no statistics
-        await hass.async_block_till_done()
-    zero = meter.readings[live.timestamp()]  # Home Assistant's sums start at its first reading
+    await record_live(hass, freezer, entry, meter, live, resumed, every_period=True)
+    assert await hourly(hass, ENERGY, {"sum"}) == []
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, live))
     freezer.move_to(resumed + timedelta(seconds=20))
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(path))
     # The log's last hour ended minutes ago: Home Assistant may still compile it itself.
-    assert summary["statistics"][ENERGY]["written"] == 11
+    assert summary["statistics"][ENERGY] == {"written": 11, "skipped": 0, "moved": 1}
     assert summary["hours_too_recent"] == 1
     imported = await hourly(hass, ENERGY, {"state", "sum"})
-    assert imported[-1]["sum"] == pytest.approx(imported[-1]["state"] - zero, abs=1e-3)
+    assert imported[0]["sum"] == pytest.approx(
+        imported[0]["state"] - meter.readings[start.timestamp()], abs=1e-3
+    )
     # Then Home Assistant records on.
     await record_live(hass, freezer, entry, meter, resumed, end, every_period=True)
     rows = await hourly(hass, ENERGY, {"state", "sum"})
     assert len(rows) == 13
     assert_continuous(rows)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_an_import_waits_for_home_assistants_first_statistics(
+    recorder_mock: Recorder,
+    hass: HomeAssistant,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Importing the minute the meter was set up: Home Assistant has a reading and no statistics
+    yet; the import waits for its first 5-minute statistics (real time here)."""
+    monkeypatch.setattr("custom_components.p1_dsmr.history_import.STATISTICS_WAIT", 60.0)
+    monkeypatch.setattr("custom_components.p1_dsmr.history_import.STATISTICS_POLL", 0.05)
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    now = dt_util.utcnow()
+    start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+    meter = Meter(start, now, seed=21)
+    entry = await setup_entry(hass, tmp_path)
+    entry.runtime_data.feed(meter.telegrams[-1][1])
+    await hass.async_block_till_done()
+    path = tmp_path / "putty.log"
+    path.write_bytes(meter.log(start, start + timedelta(hours=3)))
+    waiting = asyncio.Event()
+
+    @callback
+    def progress(event: Event) -> None:
+        if event.data["stage"] == "waiting":
+            waiting.set()
+
+    hass.bus.async_listen(EVENT_IMPORT_PROGRESS, progress)
+    task = hass.async_create_background_task(  # not awaited by async_block_till_done
+        import_history(hass, config_entry_id=entry.entry_id, path=str(path)), "import"
+    )
+    await waiting.wait()
+    await async_wait_recording_done(hass)  # Home Assistant's 5-minute job, a little early
+    period = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    do_adhoc_statistics(hass, start=period)
+    await async_wait_recording_done(hass)
+    summary = await task
+    assert summary["statistics"][ENERGY]["written"] == 3
+    assert summary["statistics"][ENERGY]["moved"] == 1
+    rows = await hourly(hass, ENERGY, {"state", "sum"})
+    assert_continuous(rows)
+    # Home Assistant goes on from its 5-minute row, now where the log's sums end.
+    short = await get_instance(hass).async_add_executor_job(
+        get_last_short_term_statistics, hass, 1, ENERGY, False, {"state", "sum"}
+    )
+    (latest,) = short[ENERGY]
+    assert latest["sum"] - rows[-1]["sum"] == pytest.approx(latest["state"] - rows[-1]["state"])
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
@@ -406,8 +476,7 @@ async def test_a_replaced_meter_starts_a_new_segment(
     meter = Meter(start, end, seed=13, replaced=replaced)
     freezer.move_to(end + timedelta(hours=1))
     entry = await setup_entry(hass, tmp_path)
-    entry.runtime_data.feed(meter.telegrams[-1][1])
-    await hass.async_block_till_done()
+    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, end))
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(path))
@@ -441,8 +510,7 @@ async def test_measurements_units_progress_and_notification(
     meter = Meter(start, end, seed=14)
     freezer.move_to(end + timedelta(hours=1))
     entry = await setup_entry(hass, tmp_path)
-    entry.runtime_data.feed(meter.telegrams[-1][1])
-    await hass.async_block_till_done()
+    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
     path = tmp_path / "putty.log"
     log = meter.log(start, end)
     path.write_bytes(log)
@@ -491,8 +559,7 @@ async def test_a_records_csv_with_gas_and_an_archive_folder(
     entry = file_config_entry(silent, "E0026000024716516", "Kaifa")
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    entry.runtime_data.feed(meter.telegrams[-1][1])
-    await hass.async_block_till_done()
+    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
     # The converter's records CSV, in the integration's folder (allowed without configuration).
     folder = Path(hass.config.path(DOMAIN))
     folder.mkdir(parents=True, exist_ok=True)
@@ -523,7 +590,7 @@ async def test_a_records_csv_with_gas_and_an_archive_folder(
     )
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(archive))
     assert summary["format"] == "archive"
-    assert summary["statistics"][GAS] == {"written": 3, "skipped": 0, "refused": 0}
+    assert summary["statistics"][GAS] == {"written": 3, "skipped": 0, "moved": 0}
     rows = await hourly(hass, GAS, {"state", "sum"})
     assert len(rows) == 6
     assert_continuous(rows)
@@ -639,8 +706,7 @@ async def test_the_options_flow_imports_too(
     meter = Meter(start, end, seed=17)
     freezer.move_to(end + timedelta(hours=1))
     entry = await setup_entry(hass, tmp_path)
-    entry.runtime_data.feed(meter.telegrams[-1][1])
-    await hass.async_block_till_done()
+    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, end))
     options = {
@@ -748,7 +814,7 @@ async def test_what_cannot_be_placed_yet_or_anchored(
     freezer: FrozenDateTimeFactory,
     tmp_path: Path,
 ) -> None:
-    """Hours too recent for every statistic; no reading to start from; one archive file."""
+    """Hours too recent for every statistic; counters without statistics; one archive file."""
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     end = start + timedelta(hours=1, minutes=10)
     meter = Meter(start, end, seed=19)
@@ -767,9 +833,11 @@ async def test_what_cannot_be_placed_yet_or_anchored(
     assert summary["hours_too_recent"] == 2
     freezer.move_to(end + timedelta(hours=2))
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(day))
-    assert summary["statistics"][ENERGY]["written"] == 2
-    rows = await hourly(hass, ENERGY, {"state", "sum"})
-    assert rows[-1]["sum"] == 0.0  # nothing to join: the sums end at 0
+    # Home Assistant has no statistics of the counters yet (and did not start them in time):
+    # their sums would have nothing to lead up to. The measurements have no sums.
+    assert summary["not_imported"][ENERGY] == "no statistics of Home Assistant's own yet"
+    assert summary["statistics"][VOLTAGE]["written"] == 2
+    assert await hourly(hass, ENERGY, {"sum"}) == []
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 

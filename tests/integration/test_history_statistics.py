@@ -13,12 +13,13 @@ from hypothesis import strategies as st
 from custom_components.p1_dsmr.history_statistics import (
     HAS_UNIT_CLASS,
     Anchor,
+    Move,
+    Step,
     converter_for,
     cutoff,
     make_metadata,
     mismatch,
     plan_counter,
-    plan_run,
     unit_class,
 )
 from custom_components.p1_dsmr.p1lib.hourly import HOUR, HourlyCounter
@@ -43,101 +44,124 @@ def hours(
     return out
 
 
-def changes(rows: list[tuple[int, float, float]], before: Anchor | None = None) -> list[float]:
-    sums = ([before.sum] if before else []) + [total for _, _, total in rows]
+def play(
+    steps: list[Step], anchors: list[Anchor]
+) -> tuple[list[tuple[int, float, float]], list[Anchor]]:
+    """What the recorder has after the steps: the written rows and the recorded ones."""
+    written: list[tuple[int, float, float]] = []
+    recorded = list(anchors)
+    for step in steps:
+        if isinstance(step, Move):
+            recorded = [
+                Anchor(a.start, a.state, a.sum + step.by) if a.start >= step.start else a
+                for a in recorded
+            ]
+            written = [(s, v, t + step.by) if s >= step.start else (s, v, t) for s, v, t in written]
+        else:
+            written.extend(step)
+    return written, recorded
+
+
+def timeline(steps: list[Step], anchors: list[Anchor]) -> list[tuple[float, float, float]]:
+    """Every row after the steps, in time order: (start, state, sum)."""
+    written, recorded = play(steps, anchors)
+    rows = [(float(s), v, t) for s, v, t in written] + [(a.start, a.state, a.sum) for a in recorded]
+    return sorted(rows)
+
+
+def changes(rows: list[tuple[float, float, float]]) -> list[float]:
+    """What the Energy dashboard shows per row: the first from 0."""
+    sums = [0.0] + [total for *_, total in rows]
     return [b - a for a, b in pairwise(sums)]
 
 
 def test_after_a_recorded_hour_the_counter_continues() -> None:
     before = Anchor(T0 - HOUR, state=100.0, sum=40.0)
-    planned = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before], set())
-    assert [state for _, state, _ in planned.rows] == [101.0, 103.0, 104.5]
-    assert changes(planned.rows, before) == pytest.approx([1.0, 2.0, 1.5])
+    steps = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before], set())
+    rows = timeline(steps, [before])
+    assert [state for _, state, _ in rows] == [100.0, 101.0, 103.0, 104.5]
+    assert changes(rows)[1:] == pytest.approx([1.0, 2.0, 1.5])
 
 
-def test_before_a_recorded_hour_the_counter_leads_up_to_it() -> None:
-    after = Anchor(T0 + 3 * HOUR, state=110.0, sum=5.0)
-    planned = plan_counter(hours([101.0, 103.0, 104.5]), [after], set())
-    sums = [total for *_, total in planned.rows]
-    assert after.sum - sums[-1] == pytest.approx(110.0 - 104.5)
-    assert changes(planned.rows) == pytest.approx([2.0, 1.5])
+def test_before_the_first_recorded_hour_the_sums_start_at_zero() -> None:
+    """Home Assistant's first hour (from its zero point, sum 2) and what follows move up."""
+    first = Anchor(T0 + 3 * HOUR, state=110.0, sum=2.0)
+    second = Anchor(T0 + 4 * HOUR, state=111.0, sum=3.0)
+    steps = plan_counter(hours([101.0, 103.0, 104.5], first=100.0), [first, second], set())
+    assert steps[-1] == Move(first.start, pytest.approx(104.5 - 100.0 + 110.0 - 104.5 - 2.0))
+    rows = timeline(steps, [first, second])
+    assert changes(rows) == pytest.approx([1.0, 2.0, 1.5, 5.5, 1.0])
+    assert [state for _, state, _ in rows][-2:] == [110.0, 111.0]  # readings kept
 
 
-def test_a_gap_filled_between_consistent_rows_joins_both() -> None:
+def test_a_gap_filled_between_consistent_rows_moves_nothing() -> None:
     before = Anchor(T0 - HOUR, state=100.0, sum=40.0)
     after = Anchor(T0 + 3 * HOUR, state=110.0, sum=50.0)  # Home Assistant counted the gap once
-    planned = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before, after], set())
-    assert changes(planned.rows, before) == pytest.approx([1.0, 2.0, 1.5])
-    assert after.sum - planned.rows[-1][2] == pytest.approx(110.0 - 104.5)
+    steps = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before, after], set())
+    assert not any(isinstance(step, Move) for step in steps)
+    assert changes(timeline(steps, [before, after]))[1:] == pytest.approx([1.0, 2.0, 1.5, 5.5])
 
 
-def test_when_recorded_sums_count_more_the_extra_stays_where_home_assistant_put_it() -> None:
+@pytest.mark.parametrize("recorded_sum", [70.0, 46.0, 41.0, 0.0])
+def test_recorded_sums_that_disagree_with_the_counter_are_moved(recorded_sum: float) -> None:
+    """Home Assistant put the gap into its first hour back (more), lost part of it (less), or
+    started again from 0: the hour after the gap shows what the meter counted in it."""
     before = Anchor(T0 - HOUR, state=100.0, sum=40.0)
-    after = Anchor(T0 + 3 * HOUR, state=110.0, sum=70.0)  # 20 more than the counter
-    planned = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before, after], set())
-    assert changes(planned.rows, before) == pytest.approx([1.0, 2.0, 1.5])
-    assert after.sum - planned.rows[-1][2] == pytest.approx(5.5 + 20)
-
-
-def test_when_recorded_sums_count_less_no_hour_goes_negative() -> None:
-    before = Anchor(T0 - HOUR, state=100.0, sum=40.0)
-    after = Anchor(T0 + 3 * HOUR, state=110.0, sum=46.0)  # 4 less than the counter
-    planned = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before, after], set())
-    boundary = after.sum - planned.rows[-1][2]
-    assert boundary == pytest.approx(1.5)  # 5.5 minus the 4 missing
-    assert min(changes(planned.rows, before)) >= 0
-    # Recorded sums that leave no room for the log's own hours: the run is not written.
-    squeezed = Anchor(T0 + 3 * HOUR, state=110.0, sum=41.0)
-    planned = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), [before, squeezed], set())
-    assert planned.rows == []
-    assert planned.refused == 3
+    after = Anchor(T0 + 3 * HOUR, state=110.0, sum=recorded_sum)
+    later = Anchor(T0 + 4 * HOUR, state=112.0, sum=recorded_sum + 2.0)
+    anchors = [before, after, later]
+    steps = plan_counter(hours([101.0, 103.0, 104.5], first=100.5), anchors, set())
+    assert changes(timeline(steps, anchors))[1:] == pytest.approx([1.0, 2.0, 1.5, 5.5, 2.0])
 
 
 def test_recorded_hours_split_the_runs_and_are_skipped() -> None:
     imported = hours([101.0, 102.0, 103.0, 104.0, 105.0], first=100.0)
     recorded = Anchor(T0 + 2 * HOUR, state=103.0, sum=500.0)
-    planned = plan_counter(imported, [recorded], {T0 + 2 * HOUR})
-    assert [start for start, *_ in planned.rows] == [T0, T0 + HOUR, T0 + 3 * HOUR, T0 + 4 * HOUR]
-    by_start = {start: total for start, _, total in planned.rows}
-    assert recorded.sum - by_start[T0 + HOUR] == pytest.approx(1.0)
-    assert by_start[T0 + 3 * HOUR] - recorded.sum == pytest.approx(1.0)
+    steps = plan_counter(imported, [recorded], {T0 + 2 * HOUR})
+    rows = timeline(steps, [recorded])
+    assert [start for start, *_ in rows] == [T0 + i * HOUR for i in range(5)]
+    assert changes(rows) == pytest.approx([1.0, 1.0, 1.0, 1.0, 1.0])
 
 
-def test_without_anchors_the_sums_end_at_zero() -> None:
-    planned = plan_counter(hours([101.0, 103.0]), [], set())
-    assert planned.rows[-1][2] == 0.0
-    assert changes(planned.rows) == pytest.approx([2.0])
-
-
-def test_a_reset_between_the_log_and_the_rows_after_it() -> None:
-    after = Anchor(T0 + 2 * HOUR, state=3.0, sum=50.0)  # a new meter after the log
-    assert plan_run(hours([101.0, 103.0]), None, after) == pytest.approx(50.0 - 2.0)
+def test_a_new_meter_after_the_log() -> None:
+    after = Anchor(T0 + 2 * HOUR, state=3.0, sum=50.0)
+    steps = plan_counter(hours([101.0, 103.0], first=100.0), [after], set())
+    assert changes(timeline(steps, [after])) == pytest.approx([1.0, 2.0, 0.0])
 
 
 @given(
     steps=st.lists(st.floats(min_value=0.0, max_value=20.0), min_size=1, max_size=30),
     recorded=st.sets(st.integers(min_value=0, max_value=30)),
+    level=st.floats(min_value=-1e4, max_value=1e4),
     extra=st.floats(min_value=-30.0, max_value=30.0),
 )
-def test_never_a_negative_hour(steps: list[float], recorded: set[int], extra: float) -> None:
-    """Whatever Home Assistant recorded around the log (consistent or not), no written hour and
-    no recorded hour next to one shows a negative change."""
+def test_every_hour_shows_what_the_meter_counted(
+    steps: list[float], recorded: set[int], level: float, extra: float
+) -> None:
+    """Whatever level Home Assistant's sums were at and however they disagreed with the counter
+    between its segments, after the import every row's change is the counter's increase since
+    the row before (the first row: within its hour), and nothing is negative."""
     readings = [1000.0]
     for step in steps:
         readings.append(readings[-1] + step)
     imported = hours(readings[1:], first=readings[0])
     anchors = []
-    total = 0.0
     for index, hour in enumerate(imported):
-        total += hour.last - hour.first
         if index in recorded:
-            anchors.append(Anchor(hour.start, hour.last, total + extra * (index > len(steps) / 2)))
+            disagreement = extra if index > len(steps) // 2 else 0.0
+            anchors.append(Anchor(hour.start, hour.last, hour.sum_last + level + disagreement))
     planned = plan_counter(imported, anchors, {a.start for a in anchors})
-    merged = sorted([(a.start, a.sum) for a in anchors] + [(s, t) for s, _, t in planned.rows])
-    for (start_a, sum_a), (start_b, sum_b) in pairwise(merged):
-        if start_a in {a.start for a in anchors} and start_b in {a.start for a in anchors}:
-            continue  # two recorded hours: Home Assistant's own change
-        assert sum_b - sum_a >= -1e-9
+    rows = timeline(planned, anchors)
+    assert len(rows) == len(imported)
+    shown = changes(rows)
+    truth = [imported[0].last - imported[0].first] + [
+        b.last - a.last for a, b in pairwise(imported)
+    ]
+    kept = {a.start for a in anchors}
+    for index, (row, got, want) in enumerate(zip(rows, shown, truth, strict=True)):
+        if row[0] in kept and (index == 0 or rows[index - 1][0] in kept):
+            continue  # between two of Home Assistant's rows (or its first): its own change
+        assert got == pytest.approx(want, abs=1e-6), index
 
 
 def test_mismatch_finds_another_meters_readings() -> None:
