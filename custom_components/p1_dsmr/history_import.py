@@ -13,25 +13,19 @@ returns a summary.
 from __future__ import annotations
 
 import asyncio
-import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import voluptuous as vol
-from homeassistant.components import persistent_notification
-from homeassistant.components.recorder import is_entity_recorded
 from homeassistant.components.recorder.models import StatisticData
 from homeassistant.config_entries import ConfigEntry, ConfigEntryState
-from homeassistant.const import ATTR_DEVICE_CLASS, ATTR_UNIT_OF_MEASUREMENT
 from homeassistant.core import HomeAssistant, ServiceCall, ServiceResponse, SupportsResponse
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import config_validation as cv
-from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util
@@ -39,6 +33,7 @@ from homeassistant.util.hass_dict import HassKey
 
 from .archive import ChunkReader, iter_records
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN, LOGGER
+from .history_progress import EVENT_IMPORT_PROGRESS, ImportJob
 from .history_statistics import (
     Move,
     Recorded,
@@ -54,20 +49,17 @@ from .history_statistics import (
 from .history_statistics import (
     async_write as async_write_statistics,
 )
+from .history_targets import Target, chained, counter_hours, targets
 from .p1lib.history import (
-    DERIVED_PREFIX,
-    GAS_KEY,
     EmptyWindow,
     NoTelegram,
     OtherMeter,
     read_history,
     read_history_file,
 )
-from .p1lib.hourly import History, HourlyCounter, Series
-from .p1lib.obis import Kind
+from .p1lib.hourly import History
 
 SERVICE_IMPORT_HISTORY = "import_history"
-EVENT_IMPORT_PROGRESS = f"{DOMAIN}_import_progress"
 ATTR_CONFIG_ENTRY_ID = "config_entry_id"
 ATTR_PATH = "path"
 ATTR_START = "start"
@@ -76,8 +68,6 @@ ATTR_OVERWRITE = "overwrite"
 STATISTICS_WAIT = 360.0
 """Seconds to wait for Home Assistant's first statistics of a counter it has just begun to record."""
 STATISTICS_POLL = 10.0
-READ_SHARE = 70
-"""Percent of the progress given to reading the file (the rest: writing statistics)."""
 
 IMPORT_SCHEMA = vol.Schema(
     {
@@ -200,107 +190,7 @@ async def async_validate(hass: HomeAssistant, entry: ConfigEntry, request: Impor
 # --- the job ------------------------------------------------------------------------------------
 
 
-@dataclass(slots=True)
-class Target:
-    """An entity whose statistics a value's hours become."""
-
-    key: str
-    entity_id: str
-    series: Series
-    convert: Callable[[float], float]
-    unit: str | None
-    device_class: str | None
-
-
-@dataclass(slots=True)
-class _Job:
-    hass: HomeAssistant
-    entry: ConfigEntry
-    request: ImportRequest
-    translations: dict[str, str] = field(default_factory=dict)
-    cancel: threading.Event = field(default_factory=threading.Event)
-    percent: int = -1
-    stage: str = "reading"
-    written: int = 0
-    to_write: int = 1
-
-    @property
-    def notification_id(self) -> str:
-        return f"{DOMAIN}_import_{self.entry.entry_id}"
-
-    def text(self, key: str, **placeholders: Any) -> str:
-        template = self.translations.get(f"component.{DOMAIN}.exceptions.{key}.message", key)
-        try:
-            return template.format(**placeholders)
-        except (KeyError, IndexError, ValueError):
-            return template
-
-    def report(self, stage: str, fraction: float) -> None:
-        """Progress (event loop): an event per percent, the notification every ten."""
-        share = READ_SHARE if stage == "reading" else 100 - READ_SHARE
-        base = 0 if stage == "reading" else READ_SHARE
-        percent = min(99, int(base + share * fraction))
-        if percent == self.percent and stage == self.stage:
-            return
-        notify = percent // 10 != self.percent // 10 or stage != self.stage
-        self.percent, self.stage = percent, stage
-        self.hass.bus.async_fire(
-            EVENT_IMPORT_PROGRESS,
-            {
-                "config_entry_id": self.entry.entry_id,
-                "path": self.request.path,
-                "stage": stage,
-                "percent": percent,
-            },
-        )
-        if notify:
-            self.notify(
-                self.text(
-                    "import_progress",
-                    path=self.request.path,
-                    percent=percent,
-                    stage=self.text(f"import_stage_{stage}"),
-                )
-            )
-
-    def failed(self, error: HomeAssistantError) -> None:
-        """Say why in the notification (in Home Assistant's language)."""
-        key = error.translation_key
-        message = self.text(key, **(error.translation_placeholders or {})) if key else str(error)
-        self.notify(message)
-        self.hass.bus.async_fire(
-            EVENT_IMPORT_PROGRESS,
-            {
-                "config_entry_id": self.entry.entry_id,
-                "path": self.request.path,
-                "stage": "failed",
-                "percent": max(self.percent, 0),
-                "error": message,
-            },
-        )
-
-    def notify(self, message: str) -> None:
-        persistent_notification.async_create(
-            self.hass,
-            message,
-            title=self.text("import_title", title=self.entry.title),
-            notification_id=self.notification_id,
-        )
-
-    def progress_from_thread(self, stage: str) -> Callable[[float], None]:
-        """A progress callback for the executor (only whole percents reach the event loop)."""
-        last = [-1]
-
-        def progress(fraction: float) -> None:
-            percent = int(100 * fraction)
-            if percent != last[0]:
-                last[0] = percent
-                self.hass.loop.call_soon_threadsafe(self.report, stage, fraction)
-
-        return progress
-
-
-def _read(job: _Job, path: Path) -> History:
+def _read(job: ImportJob, path: Path) -> History:
     """Read the file (or the archive files) into hourly aggregates (in the executor)."""
     request, entry = job.request, job.entry
     repair = bool(entry.options.get(CONF_REPAIR, DEFAULT_REPAIR))
@@ -340,98 +230,6 @@ def _read(job: _Job, path: Path) -> History:
     return history
 
 
-def _entity_key(key: str) -> str:
-    if key.startswith(DERIVED_PREFIX):
-        from .coordinator import DERIVED_KEYS
-
-        return DERIVED_KEYS.get(key[len(DERIVED_PREFIX) :], key)
-    return key
-
-
-_MBUS_READING = re.compile(r"mbus(\d+)_mbus_reading(_dsmr22)?")
-
-
-def _targets(
-    hass: HomeAssistant, entry: ConfigEntry, history: History
-) -> tuple[list[Target], dict[str, str]]:
-    """The entities the values go to; why the others are not imported."""
-    from .coordinator import LinkStats, MbusDevice, P1Data
-    from .sensor import DERIVED_SENSORS, telegram_description
-
-    registry = er.async_get(hass)
-    base = entry.unique_id or entry.entry_id
-    gas_entity: str | None = None
-    for known in er.async_entries_for_config_entry(registry, entry.entry_id):
-        suffix = known.unique_id.removeprefix(f"{base}_")
-        if _MBUS_READING.fullmatch(suffix) and known.original_device_class == "gas":
-            gas_entity = gas_entity or suffix
-    static = {d.key: d for d in DERIVED_SENSORS}
-    targets: list[Target] = []
-    skipped: dict[str, str] = {}
-    for key, series in sorted(history.series.items()):
-        entity_key = gas_entity if key == GAS_KEY and gas_entity else _entity_key(key)
-        entity_id = registry.async_get_entity_id("sensor", DOMAIN, f"{base}_{entity_key}")
-        reg = registry.async_get(entity_id) if entity_id else None
-        if entity_id is None or reg is None:
-            skipped[key] = "no entity"
-            continue
-        state_class = (reg.capabilities or {}).get("state_class")
-        if reg.disabled_by is not None:
-            skipped[entity_id] = "disabled"
-            continue
-        if not is_entity_recorded(hass, entity_id):
-            skipped[entity_id] = "not recorded"
-            continue
-        if (series.counter and state_class not in ("total", "total_increasing")) or (
-            not series.counter and state_class != "measurement"
-        ):
-            skipped[entity_id] = "no statistics"
-            continue
-        description = static.get(entity_key)
-        if description is None:
-            match = _MBUS_READING.fullmatch(entity_key)
-            mbus = {}
-            if match:
-                channel = int(match.group(1))
-                kind = history.mbus_kinds.get(channel, "gas")
-                mbus = {channel: MbusDevice(channel, kind, None)}
-            kinds = {entity_key: series.kind or Kind.MBUS_READING}
-            description = telegram_description(
-                entity_key, P1Data({}, None, None, LinkStats(), mbus, kinds)
-            )
-        probe = description.value_fn(P1Data({entity_key: 1.0}, None, None, LinkStats()))
-        scale = float(probe) if isinstance(probe, int | float) else 1.0
-        state = hass.states.get(entity_id)
-        attributes = state.attributes if state is not None else {}
-        native = description.native_unit_of_measurement
-        unit = attributes.get(ATTR_UNIT_OF_MEASUREMENT, reg.unit_of_measurement or native)
-        device_class = attributes.get(ATTR_DEVICE_CLASS) or reg.device_class
-        device_class = device_class or reg.original_device_class
-        convert = converter_for(device_class, native, unit)
-        if convert is None:
-            skipped[entity_id] = f"unit {unit} is not {native}"
-            continue
-        targets.append(Target(key, entity_id, series, _scaled(convert, scale), unit, device_class))
-    return targets, skipped
-
-
-def _scaled(convert: Callable[[float], float], scale: float) -> Callable[[float], float]:
-    if scale == 1.0:
-        return convert
-    return lambda value: convert(value * scale)
-
-
-def _counter_hours(target: Target, before: int) -> list[HourlyCounter]:
-    convert = target.convert
-    return [
-        HourlyCounter(
-            h.start, convert(h.first), convert(h.last), convert(h.sum_first), convert(h.sum_last)
-        )
-        for h in target.series.counters()
-        if h.start < before
-    ]
-
-
 async def async_import_history(
     hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest
 ) -> dict[str, Any]:
@@ -441,7 +239,7 @@ async def async_import_history(
     if entry.entry_id in running:  # another call got here while this one was validating
         raise _invalid("import_running", path=request.path)
     running.add(entry.entry_id)
-    job = _Job(hass, entry, request)
+    job = ImportJob(hass, entry, request)
     started = time.monotonic()
     try:
         job.translations = await async_get_translations(
@@ -507,7 +305,7 @@ def _history_error(request: ImportRequest, err: Exception) -> HomeAssistantError
     return _invalid("import_unreadable", path=path, error=error)
 
 
-async def _async_recorded(job: _Job, target: Target, before: int) -> Recorded | None:
+async def _async_recorded(job: ImportJob, target: Target, before: int) -> Recorded | None:
     """What the recorder has of a target around its importable hours (None: no such hours)."""
     starts = [h for h in target.series.hours if h < before]
     if not starts:
@@ -520,7 +318,7 @@ async def _async_recorded(job: _Job, target: Target, before: int) -> Recorded | 
 
 
 async def _async_wait_for_statistics(
-    job: _Job, found: list[tuple[Target, Recorded]], before: int
+    job: ImportJob, found: list[tuple[Target, Recorded]], before: int
 ) -> None:
     """Counters Home Assistant keeps no statistics of yet (it has just started recording them):
     wait for its first 5-minute statistics, which its sums start from, so the imported hours can
@@ -538,16 +336,16 @@ async def _async_wait_for_statistics(
                 waiting.remove(index)
 
 
-async def _async_write(job: _Job, history: History) -> dict[str, Any]:
+async def _async_write(job: ImportJob, history: History) -> dict[str, Any]:
     """Join and write every target's statistics; the summary."""
     hass, entry, request = job.hass, job.entry, job.request
-    targets, skipped = _targets(hass, entry, history)
+    found_targets, skipped = targets(hass, entry, history)
     before = cutoff(dt_util.utcnow())
     found: list[tuple[Target, Recorded]] = []
     too_recent = 0
     # What the recorder has, in its units; a file whose counters are not this meter's is refused
     # before anything is written.
-    for target in targets:
+    for target in found_targets:
         too_recent = max(too_recent, sum(1 for h in target.series.hours if h >= before))
         rec = await _async_recorded(job, target, before)
         if rec is None:
@@ -561,9 +359,9 @@ async def _async_write(job: _Job, history: History) -> dict[str, Any]:
             if convert is None:
                 skipped[target.entity_id] = f"recorded in {unit}"
                 continue
-            target.convert = _chained(target.convert, convert)
+            target.convert = chained(target.convert, convert)
             target.unit = unit
-        if target.series.counter and (bad := mismatch(_counter_hours(target, before), rec.hours)):
+        if target.series.counter and (bad := mismatch(counter_hours(target, before), rec.hours)):
             start, imported, recorded_state = bad
             raise _invalid(
                 "import_mismatch",
@@ -587,7 +385,7 @@ async def _async_write(job: _Job, history: History) -> dict[str, Any]:
         skip = set() if request.overwrite else set(rec.hours)
         steps: list[list[StatisticData] | Move]
         if counter:
-            hours = _counter_hours(target, before)
+            hours = counter_hours(target, before)
             anchors = rec.anchors
             if request.overwrite:  # the rows being replaced are no anchors
                 replaced = {h.start for h in hours}
@@ -645,12 +443,6 @@ def _accumulate(report: Callable[[int], None]) -> Callable[[int], None]:
         report(total[0])
 
     return add
-
-
-def _chained(
-    first: Callable[[float], float], then: Callable[[float], float]
-) -> Callable[[float], float]:
-    return lambda value: then(first(value))
 
 
 def async_start_import(hass: HomeAssistant, entry: ConfigEntry, request: ImportRequest) -> None:

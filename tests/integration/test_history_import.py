@@ -873,7 +873,7 @@ async def test_an_import_stops_with_its_caller_and_a_failure_is_reported(
     # Not left running: the next import starts, and fails on what it finds (a bug, here).
     with (
         patch(
-            "custom_components.p1_dsmr.history_import._targets",
+            "custom_components.p1_dsmr.history_import.targets",
             side_effect=RuntimeError("boom"),
         ),
         pytest.raises(HomeAssistantError) as raised,
@@ -885,7 +885,7 @@ async def test_an_import_stops_with_its_caller_and_a_failure_is_reported(
     good.write_bytes(Meter(start, start + timedelta(minutes=2), seed=20).log(start, start + HOUR_))
     with (
         patch(
-            "custom_components.p1_dsmr.history_import._targets",
+            "custom_components.p1_dsmr.history_import.targets",
             side_effect=RuntimeError("boom"),
         ),
         pytest.raises(HomeAssistantError) as raised,
