@@ -166,11 +166,16 @@ def naive(when: datetime) -> datetime:
     return (when + CET).replace(tzinfo=None)
 
 
-async def setup_entry(hass: HomeAssistant, tmp_path: Path) -> MockConfigEntry:
+METERS = {"hu_sanxing": HU_ID, "nl_dsmr4": "E0026000024716516", "nl_dsmr5": "E0044007382246019"}
+
+
+async def setup_entry(
+    hass: HomeAssistant, tmp_path: Path, style: str = "hu_sanxing"
+) -> MockConfigEntry:
     """An entry whose source stays silent: the test feeds its telegrams at the frozen times."""
     silent = tmp_path / "silent.log"
     silent.write_bytes(b"")
-    entry = file_config_entry(silent, HU_ID, "Sanxing AUX1030302759988")
+    entry = file_config_entry(silent, METERS[style], f"meter {METERS[style]}")
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -224,6 +229,18 @@ async def first_statistics(
     await hass.async_block_till_done()
     period = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
     await compile_period(hass, freezer, period)
+
+
+async def meter_with_statistics(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, tmp_path: Path, meter: Meter
+) -> MockConfigEntry:
+    """An hour after the meter's time line: its entry, whose counters Home Assistant has started
+    statistics of with its newest telegram; files in ``tmp_path`` may be imported."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    freezer.move_to(meter.end + timedelta(hours=1))
+    entry = await setup_entry(hass, tmp_path, meter.style)
+    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
+    return entry
 
 
 async def hourly(
@@ -469,14 +486,11 @@ async def test_a_replaced_meter_starts_a_new_segment(
     freezer: FrozenDateTimeFactory,
     tmp_path: Path,
 ) -> None:
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     replaced = start + timedelta(hours=5, minutes=30)
     end = start + timedelta(hours=10)
     meter = Meter(start, end, seed=13, replaced=replaced)
-    freezer.move_to(end + timedelta(hours=1))
-    entry = await setup_entry(hass, tmp_path)
-    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
+    entry = await meter_with_statistics(hass, freezer, tmp_path, meter)
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, end))
     summary = await import_history(hass, config_entry_id=entry.entry_id, path=str(path))
@@ -504,13 +518,10 @@ async def test_measurements_units_progress_and_notification(
     tmp_path: Path,
     notifications: dict[str, str],
 ) -> None:
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     end = start + timedelta(hours=6)
     meter = Meter(start, end, seed=14)
-    freezer.move_to(end + timedelta(hours=1))
-    entry = await setup_entry(hass, tmp_path)
-    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
+    entry = await meter_with_statistics(hass, freezer, tmp_path, meter)
     path = tmp_path / "putty.log"
     log = meter.log(start, end)
     path.write_bytes(log)
@@ -553,13 +564,7 @@ async def test_a_records_csv_with_gas_and_an_archive_folder(
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     end = start + timedelta(hours=6)
     meter = Meter(start, end, style="nl_dsmr4", seed=15)
-    freezer.move_to(end + timedelta(hours=1))
-    silent = tmp_path / "silent.log"
-    silent.write_bytes(b"")
-    entry = file_config_entry(silent, "E0026000024716516", "Kaifa")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
+    entry = await meter_with_statistics(hass, freezer, tmp_path, meter)
     # The converter's records CSV, in the integration's folder (allowed without configuration).
     folder = Path(hass.config.path(DOMAIN))
     folder.mkdir(parents=True, exist_ok=True)
@@ -700,13 +705,10 @@ async def test_the_options_flow_imports_too(
     tmp_path: Path,
     notifications: dict[str, str],
 ) -> None:
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
     start = datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
     end = start + timedelta(hours=3)
     meter = Meter(start, end, seed=17)
-    freezer.move_to(end + timedelta(hours=1))
-    entry = await setup_entry(hass, tmp_path)
-    await first_statistics(hass, freezer, entry, meter.telegrams[-1][1])
+    entry = await meter_with_statistics(hass, freezer, tmp_path, meter)
     path = tmp_path / "putty.log"
     path.write_bytes(meter.log(start, end))
     options = {
