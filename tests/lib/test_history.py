@@ -285,3 +285,23 @@ def test_every_style_gives_its_values() -> None:
     for style, keys in expected.items():
         history = read_history(io.BytesIO(make_log(style, count=50)))
         assert keys <= _history_keys(history), style
+
+
+def test_a_water_meter_on_its_own_channel() -> None:
+    from tests.lib.builders import telegram
+
+    log = b"".join(
+        telegram(
+            f"0-0:1.0.0(2401081{minute // 60}{minute % 60:02d}00W)",
+            "0-0:96.1.1(4530303434303037333832323436303139)",
+            f"1-0:1.8.1({1000 + minute / 100:010.3f}*kWh)",
+            "0-2:24.1.0(007)",
+            f"0-2:24.2.1(2401081{minute // 60}{minute % 60:02d}00W)({12.5 + minute / 1000:09.3f}*m3)",
+        )
+        for minute in range(0, 120, 5)
+    )
+    history = read_history(io.BytesIO(log), meter="E0044007382246019")
+    assert history.mbus_kinds == {2: "water"}
+    hours = list(history.series["mbus2_mbus_reading"].counters())
+    assert [h.last for h in hours] == [12.555, 12.615]
+    assert hours[-1].sum_last == pytest.approx(0.115)
