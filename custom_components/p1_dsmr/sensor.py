@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -33,8 +34,10 @@ from homeassistant.helpers.typing import StateType
 from . import P1ConfigEntry
 from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
-from .p1lib.obis import Kind
-from .values import DERIVED_KEYS, P1Data
+from .p1lib.derived import ESTIMATED
+from .p1lib.obis import Kind, canonical_number
+from .p1lib.telegram import CosemObject, Dialect
+from .values import DERIVED_KEYS, P1Data, mbus_key, unknown_key
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 
@@ -164,6 +167,110 @@ _MBUS_STYLES: dict[str, _Style] = {
 }
 
 
+# Kinds shown as numbers with the decimals the meter sends.
+_NUMERIC_KINDS = frozenset(
+    (
+        Kind.ENERGY,
+        Kind.REACTIVE_ENERGY,
+        Kind.POWER,
+        Kind.REACTIVE_POWER,
+        Kind.VOLTAGE,
+        Kind.CURRENT,
+        Kind.POWER_FACTOR,
+        Kind.FREQUENCY,
+        Kind.MBUS_READING,
+    )
+)
+
+
+def _object_key(obj: CosemObject) -> str:
+    """The entity key of a telegram line (as the values are keyed)."""
+    info = obj.info
+    if info is None:
+        return unknown_key(obj.code)
+    if obj.code.startswith("0-") and not obj.code.startswith("0-0:"):
+        return mbus_key(obj.channel, info.key)
+    return info.key
+
+
+def _decimals(text: str) -> int:
+    text = text.strip()
+    return len(text) - text.index(".") - 1 if "." in text else 0
+
+
+def sent_decimals(data: P1Data, key: str, scale: float = 1.0) -> int | None:
+    """The decimals the meter sends for ``key``, in the entity's unit (``3.61`` of ``03.610*kW``
+    shows as ``3.610``; ``015*A`` as ``15``; ``00.185*kvar`` in var as ``185``)."""
+    telegram = data.telegram
+    if telegram is None:
+        return None
+    for obj in telegram.objects:
+        if _object_key(obj) != key:
+            continue
+        for value in obj.values:
+            if value.unit is not None and value.number is not None:
+                factor = canonical_number(1.0, value.unit)[0]  # W -> kW: 0.001
+                shift = round(-math.log10(factor)) if factor > 0 else 0
+                return max(0, _decimals(value.raw) + shift - round(math.log10(scale)))
+        if len(obj.values) == 1 and obj.values[0].number is not None:
+            return _decimals(obj.values[0].raw)
+        return None
+    return None
+
+
+# Enumerations: the telegram's value -> the state, translated (entity.sensor.<key>.state).
+_States = Mapping[int | str, str]
+_BREAKER_STATES: _States = {
+    0: "disconnected",
+    1: "connected",
+    2: "ready_for_reconnection",
+    "ON": "connected",
+    "OFF": "disconnected",
+}
+_BREAKER_OPTIONS = ["connected", "disconnected", "ready_for_reconnection"]
+# Tariff 1 and 2 are low and normal in the Netherlands (and Luxembourg, on DSMR), day and night
+# in Belgium; other countries number their tariffs.
+_TARIFF_NAMES: Mapping[Dialect, _States] = {
+    Dialect.NL: {1: "low", 2: "normal"},
+    Dialect.LU: {1: "low", 2: "normal"},
+    Dialect.BE: {1: "day", 2: "night"},
+    Dialect.IE: {1: "day", 2: "night"},
+}
+_NUMBERED_TARIFFS: _States = {n: f"tariff_{n}" for n in (1, 2, 3, 4)}
+
+
+def _enum(key: str, states: _States) -> Callable[[P1Data], SensorValue]:
+    def value_fn(data: P1Data) -> SensorValue:
+        value = data.values.get(key)
+        if isinstance(value, str):
+            return states.get(value.strip().upper())
+        if isinstance(value, int | float) and float(value).is_integer():
+            return states.get(int(value))
+        return None
+
+    return value_fn
+
+
+def _enum_description(key: str, data: P1Data) -> P1SensorEntityDescription | None:
+    """Tariff and breaker state as translated states, not bare numbers or raw ``ON``."""
+    if key in ("breaker_state", "breaker_state_sanxing"):
+        states = _BREAKER_STATES
+    elif key == "tariff":
+        telegram = data.telegram
+        states = _NUMBERED_TARIFFS
+        if telegram is not None:
+            states = _TARIFF_NAMES.get(telegram.dialect, _NUMBERED_TARIFFS)
+    else:
+        return None
+    return P1SensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENUM,
+        options=sorted(set(states.values()), key=list(states.values()).index),
+        value_fn=_enum(key, states),
+    )
+
+
 def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
     """The description of a sensor for a value from the telegram."""
     kind = data.kinds.get(key, Kind.TEXT)
@@ -187,8 +294,11 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         style = _Style()
         enabled = False
     else:
+        if (enum := _enum_description(key, data)) is not None:
+            return enum
         style = _KIND_STYLES.get(kind, _Style())
         enabled = key in _ENABLED
+    precision = sent_decimals(data, key, style.scale) if kind in _NUMERIC_KINDS else None
     return P1SensorEntityDescription(
         key=key,
         translation_key=translation_key,
@@ -196,6 +306,7 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         device_class=style.device_class,
         state_class=style.state_class,
         native_unit_of_measurement=style.unit,
+        suggested_display_precision=precision,
         entity_category=EntityCategory.DIAGNOSTIC if kind in _DIAGNOSTIC_KINDS else None,
         entity_registry_enabled_default=enabled,
         value_fn=_value(key, style.scale),
@@ -249,10 +360,11 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
             "max_current",
         )
     ),
+    # Not an energy device class: the Energy configuration offers it as grid consumption otherwise.
+    # Still a kWh total, so its long-term statistics go on.
     P1SensorEntityDescription(
         key="energy_simultaneous",
         translation_key="energy_simultaneous",
-        device_class=_E,
         state_class=_TOTAL,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
@@ -264,15 +376,41 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.VOLTAGE,
         state_class=_MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
         value_fn=_value("max_voltage"),
     ),
 )
+
+_CALCULATED_CURRENTS = frozenset(f"current_l{n}_calculated" for n in (1, 2, 3))
+_ESTIMATE_PRECISION = 1
+"""Decimals of an estimated current: the fit's error is tenths of an amp (README, *Currents with
+decimals*), its hundredths are noise."""
+
+
+def current_description(
+    description: P1SensorEntityDescription, data: P1Data
+) -> P1SensorEntityDescription:
+    """A current with decimals named for how it is found: *estimated* from whole amps, *precise*
+    where the meter measures it or sends per-phase power."""
+    derived = data.derived
+    if derived is None or derived.current_method not in ESTIMATED:
+        if derived is not None and derived.current_method == "reported":
+            phase = description.key[len("current_l")]
+            decimals = sent_decimals(data, f"current_l{phase}")
+            if decimals is not None:
+                return replace(description, suggested_display_precision=decimals)
+        return description
+    return replace(
+        description,
+        translation_key=description.key.replace("_calculated", "_estimated"),
+        suggested_display_precision=_ESTIMATE_PRECISION,
+    )
 
 
 def _phase(key: str) -> Callable[[P1Data], SensorValue]:
     def value_fn(data: P1Data) -> SensorValue:
         value = data.values.get(key)
-        return None if value is None else str(value)
+        return None if value is None else f"l{value}"
 
     return value_fn
 
@@ -282,7 +420,7 @@ PHASE_SENSORS: tuple[P1SensorEntityDescription, ...] = tuple(
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.ENUM,
-        options=["1", "2", "3"],
+        options=["l1", "l2", "l3"],
         value_fn=_phase(key),
     )
     for key in ("max_voltage_phase", "max_current_phase")
@@ -335,7 +473,11 @@ def available_descriptions(data: P1Data) -> list[P1SensorEntityDescription]:
     """Descriptions for every value present in ``data``."""
     descriptions: list[P1SensorEntityDescription] = []
     for key, value in data.values.items():
-        if key in _STATIC:
+        if key in _CALCULATED_CURRENTS:
+            # Whenever the meter sends the phase's current: unknown while the inputs disagree.
+            if value is not None or data.values.get(key.removesuffix("_calculated")) is not None:
+                descriptions.append(current_description(_STATIC[key], data))
+        elif key in _STATIC:
             if value is not None or key in ("net_power", "max_voltage"):
                 descriptions.append(_STATIC[key])
         elif key not in _SKIPPED:
