@@ -93,6 +93,7 @@ BROWSER_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+FLOW_INPUTS = "dialog-data-entry-flow input:visible"
 SHOTS = Path(__file__).resolve().parents[2] / ".demo" / "screenshots"
 
 # What shows that a text was not translated: a translation key, a placeholder left unfilled.
@@ -163,7 +164,7 @@ def row(rows: list[str], name: str) -> str:
 
 
 def submit(page: Page) -> None:
-    page.locator("ha-dialog mwc-button, ha-dialog ha-button, ha-dialog ha-progress-button").filter(
+    page.locator("dialog-data-entry-flow :is(mwc-button, ha-button, ha-progress-button)").filter(
         has_text=re.compile(r"^\s*(Submit|Next)\s*$")
     ).last.click()
 
@@ -219,13 +220,13 @@ def test_device_page_and_flow_texts(
         page.screenshot(path=str(SHOTS / "flow_serial.png"))
         manual.click()
         submit(page)
-        field = page.locator("ha-dialog input").first
+        field = page.locator(FLOW_INPUTS).first
         field.wait_for(timeout=30_000)
         field.fill("/dev/ttyP1MISSING")
         submit(page)
         page.get_by_text("Cannot open the serial port").first.wait_for(timeout=60_000)
         assert "/dev/ttyP1MISSING does not exist" in deep_text(page)
-        assert page.locator("ha-dialog input").first.input_value() == "/dev/ttyP1MISSING"
+        assert page.locator(FLOW_INPUTS).first.input_value() == "/dev/ttyP1MISSING"
         assert_translated(page, "serial path step")
         page.screenshot(path=str(SHOTS / "flow_serial_error.png"))
 
@@ -233,7 +234,7 @@ def test_device_page_and_flow_texts(
         page.goto(f"{hass.url}/config/integrations/integration/p1_dsmr")
         page.get_by_text("Add device", exact=False).first.click()
         page.get_by_text("Network (ser2net, P1 dongle)").first.click()
-        inputs = page.locator("ha-dialog input")
+        inputs = page.locator(FLOW_INPUTS)
         inputs.first.wait_for(timeout=30_000)
         inputs.nth(0).fill("127.0.0.1")
         inputs.nth(1).fill("70000")
