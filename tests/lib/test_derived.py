@@ -343,3 +343,31 @@ def test_documented_formulas_hold_for_any_inputs(
         assert d.energy_import_interval is None
     else:
         assert d.energy_import_interval == after - before + 0.0
+
+
+def test_the_bundled_sample_has_no_estimate_pinned_to_the_clamp() -> None:
+    """The bundled Hungarian sample (solar export on L1): an estimate lies inside its reading's
+    interval, never on the clamp's edge; telegrams no fraction explains are counted unknown."""
+    from pathlib import Path
+
+    from p1lib.decoder import Decoder, Status
+
+    sample = Path(__file__).resolve().parents[2] / "custom_components/p1_dsmr/p1lib/samples"
+    calc = DerivedCalculator()
+    methods: dict[str, int] = {}
+    for result in Decoder().feed((sample / "hu_sanxing_demo.log").read_bytes()):
+        if result.telegram is None or result.status not in (Status.VALID, Status.REPAIRED):
+            continue
+        d = calc.update(result.telegram)
+        methods[d.current_method] = methods.get(d.current_method, 0) + 1
+        readings = [result.telegram.number(f"1-0:{c}.7.0") for c in (31, 51, 71)]
+        for estimate, reading in zip(
+            (d.current_l1, d.current_l2, d.current_l3), readings, strict=True
+        ):
+            if estimate is None:
+                assert d.current_method == "inputs_disagree"
+                continue
+            assert reading is not None
+            assert reading <= estimate < reading + 0.998
+    assert methods.get("power_factor_fit", 0) > 100
+    assert set(methods) <= {"power_factor_fit", "inputs_disagree"}

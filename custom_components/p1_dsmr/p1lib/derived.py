@@ -16,8 +16,8 @@ Every formula, with P in kW, U in V, I in A, E in kWh and phases k = 1, 2, 3:
      fraction ``f = (1000 * (P_import + P_export) - sum(w_k * n_k)) / sum(w_k)`` is the one that
      makes the phases' active powers add up to the total: ``I_k = n_k + f``. It assumes every
      phase flows the same way and has the same fraction: exact for one loaded phase, off by up to
-     the spread of the phases' true fractions otherwise. ``f`` within ``FIT_TOLERANCE`` of
-     ``[0, 1)`` is clamped to ``[0, 0.999]``; farther (``inputs_disagree``: a phase exports while
+     the spread of the phases' true fractions otherwise. ``f`` within the rounding of the
+     meter's numbers plus ``FIT_TOLERANCE`` of ``[0, 1)`` is clamped to ``[0, 0.999]``; farther (``inputs_disagree``: a phase exports while
      another imports, so the meter's totals are nets; power and currents sampled at different
      moments) the currents are None, never a value pinned to the clamp. A phase with a reading
      but no voltage leaves its power unaccounted for: then ``midpoint``.
@@ -85,10 +85,11 @@ _CURRENT_FIELDS = Fields(_CURRENT)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
-FIT_TOLERANCE = 0.05
-"""How far outside ``[0, 1)`` the fitted fraction may fall and still be read as the edge of the
-interval (the rounding of the power, voltage and power factor, the moments the meter samples them);
-farther, the inputs disagree and the currents are unknown."""
+FIT_TOLERANCE = 0.01
+"""How far outside ``[0, 1)`` the fitted fraction may fall, beyond the rounding of the numbers the
+meter sends, and still be read as the edge of the interval; farther, the inputs disagree and the
+currents are unknown. The rounding: power to 1 W (0.5 W), voltage to 0.1 V (0.05 V per amp),
+power factor to 0.001 (0.0005 of each phase's volt-amperes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +185,7 @@ def _estimated_currents(
     if total_import is not None and complete:
         weights: list[float] = []
         base = 0.0
+        rounding = 0.5  # W: the total power's last digit
         for k in range(3):
             u = voltages[k]
             if u is None or readings[k] is None:
@@ -193,12 +195,15 @@ def _estimated_currents(
             if pf is None or not 0.0 < pf <= 1.0:
                 pf = 1.0
             weights.append(u * pf)
+            amps = (readings[k] or 0.0) + 1.0
             base += u * pf * (readings[k] or 0.0)
+            rounding += amps * (0.05 * pf + 0.0005 * u)
         total_weight = sum(weights)
         if total_weight > 0:
             residual = 1000.0 * (total_import + (total_export or 0.0)) - base
             fraction = residual / total_weight
-            if not -FIT_TOLERANCE <= fraction < 1.0 + FIT_TOLERANCE:
+            tolerance = FIT_TOLERANCE + rounding / total_weight
+            if not -tolerance <= fraction < 1.0 + tolerance:
                 # No fraction in [0, 1) explains the total: the inputs disagree (a phase exporting
                 # while another imports, samples taken at different moments). Unknown, not a guess
                 # pinned to the edge of the interval.
