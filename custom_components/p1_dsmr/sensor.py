@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
@@ -35,9 +34,9 @@ from . import P1ConfigEntry
 from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
 from .p1lib.derived import ESTIMATED
-from .p1lib.obis import Kind, canonical_number
-from .p1lib.telegram import CosemObject, Dialect
-from .values import DERIVED_KEYS, P1Data, mbus_key, unknown_key
+from .p1lib.obis import Kind
+from .presentation import NUMERIC_KINDS, States, enum_states, sent_decimals
+from .values import DERIVED_KEYS, P1Data
 
 PARALLEL_UPDATES = 0  # push: entities never poll
 
@@ -167,79 +166,7 @@ _MBUS_STYLES: dict[str, _Style] = {
 }
 
 
-# Kinds shown as numbers with the decimals the meter sends.
-_NUMERIC_KINDS = frozenset(
-    (
-        Kind.ENERGY,
-        Kind.REACTIVE_ENERGY,
-        Kind.POWER,
-        Kind.REACTIVE_POWER,
-        Kind.VOLTAGE,
-        Kind.CURRENT,
-        Kind.POWER_FACTOR,
-        Kind.FREQUENCY,
-        Kind.MBUS_READING,
-    )
-)
-
-
-def _object_key(obj: CosemObject) -> str:
-    """The entity key of a telegram line (as the values are keyed)."""
-    info = obj.info
-    if info is None:
-        return unknown_key(obj.code)
-    if obj.code.startswith("0-") and not obj.code.startswith("0-0:"):
-        return mbus_key(obj.channel, info.key)
-    return info.key
-
-
-def _decimals(text: str) -> int:
-    text = text.strip()
-    return len(text) - text.index(".") - 1 if "." in text else 0
-
-
-def sent_decimals(data: P1Data, key: str, scale: float = 1.0) -> int | None:
-    """The decimals the meter sends for ``key``, in the entity's unit (``3.61`` of ``03.610*kW``
-    shows as ``3.610``; ``015*A`` as ``15``; ``00.185*kvar`` in var as ``185``)."""
-    telegram = data.telegram
-    if telegram is None:
-        return None
-    for obj in telegram.objects:
-        if _object_key(obj) != key:
-            continue
-        for value in obj.values:
-            if value.unit is not None and value.number is not None:
-                factor = canonical_number(1.0, value.unit)[0]  # W -> kW: 0.001
-                shift = round(-math.log10(factor)) if factor > 0 else 0
-                return max(0, _decimals(value.raw) + shift - round(math.log10(scale)))
-        if len(obj.values) == 1 and obj.values[0].number is not None:
-            return _decimals(obj.values[0].raw)
-        return None
-    return None
-
-
-# Enumerations: the telegram's value -> the state, translated (entity.sensor.<key>.state).
-_States = Mapping[int | str, str]
-_BREAKER_STATES: _States = {
-    0: "disconnected",
-    1: "connected",
-    2: "ready_for_reconnection",
-    "ON": "connected",
-    "OFF": "disconnected",
-}
-_BREAKER_OPTIONS = ["connected", "disconnected", "ready_for_reconnection"]
-# Tariff 1 and 2 are low and normal in the Netherlands (and Luxembourg, on DSMR), day and night
-# in Belgium; other countries number their tariffs.
-_TARIFF_NAMES: Mapping[Dialect, _States] = {
-    Dialect.NL: {1: "low", 2: "normal"},
-    Dialect.LU: {1: "low", 2: "normal"},
-    Dialect.BE: {1: "day", 2: "night"},
-    Dialect.IE: {1: "day", 2: "night"},
-}
-_NUMBERED_TARIFFS: _States = {n: f"tariff_{n}" for n in (1, 2, 3, 4)}
-
-
-def _enum(key: str, states: _States) -> Callable[[P1Data], SensorValue]:
+def _enum(key: str, states: States) -> Callable[[P1Data], SensorValue]:
     def value_fn(data: P1Data) -> SensorValue:
         value = data.values.get(key)
         if isinstance(value, str):
@@ -253,14 +180,8 @@ def _enum(key: str, states: _States) -> Callable[[P1Data], SensorValue]:
 
 def _enum_description(key: str, data: P1Data) -> P1SensorEntityDescription | None:
     """Tariff and breaker state as translated states, not bare numbers or raw ``ON``."""
-    if key in ("breaker_state", "breaker_state_sanxing"):
-        states = _BREAKER_STATES
-    elif key == "tariff":
-        telegram = data.telegram
-        states = _NUMBERED_TARIFFS
-        if telegram is not None:
-            states = _TARIFF_NAMES.get(telegram.dialect, _NUMBERED_TARIFFS)
-    else:
+    states = enum_states(key, data)
+    if states is None:
         return None
     return P1SensorEntityDescription(
         key=key,
@@ -298,7 +219,7 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
             return enum
         style = _KIND_STYLES.get(kind, _Style())
         enabled = key in _ENABLED
-    precision = sent_decimals(data, key, style.scale) if kind in _NUMERIC_KINDS else None
+    precision = sent_decimals(data, key, style.scale) if kind in NUMERIC_KINDS else None
     return P1SensorEntityDescription(
         key=key,
         translation_key=translation_key,

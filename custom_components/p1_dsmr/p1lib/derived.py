@@ -16,11 +16,12 @@ Every formula, with P in kW, U in V, I in A, E in kWh and phases k = 1, 2, 3:
      fraction ``f = (1000 * (P_import + P_export) - sum(w_k * n_k)) / sum(w_k)`` is the one that
      makes the phases' active powers add up to the total: ``I_k = n_k + f``. It assumes every
      phase flows the same way and has the same fraction: exact for one loaded phase, off by up to
-     the spread of the phases' true fractions otherwise. ``f`` within the rounding of the
-     meter's numbers plus ``FIT_TOLERANCE`` of ``[0, 1)`` is clamped to ``[0, 0.999]``; farther (``inputs_disagree``: a phase exports while
-     another imports, so the meter's totals are nets; power and currents sampled at different
-     moments) the currents are None, never a value pinned to the clamp. A phase with a reading
-     but no voltage leaves its power unaccounted for: then ``midpoint``.
+     the spread of the phases' true fractions otherwise. ``f`` outside ``[0, 1)`` by no more
+     than the rounding of the meter's numbers plus ``FIT_TOLERANCE`` is clamped to
+     ``[0, 0.999]``; farther (``inputs_disagree``: a phase exports while another imports, so the
+     meter's totals are nets; power and currents sampled at different moments) the currents are
+     None, never a value pinned to the clamp. A phase with a reading but no voltage leaves its
+     power unaccounted for: then ``midpoint``.
   4. ``midpoint`` (estimate; whole amps and nothing else): ``I_k = n_k + 0.5`` for ``n_k > 0``,
      ``0`` for ``n_k = 0``.
 
