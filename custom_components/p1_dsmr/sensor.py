@@ -321,6 +321,8 @@ def current_description(
             if decimals is not None:
                 return replace(description, suggested_display_precision=decimals)
         return description
+    if description.key not in _CALCULATED_CURRENTS:  # the highest of them: only its decimals
+        return replace(description, suggested_display_precision=_ESTIMATE_PRECISION)
     return replace(
         description,
         translation_key=description.key.replace("_calculated", "_estimated"),
@@ -397,6 +399,9 @@ def available_descriptions(data: P1Data) -> list[P1SensorEntityDescription]:
         if key in _CALCULATED_CURRENTS:
             # Whenever the meter sends the phase's current: unknown while the inputs disagree.
             if value is not None or data.values.get(key.removesuffix("_calculated")) is not None:
+                descriptions.append(current_description(_STATIC[key], data))
+        elif key == "max_current":
+            if value is not None:
                 descriptions.append(current_description(_STATIC[key], data))
         elif key in _STATIC:
             if value is not None or key in ("net_power", "max_voltage"):

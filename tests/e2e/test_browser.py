@@ -243,3 +243,49 @@ def test_device_page_and_flow_texts(
         assert_translated(page, "network step")
         page.screenshot(path=str(SHOTS / "flow_network_error.png"))
         browser.close()
+
+
+def test_hungarian_device_page(hass_with_frontend: HassProcess, tmp_path: Path) -> None:
+    """A Sanxing meter, whose header is a serial number and whose currents are whole amps: no
+    model rather than the serial, estimated currents named so, numbered tariffs, the breaker's
+    state in words."""
+    from playwright.sync_api import sync_playwright
+
+    from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
+
+    sim = MeterSimulator("hu_sanxing", seed=3)
+    log = tmp_path / "hu.log"
+    log.write_bytes(putty_header(sim.now) + b"".join(sim.telegrams(12)))
+    hass = hass_with_frontend
+    entry = hass.add_file_meter(log, mode="replay", loop=True)
+    hass.wait_for_values(timeout=90)
+    device: dict[str, Any] | None = hass.meter_device(entry["entry_id"])
+    assert device is not None
+    assert device["model"] is None  # the header /AUX59902759988 names no model
+    assert device["manufacturer"] == "Sanxing"
+    assert device["hw_version"] is None  # not "HU"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        log_in(page, hass)
+        page.goto(f"{hass.url}/config/devices/device/{device['id']}")
+        confirm_http_settings(page)
+        page.get_by_text("Current L1 (estimated)").first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(SHOTS / "device_page_hu.png"), full_page=True)
+        text = deep_text(page)
+        assert "Sanxing" in text
+        assert "9902759988" not in text  # the header's serial is no model
+        assert "Hardware" not in text
+        assert "(precise)" not in text
+        assert_translated(page, "Hungarian device page")
+        rows: list[str] = page.evaluate(ENTITY_ROWS)
+        assert re.fullmatch(r"Tariff [1-4]", row(rows, "Active tariff"))
+        assert row(rows, "Breaker state") == "Connected"
+        for phase in (1, 2, 3):
+            value = row(rows, f"Current L{phase} (estimated)")
+            assert re.fullmatch(r"\d+\.\d A|Unknown", value), value
+            assert re.fullmatch(r"\d+ A", row(rows, f"Current L{phase}"))
+        assert re.fullmatch(r"\d+\.\d A|Unknown", row(rows, "Highest phase current"))
+        browser.close()

@@ -183,6 +183,7 @@ async def test_estimated_currents_are_named_estimates(hass: HomeAssistant, tmp_p
             state.attributes["friendly_name"] == f"Electricity meter Current L{phase} (estimated)"
         )
         assert precision(hass, current) == 1
+    assert precision(hass, entity_id(hass, entry, "max_current")) == 1  # the highest estimate
     # The meter's whole amps show as whole amps, its voltages with their one decimal.
     assert precision(hass, entity_id(hass, entry, "current_l2")) == 0
     assert precision(hass, entity_id(hass, entry, "voltage_l1")) == 1
