@@ -211,6 +211,7 @@ def test_device_page_and_flow_texts(
 
         # --- the serial step: a translated manual choice; an error said of the port ---
         page.goto(f"{hass.url}/config/integrations/integration/p1_dsmr")
+        confirm_http_settings(page)  # 2026.11 may raise its dialog again on a later page
         page.get_by_text("Add device", exact=False).first.click()
         page.get_by_text("USB or serial cable").first.click()
         manual = page.get_by_text("Enter the path by hand").first
@@ -232,6 +233,7 @@ def test_device_page_and_flow_texts(
 
         # --- the network step: a port out of range is a visible error ---
         page.goto(f"{hass.url}/config/integrations/integration/p1_dsmr")
+        confirm_http_settings(page)  # 2026.11 may raise its dialog again on a later page
         page.get_by_text("Add device", exact=False).first.click()
         page.get_by_text("Network (ser2net, P1 dongle)").first.click()
         inputs = page.locator(FLOW_INPUTS)
