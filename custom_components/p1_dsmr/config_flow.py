@@ -160,6 +160,8 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
 
     def __init__(self) -> None:
         self._ports: dict[str, str] = {}
+        self._placeholders: dict[str, str] = {}
+        """What an error names: the port and why it failed, the path as resolved."""
 
     @staticmethod
     @callback
@@ -183,11 +185,27 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
             if result is not None:
                 return result
         self._ports = await self.hass.async_add_executor_job(_list_ports)
-        options = {**self._ports, CONF_MANUAL: CONF_MANUAL}
+        options = [
+            selector.SelectOptionDict(value=device, label=label)
+            for device, label in self._ports.items()
+        ]
+        # Its label is translated (selector.serial_device.options.manual); a port's is its own.
+        options.append(selector.SelectOptionDict(value=CONF_MANUAL, label=CONF_MANUAL))
         return self.async_show_form(
             step_id="serial",
-            data_schema=vol.Schema({vol.Required(CONF_DEVICE): vol.In(options)}),
+            data_schema=vol.Schema(
+                {
+                    vol.Required(CONF_DEVICE): selector.SelectSelector(
+                        selector.SelectSelectorConfig(
+                            options=options,
+                            translation_key="serial_device",
+                            mode=selector.SelectSelectorMode.LIST,
+                        )
+                    )
+                }
+            ),
             errors=errors,
+            description_placeholders=self._placeholders,
         )
 
     async def async_step_serial_manual(
@@ -196,23 +214,27 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         """Type a serial port's path."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            result = await self._try_serial(user_input[CONF_DEVICE], errors)
+            result = await self._try_serial(user_input[CONF_DEVICE].strip(), errors)
             if result is not None:
                 return result
         return self.async_show_form(
             step_id="serial_manual",
-            data_schema=vol.Schema({vol.Required(CONF_DEVICE): str}),
+            # What was typed stays in the field after an error.
+            data_schema=self.add_suggested_values_to_schema(_SERIAL_MANUAL_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=self._placeholders,
         )
 
     async def _try_serial(self, device: str, errors: dict[str, str]) -> ConfigFlowResult | None:
         """Detect the line settings by trying each until a telegram verifies."""
         connected = False
+        failure = ""
         for baudrate, bytesize, parity in LINE_SETTINGS:
             source = SerialSource(device, baudrate, bytesize, parity)
             try:
                 found = await _first_telegram(source, seven_bit_too=bytesize == 8)
-            except CannotConnect:
+            except CannotConnect as err:
+                failure = str(err)
                 continue
             except NoTelegram:
                 connected = True
@@ -226,7 +248,11 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
                 CONF_PARITY: found.parity,
             }
             return await self._finish(found.telegram, data)
-        errors["base"] = "no_telegram" if connected else "cannot_connect"
+        if connected:
+            errors["base"] = "no_telegram_serial"
+        else:
+            errors[CONF_DEVICE] = "cannot_open_port"
+            self._placeholders = {"device": device, "error": failure or "?"}
         return None
 
     # --- network -----------------------------------------------------------------------------
@@ -237,20 +263,28 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         """A raw TCP P1 stream."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            host, port = user_input[CONF_HOST], int(user_input[CONF_PORT])
-            try:
-                found = await _first_telegram(NetworkSource(host, port))
-            except CannotConnect:
-                errors["base"] = "cannot_connect"
-            except NoTelegram:
-                errors["base"] = "no_telegram"
+            host, number = user_input[CONF_HOST].strip(), float(user_input[CONF_PORT])
+            port = int(number)
+            if port != number or not 1 <= port <= 65535:
+                # Checked here, not by the schema: a schema error is an HTTP 400 the form does
+                # not show.
+                errors[CONF_PORT] = "invalid_port"
             else:
-                data = {CONF_SOURCE: SOURCE_NETWORK, CONF_HOST: host, CONF_PORT: port}
-                return await self._finish(found.telegram, data)
+                try:
+                    found = await _first_telegram(NetworkSource(host, port))
+                except CannotConnect as err:
+                    errors["base"] = "cannot_connect"
+                    self._placeholders = {"error": str(err) or "?"}
+                except NoTelegram:
+                    errors["base"] = "no_telegram_network"
+                else:
+                    data = {CONF_SOURCE: SOURCE_NETWORK, CONF_HOST: host, CONF_PORT: port}
+                    return await self._finish(found.telegram, data)
         return self.async_show_form(
             step_id="network",
             data_schema=self.add_suggested_values_to_schema(_NETWORK_SCHEMA, user_input),
             errors=errors,
+            description_placeholders=self._placeholders,
         )
 
     # --- file --------------------------------------------------------------------------------
@@ -259,13 +293,16 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         """A log file, followed or replayed."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            path = user_input[CONF_FILE_PATH].strip()
+            # A relative path is read in the configuration folder, not in the working directory
+            # Home Assistant happens to run in.
+            path = self.hass.config.path(os.path.expanduser(user_input[CONF_FILE_PATH].strip()))
+            self._placeholders = {"path": path}
             try:
                 telegram = await self.hass.async_add_executor_job(_scan_file, path)
             except InvalidPath:
                 errors[CONF_FILE_PATH] = "invalid_path"
             except NoTelegram:
-                errors["base"] = "no_telegram"
+                errors["base"] = "no_telegram_file"
             else:
                 data = {
                     CONF_SOURCE: SOURCE_FILE,
@@ -278,6 +315,7 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
             step_id="file",
             data_schema=self.add_suggested_values_to_schema(_FILE_SCHEMA, user_input),
             errors=errors,
+            description_placeholders={**self._placeholders, "config_dir": self.hass.config.path()},
         )
 
     # --- reconfigure ---------------------------------------------------------------------------
@@ -295,13 +333,14 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_show_form(
                 step_id="serial_manual",
                 data_schema=self.add_suggested_values_to_schema(
-                    vol.Schema({vol.Required(CONF_DEVICE): str}), dict(entry.data)
+                    _SERIAL_MANUAL_SCHEMA, dict(entry.data)
                 ),
             )
         schema = _NETWORK_SCHEMA if kind == SOURCE_NETWORK else _FILE_SCHEMA
         return self.async_show_form(
             step_id=kind,
             data_schema=self.add_suggested_values_to_schema(schema, dict(entry.data)),
+            description_placeholders={"config_dir": self.hass.config.path()},
         )
 
     async def _finish(self, telegram: Telegram, data: dict[str, Any]) -> ConfigFlowResult:
@@ -328,10 +367,14 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_abort(reason="reconfigure_successful")
 
 
+_SERIAL_MANUAL_SCHEMA = vol.Schema({vol.Required(CONF_DEVICE): str})
 _NETWORK_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_HOST): str,
-        vol.Required(CONF_PORT): vol.All(vol.Coerce(int), vol.Range(min=1, max=65535)),
+        # Any number: the step says when it is not a port (1-65535).
+        vol.Required(CONF_PORT): selector.NumberSelector(
+            selector.NumberSelectorConfig(mode=selector.NumberSelectorMode.BOX, step=1)
+        ),
     }
 )
 _FILE_SCHEMA = vol.Schema(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import NamedTuple
 
@@ -33,7 +33,9 @@ from homeassistant.helpers.typing import StateType
 from . import P1ConfigEntry
 from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
+from .p1lib.derived import ESTIMATED
 from .p1lib.obis import Kind
+from .presentation import NUMERIC_KINDS, States, enum_states, sent_decimals
 from .values import DERIVED_KEYS, P1Data
 
 PARALLEL_UPDATES = 0  # push: entities never poll
@@ -164,6 +166,32 @@ _MBUS_STYLES: dict[str, _Style] = {
 }
 
 
+def _enum(key: str, states: States) -> Callable[[P1Data], SensorValue]:
+    def value_fn(data: P1Data) -> SensorValue:
+        value = data.values.get(key)
+        if isinstance(value, str):
+            return states.get(value.strip().upper())
+        if isinstance(value, int | float) and float(value).is_integer():
+            return states.get(int(value))
+        return None
+
+    return value_fn
+
+
+def _enum_description(key: str, data: P1Data) -> P1SensorEntityDescription | None:
+    """Tariff and breaker state as translated states, not bare numbers or raw ``ON``."""
+    states = enum_states(key, data)
+    if states is None:
+        return None
+    return P1SensorEntityDescription(
+        key=key,
+        translation_key=key,
+        device_class=SensorDeviceClass.ENUM,
+        options=sorted(set(states.values()), key=list(states.values()).index),
+        value_fn=_enum(key, states),
+    )
+
+
 def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
     """The description of a sensor for a value from the telegram."""
     kind = data.kinds.get(key, Kind.TEXT)
@@ -187,8 +215,11 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         style = _Style()
         enabled = False
     else:
+        if (enum := _enum_description(key, data)) is not None:
+            return enum
         style = _KIND_STYLES.get(kind, _Style())
         enabled = key in _ENABLED
+    precision = sent_decimals(data, key, style.scale) if kind in NUMERIC_KINDS else None
     return P1SensorEntityDescription(
         key=key,
         translation_key=translation_key,
@@ -196,6 +227,7 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         device_class=style.device_class,
         state_class=style.state_class,
         native_unit_of_measurement=style.unit,
+        suggested_display_precision=precision,
         entity_category=EntityCategory.DIAGNOSTIC if kind in _DIAGNOSTIC_KINDS else None,
         entity_registry_enabled_default=enabled,
         value_fn=_value(key, style.scale),
@@ -249,10 +281,11 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
             "max_current",
         )
     ),
+    # Not an energy device class: the Energy configuration offers it as grid consumption otherwise.
+    # Still a kWh total, so its long-term statistics go on.
     P1SensorEntityDescription(
         key="energy_simultaneous",
         translation_key="energy_simultaneous",
-        device_class=_E,
         state_class=_TOTAL,
         native_unit_of_measurement=UnitOfEnergy.KILO_WATT_HOUR,
         suggested_display_precision=3,
@@ -264,15 +297,43 @@ DERIVED_SENSORS: tuple[P1SensorEntityDescription, ...] = (
         device_class=SensorDeviceClass.VOLTAGE,
         state_class=_MEASUREMENT,
         native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+        suggested_display_precision=1,
         value_fn=_value("max_voltage"),
     ),
 )
+
+_CALCULATED_CURRENTS = frozenset(f"current_l{n}_calculated" for n in (1, 2, 3))
+_ESTIMATE_PRECISION = 1
+"""Decimals of an estimated current: the fit's error is tenths of an amp (README, *Currents with
+decimals*), its hundredths are noise."""
+
+
+def current_description(
+    description: P1SensorEntityDescription, data: P1Data
+) -> P1SensorEntityDescription:
+    """A current with decimals named for how it is found: *estimated* from whole amps, *precise*
+    where the meter measures it or sends per-phase power."""
+    derived = data.derived
+    if derived is None or derived.current_method not in ESTIMATED:
+        if derived is not None and derived.current_method == "reported":
+            phase = description.key[len("current_l")]
+            decimals = sent_decimals(data, f"current_l{phase}")
+            if decimals is not None:
+                return replace(description, suggested_display_precision=decimals)
+        return description
+    if description.key not in _CALCULATED_CURRENTS:  # the highest of them: only its decimals
+        return replace(description, suggested_display_precision=_ESTIMATE_PRECISION)
+    return replace(
+        description,
+        translation_key=description.key.replace("_calculated", "_estimated"),
+        suggested_display_precision=_ESTIMATE_PRECISION,
+    )
 
 
 def _phase(key: str) -> Callable[[P1Data], SensorValue]:
     def value_fn(data: P1Data) -> SensorValue:
         value = data.values.get(key)
-        return None if value is None else str(value)
+        return None if value is None else f"l{value}"
 
     return value_fn
 
@@ -282,7 +343,7 @@ PHASE_SENSORS: tuple[P1SensorEntityDescription, ...] = tuple(
         key=key,
         translation_key=key,
         device_class=SensorDeviceClass.ENUM,
-        options=["1", "2", "3"],
+        options=["l1", "l2", "l3"],
         value_fn=_phase(key),
     )
     for key in ("max_voltage_phase", "max_current_phase")
@@ -335,7 +396,14 @@ def available_descriptions(data: P1Data) -> list[P1SensorEntityDescription]:
     """Descriptions for every value present in ``data``."""
     descriptions: list[P1SensorEntityDescription] = []
     for key, value in data.values.items():
-        if key in _STATIC:
+        if key in _CALCULATED_CURRENTS:
+            # Whenever the meter sends the phase's current: unknown while the inputs disagree.
+            if value is not None or data.values.get(key.removesuffix("_calculated")) is not None:
+                descriptions.append(current_description(_STATIC[key], data))
+        elif key == "max_current":
+            if value is not None:
+                descriptions.append(current_description(_STATIC[key], data))
+        elif key in _STATIC:
             if value is not None or key in ("net_power", "max_voltage"):
                 descriptions.append(_STATIC[key])
         elif key not in _SKIPPED:

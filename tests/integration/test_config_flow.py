@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -68,6 +70,14 @@ async def start(hass: HomeAssistant, choice: str) -> dict[str, Any]:
     )
 
 
+def suggested(result: Any, key: str) -> Any:
+    """The value a form shows in its field ``key`` (what the user typed, after an error)."""
+    for marker in result["data_schema"].schema:
+        if marker == key:
+            return (marker.description or {}).get("suggested_value")
+    raise KeyError(key)
+
+
 def ports(*devices: str) -> Any:
     return patch(
         "custom_components.p1_dsmr.config_flow.serial.tools.list_ports.comports",
@@ -122,14 +132,21 @@ async def test_serial_errors_then_success(hass: HomeAssistant, tmp_path: Path) -
             result = await hass.config_entries.flow.async_configure(
                 result["flow_id"], {CONF_DEVICE: "manual"}
             )
+            typed = str(tmp_path / "ttyUSB9")
             result = await hass.config_entries.flow.async_configure(
-                result["flow_id"], {CONF_DEVICE: str(tmp_path / "ttyUSB9")}
+                result["flow_id"], {CONF_DEVICE: typed}
             )
-            assert result["errors"] == {"base": "cannot_connect"}
+            # Said of the port, with why; the typed path stays in the field.
+            assert result["errors"] == {CONF_DEVICE: "cannot_open_port"}
+            placeholders = result["description_placeholders"]
+            assert placeholders["device"] == typed
+            assert placeholders["error"] == f"{typed} does not exist"
+            assert suggested(result, CONF_DEVICE) == typed
             result = await hass.config_entries.flow.async_configure(
                 result["flow_id"], {CONF_DEVICE: silent.path}
             )
-            assert result["errors"] == {"base": "no_telegram"}
+            assert result["errors"] == {"base": "no_telegram_serial"}
+            assert suggested(result, CONF_DEVICE) == silent.path
             result = await hass.config_entries.flow.async_configure(
                 result["flow_id"], {CONF_DEVICE: meter.path}
             )
@@ -148,7 +165,8 @@ async def test_serial_list_errors_then_success(hass: HomeAssistant, tmp_path: Pa
             result = await hass.config_entries.flow.async_configure(
                 result["flow_id"], {CONF_DEVICE: missing}
             )
-            assert result["errors"] == {"base": "cannot_connect"}
+            assert result["errors"] == {CONF_DEVICE: "cannot_open_port"}
+            assert result["description_placeholders"]["device"] == missing
             result = await hass.config_entries.flow.async_configure(
                 result["flow_id"], {CONF_DEVICE: meter.path}
             )
@@ -208,10 +226,17 @@ async def test_network_errors_then_success(hass: HomeAssistant, socket_enabled: 
             result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: closed_port}
         )
         assert result["errors"] == {"base": "cannot_connect"}
+        assert result["description_placeholders"]["error"]  # why: refused
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: noise.port}
         )
-        assert result["errors"] == {"base": "no_telegram"}
+        assert result["errors"] == {"base": "no_telegram_network"}
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: 70000}
+        )
+        # A form error the user sees, not a schema error (HTTP 400 the form does not show).
+        assert result["errors"] == {CONF_PORT: "invalid_port"}
+        assert suggested(result, CONF_PORT) == 70000
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: meter.port}
         )
@@ -233,6 +258,7 @@ async def test_file_errors_then_success(
         result["flow_id"], {CONF_FILE_PATH: str(tmp_path / "missing.log")}
     )
     assert result["errors"] == {CONF_FILE_PATH: "invalid_path"}
+    assert result["description_placeholders"]["path"] == str(tmp_path / "missing.log")
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_FILE_PATH: str(tmp_path)}
     )
@@ -240,7 +266,7 @@ async def test_file_errors_then_success(
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_FILE_PATH: str(garbage)}
     )
-    assert result["errors"] == {"base": "no_telegram"}
+    assert result["errors"] == {"base": "no_telegram_file"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_FILE_PATH: f" {log_file} ", CONF_FILE_MODE: FILE_MODE_REPLAY, CONF_LOOP: True},
@@ -370,3 +396,69 @@ async def test_serial_by_id_without_a_match(hass: HomeAssistant, tmp_path: Path)
     (by_id / "usb-other-device").symlink_to(tmp_path)
     result = await configure_serial_with_by_id(hass, meter, by_id)
     assert result["data"][CONF_DEVICE] == meter.path
+
+
+async def test_a_relative_log_path_is_read_in_the_configuration_folder(
+    hass: HomeAssistant, config_dir: Path, tmp_path: Path
+) -> None:
+    (config_dir / "logs").mkdir()
+    (config_dir / "logs" / "meter.log").write_bytes(b"".join(telegrams("nl_dsmr5", 2)))
+    result = await start(hass, "file")
+    assert result["description_placeholders"]["config_dir"] == str(config_dir)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_FILE_PATH: "logs/missing.log"}
+    )
+    assert result["errors"] == {CONF_FILE_PATH: "invalid_path"}
+    assert result["description_placeholders"]["path"] == str(config_dir / "logs" / "missing.log")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_FILE_PATH: "logs/meter.log"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_FILE_PATH] == str(config_dir / "logs" / "meter.log")
+
+
+async def test_the_serial_list_offers_a_translated_manual_choice(hass: HomeAssistant) -> None:
+    with ports("/dev/ttyUSB0"):
+        result = await start(hass, "serial")
+    config = result["data_schema"].schema[CONF_DEVICE].config
+    assert config["translation_key"] == "serial_device"
+    assert [o["value"] for o in config["options"]] == ["/dev/ttyUSB0", "manual"]
+    assert config["options"][0]["label"] == "/dev/ttyUSB0 - FT232R USB UART, FTDI"
+    for language in ("en", "hu", "nl"):
+        texts = translations(language)
+        label = texts["selector"]["serial_device"]["options"]["manual"]
+        assert label
+        assert label != "manual"
+        # The help text names the choice as it is shown.
+        assert label in texts["config"]["step"]["serial"]["data_description"]["device"]
+
+
+def translations(language: str) -> dict[str, Any]:
+    root = Path(__file__).resolve().parents[2] / "custom_components" / DOMAIN / "translations"
+    return json.loads((root / f"{language}.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("language", ["en", "hu", "nl"])
+def test_every_flow_error_has_its_own_text(language: str) -> None:
+    """Each error the flow can show is translated, names only the placeholders the flow gives,
+    and each source's no-telegram advice is about that source."""
+    source = (
+        Path(__file__).resolve().parents[2] / "custom_components" / DOMAIN / "config_flow.py"
+    ).read_text(encoding="utf-8")
+    used = set(re.findall(r'errors\[[^]]+\] = "(\w+)"', source))
+    assert used >= {"cannot_open_port", "no_telegram_serial", "no_telegram_network"}
+    errors = translations(language)["config"]["error"]
+    assert used <= errors.keys()
+    assert errors.keys() <= used, "a text no error uses"
+    placeholders = {
+        "cannot_open_port": {"error"},
+        "cannot_connect": {"error"},
+        "invalid_path": {"path"},
+    }
+    for key, text in errors.items():
+        assert set(re.findall(r"{(\w+)}", text)) == placeholders.get(key, set()), key
+    assert "115200" in errors["no_telegram_serial"]
+    assert "ser2net" in errors["no_telegram_network"]
+    assert "32 MB" in errors["no_telegram_file"]
+    assert "115200" not in errors["no_telegram_file"]
+    assert "baud" not in errors["no_telegram_serial"].lower()

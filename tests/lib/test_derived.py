@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from p1lib.derived import DerivedCalculator, Thresholds
+from p1lib.derived import FIT_TOLERANCE, DerivedCalculator, Thresholds
 from p1lib.parsing import Parser, Telegram
 
 from .builders import HU_LINES, telegram
@@ -106,10 +106,103 @@ def test_hungarian_power_factor_fit() -> None:
     assert d.simultaneous_power is None
 
 
-def test_fit_is_clamped_to_the_truncation_interval() -> None:
-    lines = [line for line in HU_LINES if not line.startswith("1-0:1.7.0")]
-    d = DerivedCalculator().update(parse(*lines, "1-0:1.7.0(50.000*kW)", header="/AUX5x"))
+def _hu(**replace: str) -> Telegram:
+    """The Hungarian telegram with some lines replaced (by OBIS code) or removed (empty text)."""
+    lines = [line for line in HU_LINES if line.split("(")[0] not in replace]
+    lines += [f"{code}({value})" for code, value in replace.items() if value]
+    return parse(*lines, header="/AUX5x")
+
+
+def test_a_fit_outside_the_interval_is_unknown_not_pinned_to_the_clamp() -> None:
+    # 50 kW cannot come from 0 + 9 + 0 whole amps: no fraction in [0, 1) explains it.
+    d = DerivedCalculator().update(_hu(**{"1-0:1.7.0": "50.000*kW"}))
+    assert d.current_method == "inputs_disagree"
+    assert d.current_estimated
+    assert (d.current_l1, d.current_l2, d.current_l3) == (None, None, None)
+    assert d.max_current is None
+    assert not d.overcurrent_l2
+
+
+def test_a_total_below_the_whole_amps_is_unknown() -> None:
+    # 9 A at 230 V and PF 0.997 is over 2 kW; a 0.5 kW total disagrees.
+    d = DerivedCalculator().update(_hu(**{"1-0:1.7.0": "00.500*kW"}))
+    assert d.current_method == "inputs_disagree"
+    assert d.current_l2 is None
+
+
+def test_export_on_one_phase_and_import_on_another_is_unknown() -> None:
+    # L1 exports 3 kW of solar while L2 imports 2 kW: the meter's totals are nets (1 kW export),
+    # far below what 13 + 9 whole amps carry.
+    d = DerivedCalculator().update(
+        _hu(**{"1-0:31.7.0": "013*A", "1-0:1.7.0": "00.000*kW", "1-0:2.7.0": "01.000*kW"})
+    )
+    assert d.current_method == "inputs_disagree"
+    assert (d.current_l1, d.current_l2) == (None, None)
+
+
+def test_export_on_every_phase_is_fitted_like_import() -> None:
+    d = DerivedCalculator().update(_hu(**{"1-0:1.7.0": "00.000*kW", "1-0:2.7.0": "02.476*kW"}))
+    imported = DerivedCalculator().update(_hu())
+    assert d.current_method == "power_factor_fit"
+    assert d.current_l2 == pytest.approx(imported.current_l2)
+
+
+def test_a_fraction_just_outside_the_interval_is_its_edge() -> None:
+    # 1.0 + half the tolerance: rounding, read as the top of the interval.
+    weights = [234.3 * 0.913, 230.4 * 0.997, 236.0 * 0.918]
+    watts = weights[1] * 9 + sum(weights) * (1.0 + FIT_TOLERANCE / 2)
+    d = DerivedCalculator().update(_hu(**{"1-0:1.7.0": f"{watts / 1000:06.3f}*kW"}))
+    assert d.current_method == "power_factor_fit"
     assert d.current_l2 == pytest.approx(9.999)
+    assert d.current_l1 == pytest.approx(0.999)
+
+
+def test_a_phase_without_voltage_falls_back_to_the_midpoint() -> None:
+    # The fit cannot account for L2's power without its voltage.
+    d = DerivedCalculator().update(_hu(**{"1-0:52.7.0": ""}))
+    assert d.current_method == "midpoint"
+    assert (d.current_l1, d.current_l2, d.current_l3) == (0.0, 9.5, 0.0)
+
+
+@settings(max_examples=300)
+@given(
+    currents=st.tuples(*[st.floats(0.0, 40.0)] * 3),
+    voltages=st.tuples(*[st.floats(200.0, 260.0)] * 3),
+    power_factors=st.tuples(*[st.floats(0.3, 1.0)] * 3),
+    export=st.booleans(),
+)
+def test_fit_of_consistent_inputs_stays_in_each_truncation_interval(
+    currents: tuple[float, float, float],
+    voltages: tuple[float, float, float],
+    power_factors: tuple[float, float, float],
+    export: bool,
+) -> None:
+    """A meter whose phases all flow one way: each estimate lies in its reading's [n, n + 1), and
+    the estimate is never worse than the reading's midpoint by more than the spread of the phases'
+    fractions."""
+    watts = sum(i * u * pf for i, u, pf in zip(currents, voltages, power_factors, strict=True))
+    power = f"{watts / 1000:06.3f}*kW"
+    lines = {
+        **{f"1-0:{c}.7.0": f"{u:05.1f}*V" for c, u in zip((32, 52, 72), voltages, strict=True)},
+        **{f"1-0:{c}.7.0": f"{int(i):03d}*A" for c, i in zip((31, 51, 71), currents, strict=True)},
+        **{f"1-0:{c}.7.0": f"{pf:.3f}" for c, pf in zip((33, 53, 73), power_factors, strict=True)},
+        "1-0:1.7.0": "00.000*kW" if export else power,
+        "1-0:2.7.0": power if export else "00.000*kW",
+    }
+    d = DerivedCalculator().update(_hu(**lines))
+    estimates = (d.current_l1, d.current_l2, d.current_l3)
+    if d.current_method == "inputs_disagree":
+        # Only the rounding of the telegram's numbers can push a consistent meter out: at the
+        # edge of an interval, with little current to weigh against it.
+        fractions = [i - int(i) for i in currents]
+        assert min(fractions) < 0.01 or max(fractions) > 0.99 or watts < 50
+        return
+    assert d.current_method == "power_factor_fit"
+    spread = max(i - int(i) for i in currents) - min(i - int(i) for i in currents)
+    for estimate, true in zip(estimates, currents, strict=True):
+        assert estimate is not None
+        assert int(true) <= estimate < int(true) + 1
+        assert abs(estimate - true) <= spread + 0.02 + 0.5 / max(sum(voltages) / 3 * 0.3, 1)
 
 
 def test_reported_decimals_are_kept() -> None:
@@ -250,3 +343,31 @@ def test_documented_formulas_hold_for_any_inputs(
         assert d.energy_import_interval is None
     else:
         assert d.energy_import_interval == after - before + 0.0
+
+
+def test_the_bundled_sample_has_no_estimate_pinned_to_the_clamp() -> None:
+    """The bundled Hungarian sample (solar export on L1): an estimate lies inside its reading's
+    interval, never on the clamp's edge; telegrams no fraction explains are counted unknown."""
+    from pathlib import Path
+
+    from p1lib.decoder import Decoder, Status
+
+    sample = Path(__file__).resolve().parents[2] / "custom_components/p1_dsmr/p1lib/samples"
+    calc = DerivedCalculator()
+    methods: dict[str, int] = {}
+    for result in Decoder().feed((sample / "hu_sanxing_demo.log").read_bytes()):
+        if result.telegram is None or result.status not in (Status.VALID, Status.REPAIRED):
+            continue
+        d = calc.update(result.telegram)
+        methods[d.current_method] = methods.get(d.current_method, 0) + 1
+        readings = [result.telegram.number(f"1-0:{c}.7.0") for c in (31, 51, 71)]
+        for estimate, reading in zip(
+            (d.current_l1, d.current_l2, d.current_l3), readings, strict=True
+        ):
+            if estimate is None:
+                assert d.current_method == "inputs_disagree"
+                continue
+            assert reading is not None
+            assert reading <= estimate < reading + 0.998
+    assert methods.get("power_factor_fit", 0) > 100
+    assert set(methods) <= {"power_factor_fit", "inputs_disagree"}

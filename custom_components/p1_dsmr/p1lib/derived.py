@@ -13,9 +13,15 @@ Every formula, with P in kW, U in V, I in A, E in kWh and phases k = 1, 2, 3:
   3. ``power_factor_fit`` (estimate; Hungarian meters: whole amps, truncated, no per-phase power,
      but total power and per-phase power factors): the true current lies in ``[n_k, n_k + 1)``
      for a reading ``n_k``. With ``w_k = U_k * PF_k`` (PF outside (0, 1] taken as 1), the common
-     fraction ``f = (1000 * (P_import + P_export) - sum(w_k * n_k)) / sum(w_k)``, clamped to
-     ``[0, 0.999]``, is the one that makes the phases' active powers add up to the total:
-     ``I_k = n_k + f``.
+     fraction ``f = (1000 * (P_import + P_export) - sum(w_k * n_k)) / sum(w_k)`` is the one that
+     makes the phases' active powers add up to the total: ``I_k = n_k + f``. It assumes every
+     phase flows the same way and has the same fraction: exact for one loaded phase, off by up to
+     the spread of the phases' true fractions otherwise. ``f`` outside ``[0, 1)`` by no more
+     than the rounding of the meter's numbers plus ``FIT_TOLERANCE`` is clamped to
+     ``[0, 0.999]``; farther (``inputs_disagree``: a phase exports while another imports, so the
+     meter's totals are nets; power and currents sampled at different moments) the currents are
+     None, never a value pinned to the clamp. A phase with a reading but no voltage leaves its
+     power unaccounted for: then ``midpoint``.
   4. ``midpoint`` (estimate; whole amps and nothing else): ``I_k = n_k + 0.5`` for ``n_k > 0``,
      ``0`` for ``n_k = 0``.
 
@@ -44,7 +50,7 @@ from typing import NamedTuple
 
 from .telegram import Fields, Telegram
 
-__all__ = ["Derived", "DerivedCalculator", "Thresholds", "PHASES"]
+__all__ = ["Derived", "DerivedCalculator", "Thresholds", "PHASES", "FIT_TOLERANCE", "ESTIMATED"]
 
 PHASES = (1, 2, 3)
 
@@ -55,6 +61,9 @@ _POWER_EXPORT = ("1-0:22.7.0", "1-0:42.7.0", "1-0:62.7.0")
 _POWER_FACTOR = ("1-0:33.7.0", "1-0:53.7.0", "1-0:73.7.0")
 _IMPORT_TARIFFS = ("1-0:1.8.1", "1-0:1.8.2", "1-0:1.8.3", "1-0:1.8.4")
 _EXPORT_TARIFFS = ("1-0:2.8.1", "1-0:2.8.2", "1-0:2.8.3", "1-0:2.8.4")
+
+ESTIMATED = frozenset(("power_factor_fit", "midpoint", "inputs_disagree"))
+"""Current methods that estimate (the meter sends whole amps and no per-phase power)."""
 
 Triple = tuple[float | None, float | None, float | None]
 
@@ -75,6 +84,13 @@ _INPUTS = (
 _INPUT_FIELDS = Fields(_INPUTS)
 _CURRENT_FIELDS = Fields(_CURRENT)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+
+
+FIT_TOLERANCE = 0.01
+"""How far outside ``[0, 1)`` the fitted fraction may fall, beyond the rounding of the numbers the
+meter sends, and still be read as the edge of the interval; farther, the inputs disagree and the
+currents are unknown. The rounding: power to 1 W (0.5 W), voltage to 0.1 V (0.05 V per amp),
+power factor to 0.001 (0.0005 of each phase's volt-amperes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +116,8 @@ class Derived(NamedTuple):
     current_l2: float | None
     current_l3: float | None
     current_method: str
-    """``reported``, ``p_over_u``, ``power_factor_fit``, ``midpoint`` or empty."""
+    """``reported``, ``p_over_u``, ``power_factor_fit``, ``midpoint``, ``inputs_disagree`` (a fit
+    was tried and no fraction explains the total: the currents are None) or empty."""
     current_estimated: bool
     signed_current: float | None
     interval_s: float | None
@@ -161,27 +178,39 @@ def _estimated_currents(
     """Currents with decimals from whole-amp readings (``power_factor_fit`` or ``midpoint``)."""
     if readings == _NONE3:
         return _NONE3, ""
-    if total_import is not None and any(u is not None and u > 0 for u in voltages):
+    # The fit needs the voltage of every phase that has a reading: the power of a phase without
+    # one cannot be told apart from the others' (a Sanxing meter that drops 32.7.0).
+    complete = all(
+        r is None or (u is not None and u > 0) for r, u in zip(readings, voltages, strict=True)
+    )
+    if total_import is not None and complete:
         weights: list[float] = []
         base = 0.0
+        rounding = 0.5  # W: the total power's last digit
         for k in range(3):
             u = voltages[k]
-            if u is None or u <= 0 or readings[k] is None:
+            if u is None or readings[k] is None:
                 weights.append(0.0)
                 continue
             pf = power_factors[k]
             if pf is None or not 0.0 < pf <= 1.0:
                 pf = 1.0
             weights.append(u * pf)
+            amps = (readings[k] or 0.0) + 1.0
             base += u * pf * (readings[k] or 0.0)
+            rounding += amps * (0.05 * pf + 0.0005 * u)
         total_weight = sum(weights)
         if total_weight > 0:
             residual = 1000.0 * (total_import + (total_export or 0.0)) - base
-            fraction = min(max(residual / total_weight, 0.0), 0.999)
-            fitted = [
-                None if r is None else (r + fraction if weights[k] > 0 else r)
-                for k, r in enumerate(readings)
-            ]
+            fraction = residual / total_weight
+            tolerance = FIT_TOLERANCE + rounding / total_weight
+            if not -tolerance <= fraction < 1.0 + tolerance:
+                # No fraction in [0, 1) explains the total: the inputs disagree (a phase exporting
+                # while another imports, samples taken at different moments). Unknown, not a guess
+                # pinned to the edge of the interval.
+                return _NONE3, "inputs_disagree"
+            fraction = min(max(fraction, 0.0), 0.999)
+            fitted = [None if r is None else r + fraction for r in readings]
             return (fitted[0], fitted[1], fitted[2]), "power_factor_fit"
     mid = [None if r is None else (r + 0.5 if r > 0 else 0.0) for r in readings]
     return (mid[0], mid[1], mid[2]), "midpoint"
@@ -345,7 +374,7 @@ class DerivedCalculator:
                 i2,
                 i3,
                 method,
-                method in ("power_factor_fit", "midpoint"),
+                method in ESTIMATED,
                 signed_current,
                 interval,
                 avg_import,
