@@ -2,7 +2,8 @@
 
 A record is ``P1A2``, the receive time (int64, microseconds since the epoch, UTC), the length of the
 data (uint32), a CRC32 of those 16 bytes, the data as received, and a CRC32 of the 16 bytes and the
-data (so the end of a record never checks out against the start of the next). A record is
+data (a record torn in its last bytes checks out only in the rare case that they equal the first
+bytes of the next record: the reader then finds the next marker inside it). A record is
 appended with one ``write`` (repeated only when the kernel writes less), so a crash, a full disk or
 a power cut tears at most the records being written. A reader checks the header before it trusts
 the length, and after anything that is not an intact record (a torn write, zeros after a power
@@ -243,6 +244,15 @@ def iter_records(path: Path, damage: list[int]) -> Iterator[tuple[datetime, byte
                 continue
             damaged = False
             received, data, size = record
+            reader.ensure(size + len(_MARK))
+            after = reader.take(size, size + len(_MARK))
+            if after and not _MARK.startswith(after):
+                # A record torn in its last bytes checks out when they equal the first bytes of
+                # the next record (by chance): the next marker then begins inside it.
+                for back in range(1, len(_MARK) + 1):
+                    if reader.take(size - back, size - back + len(_MARK)) == _MARK:
+                        size -= back
+                        break
             reader.pos += size
             yield received, data
         if isinstance(handle, _Gunzip) and handle.truncated and not damaged:
