@@ -34,11 +34,12 @@ from custom_components.p1_dsmr.p1lib.obis import Kind
 from custom_components.p1_dsmr.source import FileSource, P1Source, SourceMissing
 from custom_components.p1_dsmr.values import MAX_MBUS_CHANNEL, MAX_UNKNOWN_CODES, aggregate
 
-from .conftest import HU_ID, TcpMeter, telegrams
+from .conftest import EVERY_TELEGRAM, HU_ID, TcpMeter, telegrams
 from .test_init import state, wait_for
 from .test_sensor import setup_file
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # every change of the link sensors
 async def test_repaired_telegrams_are_counted(hass: HomeAssistant, tmp_path: Path) -> None:
     data = telegrams("hu_sanxing", 6)
     path = tmp_path / "meter.log"
@@ -225,7 +226,7 @@ async def test_an_unexpected_error_does_not_stop_the_reader_nor_feed_twice(
     data = telegrams("nl_dsmr5", 3)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     original = coordinator.source.read
     calls = []
@@ -328,7 +329,7 @@ async def test_the_reader_hands_the_loop_back_however_much_is_buffered(
     data = telegrams("nl_dsmr5", 2)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     ticks = 0
     seen: set[int] = set()
@@ -366,7 +367,7 @@ async def test_a_value_no_meter_can_send_is_dropped_alone(
     data = telegrams("nl_dsmr5", 5)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     hostile = [
         with_lines(data[1], {b"1-0:32.7.0": b"9" * 400 + b".0*V"}),  # inf
@@ -411,7 +412,7 @@ async def test_hostile_codes_and_channels_do_not_grow_the_registries(
     data = telegrams("nl_dsmr5", 5)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     with path.open("ab") as handle:
         handle.write(data[1])  # the values derived from two telegrams appear
