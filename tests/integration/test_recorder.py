@@ -246,3 +246,68 @@ async def test_a_spike_below_the_threshold_is_in_the_windows_maximum(
     assert state_now is not None
     assert float(state_now.state) < 250
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+def suggested_interval(result: Any) -> Any:
+    """The update interval the options form suggests (None: empty, the automatic choice)."""
+    for key in result["data_schema"].schema:
+        if key == CONF_UPDATE_INTERVAL:
+            return (key.description or {}).get("suggested_value")
+    raise AssertionError("no update interval in the form")
+
+
+async def test_the_pace_option_round_trips_and_says_what_it_means(
+    hass: HomeAssistant, tmp_path: Path, clock: list[float]
+) -> None:
+    data = telegrams("nl_dsmr5", 40)
+    path = tmp_path / "meter.log"
+    path.write_bytes(data[0])
+    entry = await setup_file(hass, path, NL_ID)
+
+    async def run(count: int) -> None:
+        coordinator = entry.runtime_data
+        for telegram in data[1 : 1 + count]:
+            clock[0] += 1.0
+            coordinator.feed(telegram)
+        await hass.async_block_till_done()
+
+    async def options(interval: float | None) -> dict[str, str]:
+        result = await hass.config_entries.options.async_init(entry.entry_id)
+        placeholders = dict(result["description_placeholders"])
+        user_input: dict[str, Any] = {
+            "voltage_threshold": 253.0,
+            "current_threshold": 25.0,
+            "repair": True,
+            "archive_days": 14,
+        }
+        if interval is not None:
+            user_input[CONF_UPDATE_INTERVAL] = interval
+        result = await hass.config_entries.options.async_configure(result["flow_id"], user_input)
+        assert result["type"] == "create_entry"
+        await hass.async_block_till_done()  # the entry reloads with its new options
+        return placeholders
+
+    await run(3)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested_interval(result) is None  # empty: automatic
+    hass.config_entries.options.async_abort(result["flow_id"])
+    # A 1-second meter on the automatic choice: 10 s windows, 6 updates a minute per sensor.
+    assert await options(30) == {"period": "1", "window": "10", "per_minute": "6"}
+    assert entry.options[CONF_UPDATE_INTERVAL] == 30
+    assert entry.runtime_data.update_interval_s == 30
+    await run(3)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert suggested_interval(result) == 30
+    hass.config_entries.options.async_abort(result["flow_id"])
+    assert await options(0) == {"period": "1", "window": "30", "per_minute": "2"}
+    assert entry.options[CONF_UPDATE_INTERVAL] == 0
+    await run(3)
+    assert await options(None) == {"period": "1", "window": "0", "per_minute": "60"}
+    assert CONF_UPDATE_INTERVAL not in entry.options  # back to automatic
+    assert entry.runtime_data.update_interval_s is None
+    await run(3)
+    assert entry.runtime_data.mapper.interval == 10.0
+    assert await hass.config_entries.async_unload(entry.entry_id)
+    # Not running: what the setting means without the meter's period.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["description_placeholders"] == {"period": "?", "window": "0", "per_minute": "?"}
