@@ -50,7 +50,8 @@ class Pacer:
     @callback
     def _due(self, _now: datetime) -> None:
         self._pending = None
-        self.request()
+        if self._write():  # the newest state, at the end of the pace
+            self._last = self.hass.loop.time()
 
     @callback
     def cancel(self) -> None:

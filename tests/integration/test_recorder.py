@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from unittest.mock import patch
@@ -20,12 +21,14 @@ from homeassistant.components.recorder.util import session_scope
 from homeassistant.core import Event, HomeAssistant
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from pytest_homeassistant_custom_component.components.recorder.common import (
     async_wait_recording_done,
 )
 from sqlalchemy import func, select
 
 from custom_components.p1_dsmr.const import CONF_UPDATE_INTERVAL
+from custom_components.p1_dsmr.link import LINK_PACE
 from custom_components.p1_dsmr.p1lib.crc import crc16
 
 from .conftest import EVERY_TELEGRAM, HU_ID, telegrams
@@ -311,3 +314,33 @@ async def test_the_pace_option_round_trips_and_says_what_it_means(
     # Not running: what the setting means without the meter's period.
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["description_placeholders"] == {"period": "?", "window": "0", "per_minute": "?"}
+
+
+async def test_link_counters_are_written_at_a_pace_a_person_reads(
+    hass: HomeAssistant, tmp_path: Path, clock: list[float]
+) -> None:
+    data = telegrams("nl_dsmr5", 40)
+    path = tmp_path / "meter.log"
+    path.write_bytes(data[0])
+    entry = await setup_file(hass, path, NL_ID, EVERY_TELEGRAM)
+    coordinator = entry.runtime_data
+    received = "sensor.electricity_meter_telegrams_received"
+    written: list[str] = []
+    hass.bus.async_listen(
+        "state_changed",
+        lambda event: (
+            written.append(event.data["new_state"].state)
+            if event.data["entity_id"] == received
+            else None
+        ),
+    )
+    for telegram in data[1:]:
+        clock[0] += 1.0
+        coordinator.feed(telegram)
+        await hass.async_block_till_done()
+    assert len(written) <= 1  # 39 telegrams, one write at most within the pace
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=LINK_PACE + 1))
+    await hass.async_block_till_done()
+    assert written[-1] == str(coordinator.decoder.stats.telegrams)  # the newest, at the pace's end
+    assert len(written) <= 2
+    assert await hass.config_entries.async_unload(entry.entry_id)
