@@ -248,7 +248,12 @@ def main() -> None:
             entries: list[Entry] = []
             for label, meter, stream, how in plan:
                 if isinstance(how, tuple):
-                    entry_id = add_dsmr(hass, stream, how[1])
+                    try:
+                        entry_id = add_dsmr(hass, stream, how[1])
+                    except (AssertionError, OSError) as err:  # its library does not import
+                        print(f"built-in dsmr not measured on {meter}: {err}", flush=True)
+                        builtin = False
+                        continue
                     entries.append(Entry(label, meter, entry_id, "dsmr"))
                 else:
                     entries.append(Entry(label, meter, add_p1(hass, stream, how), "p1_dsmr"))
