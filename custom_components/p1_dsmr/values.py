@@ -276,26 +276,36 @@ def aggregate(
 
 class MeterPeriod:
     """The meter's period, learned from its own clock (the median of the last steps between the
-    timestamps of accepted telegrams, so a lost or repeated telegram does not move it)."""
+    timestamps of accepted telegrams, so a lost or repeated telegram does not move it); for a
+    meter without a clock, from the times the telegrams arrived."""
 
     def __init__(self) -> None:
         self._steps: deque[float] = deque(maxlen=9)
+        self._arrivals: deque[float] = deque(maxlen=9)
         self._previous: datetime | None = None
+        self._arrived: float | None = None
 
-    def add(self, stamp: datetime | None) -> None:
-        """Take the clock of an accepted telegram."""
-        if stamp is None:
-            return
-        previous, self._previous = self._previous, stamp
-        if previous is not None:
-            step = (stamp - previous).total_seconds()
-            if 0 < step <= 3600:
-                self._steps.append(step)
+    def add(self, stamp: datetime | None, arrived: float | None = None) -> None:
+        """Take the clock of an accepted telegram (and its monotonic arrival time)."""
+        if stamp is not None:
+            previous, self._previous = self._previous, stamp
+            if previous is not None:
+                step = (stamp - previous).total_seconds()
+                if 0 < step <= 3600:
+                    self._steps.append(step)
+        if arrived is not None:
+            if self._arrived is not None and 0 < arrived - self._arrived <= 3600:
+                self._arrivals.append(arrived - self._arrived)
+            self._arrived = arrived
 
     @property
     def seconds(self) -> float | None:
         """The period, once two telegrams a period apart were seen."""
-        return statistics.median(self._steps) if self._steps else None
+        if self._steps:
+            return statistics.median(self._steps)
+        if self._previous is None and self._arrivals:  # a meter without a clock
+            return statistics.median(self._arrivals)
+        return None
 
 
 def automatic_interval(period: float | None) -> float:
@@ -355,7 +365,7 @@ class ValueMapper:
 
         ``clock`` is a monotonic time in seconds.
         """
-        self.period.add(telegram.timestamp)
+        self.period.add(telegram.timestamp, clock)
         values, kinds = telegram_values(telegram)
         self._bound(values, kinds)
         derived_ok = self._check(values, kinds)

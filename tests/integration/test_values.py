@@ -48,6 +48,17 @@ def test_the_period_is_the_median_step_of_the_meters_clock() -> None:
     assert period.seconds == 1.0
 
 
+def test_a_meter_without_a_clock_is_timed_by_arrival() -> None:
+    period = MeterPeriod()
+    for arrived in (100.0, 101.0, 102.1, 103.0, 104.0, 105.0):
+        period.add(None, arrived)
+    assert period.seconds == 1.0
+    period.add(datetime(2026, 1, 1, tzinfo=UTC), 106.0)  # a clock, once seen, decides
+    assert period.seconds is None
+    period.add(datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC), 107.0)
+    assert period.seconds == 10.0
+
+
 def test_automatic_interval() -> None:
     assert automatic_interval(None) == 0  # until the period is known: every telegram
     assert automatic_interval(1.0) == AUTO_WINDOW
