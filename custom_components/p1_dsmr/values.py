@@ -115,6 +115,10 @@ AUTO_WINDOW = 10.0
 :data:`AUTO_FAST_PERIOD` (a DSMR 5 meter's 1 s): 6 updates a minute per sensor."""
 AUTO_FAST_PERIOD = 5.0
 """Slower meters (10 s: DSMR 4, Hungarian, Belgian) keep one update per telegram by default."""
+CROSSING_HOLDOFF = 60.0
+"""Seconds after a threshold crossing shown at once before the next is (a voltage that hovers
+around the threshold would otherwise add two updates per window); one within it is in its window:
+the flag on, the reading in the window's maximum."""
 MAX_INTERVAL_ENERGY = 1e4  # kWh: more imported and exported in one telegram interval is not real
 MAX_UNKNOWN_CODES = 40
 """Codes the registry does not know that get an entity; more are counted, not registered."""
@@ -338,6 +342,7 @@ class ValueMapper:
         self._window: list[dict[str, Value]] = []
         self._window_started: float | None = None
         self._flags_shown: frozenset[str] = frozenset()
+        self._crossed: float | None = None  # clock of the last crossing shown at once
         self._simultaneous: float | None = None  # kWh imported and exported in the same intervals
         self.dropped_values: dict[str, int] = {}
         """Per entity key: values dropped as not finite or out of their physical range."""
@@ -386,8 +391,10 @@ class ValueMapper:
         raised = frozenset(k for k in _FLAG_DERIVED if values.get(k) is True)
         interval = self.interval
         updates: list[Update] = []
-        if raised - self._flags_shown:
+        crossed = self._crossed
+        if raised - self._flags_shown and (crossed is None or clock - crossed >= CROSSING_HOLDOFF):
             # A crossing: what the window held so far, then this telegram as the meter sent it.
+            self._crossed = clock
             if self._window:
                 updates.append(self._close(kinds))
             self._window_started = clock

@@ -126,3 +126,18 @@ def test_a_sustained_overvoltage_is_paced_like_any_value() -> None:
     shown = [u for step in updates for u in step]
     assert len(shown) <= 10  # a crossing once, not an update per telegram all afternoon
     assert all(u.values["overvoltage_l1"] is True for u in shown)
+
+
+def test_a_voltage_hovering_at_the_threshold_adds_one_crossing_a_minute() -> None:
+    data = telegrams("nl_dsmr5", 122)
+    data = [with_voltage(t, 254.0 if i % 12 == 5 else 250.0) for i, t in enumerate(data)]
+    updates = run(ValueMapper(None), data, 1.0)
+    shown = [u for step in updates for u in step]
+    # 12 windows of 10 s in 2 minutes, and a crossing (with the window before it) once a minute
+    assert len(shown) <= 12 + 2 * 2 + 3
+    assert sum(1 for u in shown if u.values["voltage_l1"] == 254.0) == 2  # shown as sent
+    windows = [u for u in shown if u.spread]
+    held = [u for u in windows if u.spread["voltage_l1"].maximum == 254.0]
+    assert held  # the crossings held off are in their windows: the maximum, the flag on
+    assert all(u.values["overvoltage_l1"] is True for u in held)
+    assert all(u.values["overvoltage_l1"] is False for u in windows if u not in held)
