@@ -289,6 +289,7 @@ def with_lines(
     return body + f"{crc16(body):04X}\r\n".encode()
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # the link sensors at once
 async def test_rejected_telegrams_update_the_link_at_most_once_a_second(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
@@ -332,6 +333,7 @@ async def test_link_sensors_move_before_the_first_telegram(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # the link sensors at once
 async def test_the_reader_hands_the_loop_back_however_much_is_buffered(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
