@@ -42,7 +42,6 @@ from .const import (
     DEFAULT_ARCHIVE_DAYS,
     DEFAULT_CURRENT_THRESHOLD,
     DEFAULT_REPAIR,
-    DEFAULT_UPDATE_INTERVAL,
     DEFAULT_VOLTAGE_THRESHOLD,
     DOMAIN,
     FILE_MODE_FOLLOW,
@@ -57,6 +56,7 @@ from .const import (
 from .p1lib.decoder import Decoder, Status
 from .p1lib.parsing import Telegram
 from .source import NetworkSource, P1Source, SerialSource, SourceError
+from .values import automatic_interval
 
 CONF_MANUAL = "manual"
 _SEVEN_BITS = bytes(b & 0x7F for b in range(256))
@@ -406,7 +406,9 @@ class P1OptionsFlow(OptionsFlow):
     """How often to update, the thresholds, repair on or off; and importing old logs."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The options form (with a folded section that imports a log into the statistics)."""
+        """The options form (with a folded section that imports a log into the statistics). An
+        empty update interval is the automatic choice (stored as no value): the meter's own period
+        decides (:func:`.values.automatic_interval`)."""
         errors: dict[str, str] = {}
         if user_input is not None:
             history = user_input.pop(SECTION_IMPORT_HISTORY, None) or {}
@@ -416,11 +418,12 @@ class P1OptionsFlow(OptionsFlow):
             errors["base"] = error
             user_input[SECTION_IMPORT_HISTORY] = history
         options = self.config_entry.options
+        interval = options.get(CONF_UPDATE_INTERVAL)
         schema = vol.Schema(
             {
-                vol.Required(
+                vol.Optional(
                     CONF_UPDATE_INTERVAL,
-                    default=options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL),
+                    description={"suggested_value": interval} if interval is not None else None,
                 ): _number(0, 3600, 1, "s"),
                 vol.Required(
                     CONF_VOLTAGE_THRESHOLD,
@@ -444,7 +447,30 @@ class P1OptionsFlow(OptionsFlow):
         )
         if user_input is not None:
             schema = self.add_suggested_values_to_schema(schema, user_input)
-        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=schema,
+            errors=errors,
+            description_placeholders=self._pace(),
+        )
+
+    def _pace(self) -> dict[str, str]:
+        """What the update interval in effect means, for the form's description."""
+        entry = self.config_entry
+        coordinator = getattr(entry, "runtime_data", None)
+        mapper = getattr(coordinator, "mapper", None)
+        if mapper is not None:
+            period, window = mapper.period.seconds, mapper.interval
+        else:  # not running: what the setting means, the meter's period unknown
+            period = None
+            chosen = entry.options.get(CONF_UPDATE_INTERVAL)
+            window = automatic_interval(None) if chosen is None else float(chosen)
+        slowest = max(window, period or 0.0)  # a window shorter than the period: each telegram
+        return {
+            "period": "?" if period is None else f"{period:g}",
+            "window": f"{window:g}",
+            "per_minute": f"{60.0 / slowest:.3g}" if slowest else "?",
+        }
 
 
 SECTION_IMPORT_HISTORY = "import_history"

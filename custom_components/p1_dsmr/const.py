@@ -30,7 +30,6 @@ CONF_CURRENT_THRESHOLD: Final = "current_threshold"
 CONF_REPAIR: Final = "repair"
 CONF_ARCHIVE_DAYS: Final = "archive_days"
 
-DEFAULT_UPDATE_INTERVAL: Final = 0  # every telegram
 DEFAULT_VOLTAGE_THRESHOLD: Final = 253.0  # V: EN 50160's upper limit, where inverters trip
 DEFAULT_CURRENT_THRESHOLD: Final = 25.0  # A
 DEFAULT_REPAIR: Final = True

@@ -34,7 +34,6 @@ from .const import (
     CONF_VOLTAGE_THRESHOLD,
     DEFAULT_CURRENT_THRESHOLD,
     DEFAULT_REPAIR,
-    DEFAULT_UPDATE_INTERVAL,
     DEFAULT_VOLTAGE_THRESHOLD,
     DOMAIN,
     LOGGER,
@@ -87,7 +86,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         )
         options = entry.options
         self.source = source
-        self.update_interval_s = float(options.get(CONF_UPDATE_INTERVAL, DEFAULT_UPDATE_INTERVAL))
+        interval = options.get(CONF_UPDATE_INTERVAL)  # absent: automatic, from the meter's period
+        self.update_interval_s: float | None = None if interval is None else float(interval)
         repair = options.get(CONF_REPAIR, DEFAULT_REPAIR)
         self.decoder = Decoder(
             repair=RepairEngine() if repair else None,
@@ -342,14 +342,23 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         derived = self.calculator.update(telegram)
         self.last_result = result
         self.last_telegram_at = now
-        update = self.mapper.update(telegram, derived, monotonic())
-        if update is None:
+        updates = self.mapper.update(telegram, derived, monotonic())
+        if not updates:
             self._link_changed()
             return
-        values, kinds = update
-        self.async_set_updated_data(
-            P1Data(values, telegram, derived, self.link.stats, self.mapper.devices(telegram), kinds)
-        )
+        devices = self.mapper.devices(telegram)
+        for update in updates:
+            self.async_set_updated_data(
+                P1Data(
+                    update.values,
+                    telegram,
+                    derived,
+                    self.link.stats,
+                    devices,
+                    update.kinds,
+                    update.spread,
+                )
+            )
 
     @callback
     def _link_changed(self) -> None:
@@ -377,6 +386,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             "source": self.source.description,
             "connected": self.connected,
             "update_interval": self.update_interval_s,
+            "update_interval_in_effect": mapper.interval,
+            "meter_clock_period_s": mapper.period.seconds,
             "watchdog_s": self.watchdog,
             "bytes_received": self.decoder.framer.bytes_in,
             "noise_bytes": self.decoder.framer.noise_bytes,

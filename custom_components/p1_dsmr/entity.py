@@ -83,11 +83,16 @@ class P1Entity(CoordinatorEntity[P1Coordinator]):
 
     def _handle_coordinator_update(self) -> None:
         """Write the state only when the value or the availability changed (cheap per telegram)."""
+        self._write_if_changed()
+
+    def _write_if_changed(self) -> bool:
+        """Write the state if the value or the availability changed; whether it wrote."""
         state = (self.available, self.current_value())
         if state == self._written:
-            return
+            return False
         self._written = state
         self.async_write_ha_state()
+        return True
 
 
 # Home Assistant 2026.8 links a device to the device it is connected through by that device's id

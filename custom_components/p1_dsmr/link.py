@@ -3,14 +3,62 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from homeassistant.core import HomeAssistant, callback
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.event import async_call_later
 
 from .const import DOMAIN, ERROR_RATE_CLEAR, ERROR_RATE_ISSUE, ERROR_RATE_WINDOW
 from .p1lib.decoder import DecodeResult, DecoderStats, Status
+
+LINK_PACE = 60.0
+"""Seconds between state writes of a link sensor: its counters tick with every telegram, and a
+person reads them, not a graph (a 1-second meter would add a database row a second each)."""
+
+
+class Pacer:
+    """Calls ``write`` at most once per ``pace`` seconds: at once when the last write is older,
+    else once at the end of the pace, with what is newest then. ``write`` says whether it wrote
+    (an unchanged state is not a write and does not start a pace)."""
+
+    def __init__(
+        self, hass: HomeAssistant, write: Callable[[], bool], pace: float | None = None
+    ) -> None:
+        self.hass = hass
+        self.pace = pace
+        """Seconds; None: :data:`LINK_PACE`."""
+        self._write = write
+        self._last: float | None = None
+        self._pending: CALLBACK_TYPE | None = None
+
+    @callback
+    def request(self) -> None:
+        """Something changed: write now or at the end of the pace."""
+        if self._pending is not None:
+            return
+        now = self.hass.loop.time()
+        pace = LINK_PACE if self.pace is None else self.pace
+        if self._last is None or now - self._last >= pace:
+            if self._write():
+                self._last = now
+            return
+        self._pending = async_call_later(self.hass, self._last + pace - now, self._due)
+
+    @callback
+    def _due(self, _now: datetime) -> None:
+        self._pending = None
+        if self._write():  # the newest state, at the end of the pace
+            self._last = self.hass.loop.time()
+
+    @callback
+    def cancel(self) -> None:
+        """Stop (the entity is removed)."""
+        if self._pending is not None:
+            self._pending()
+            self._pending = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from homeassistant.helpers.typing import StateType
 from . import P1ConfigEntry
 from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
+from .link import Pacer
 from .p1lib.derived import ESTIMATED
 from .p1lib.obis import Kind
 from .presentation import NUMERIC_KINDS, States, enum_states, sent_decimals
@@ -50,6 +51,8 @@ class P1SensorEntityDescription(SensorEntityDescription):
     value_fn: Callable[[P1Data], SensorValue]
     channel: int | None = None
     """M-Bus channel for gas, water and heat meters (their own devices)."""
+    scale: float = 1.0
+    """The value's library unit to the sensor's unit (for the window's spread attributes)."""
 
 
 def _value(key: str, scale: float = 1.0) -> Callable[[P1Data], SensorValue]:
@@ -232,6 +235,7 @@ def telegram_description(key: str, data: P1Data) -> P1SensorEntityDescription:
         entity_registry_enabled_default=enabled,
         value_fn=_value(key, style.scale),
         channel=channel,
+        scale=style.scale,
     )
 
 
@@ -424,10 +428,22 @@ async def async_setup_entry(
     add_entities_as_they_appear(entry, async_add_entities, available_descriptions, P1Sensor)
 
 
+ATTR_MINIMUM = "minimum"
+ATTR_MAXIMUM = "maximum"
+ATTR_TELEGRAMS = "telegrams"
+
+
 class P1Sensor(P1Entity, SensorEntity):
-    """A sensor of the meter (or of one of its M-Bus devices)."""
+    """A sensor of the meter (or of one of its M-Bus devices).
+
+    An averaged value shown for an update window of several telegrams carries the window's lowest
+    and highest reading and its number of telegrams as attributes, for automations on a spike the
+    average smooths (``numeric_state`` with ``attribute: maximum``). They change with every window
+    and the long-term statistics keep their own minimum and maximum: not recorded.
+    """
 
     entity_description: P1SensorEntityDescription
+    _unrecorded_attributes = frozenset({ATTR_MINIMUM, ATTR_MAXIMUM, ATTR_TELEGRAMS})
 
     def __init__(self, coordinator: P1Coordinator, description: P1SensorEntityDescription):
         super().__init__(coordinator, description, description.channel)
@@ -441,9 +457,35 @@ class P1Sensor(P1Entity, SensorEntity):
         """The value, in the description's unit."""
         return self.current_value()
 
+    @property
+    def extra_state_attributes(self) -> dict[str, float | int] | None:
+        """The window's spread of an averaged value (none for a single telegram)."""
+        data = self.coordinator.data
+        spread = None if data is None else data.spread.get(self.entity_description.key)
+        if spread is None:
+            return None
+        scale = self.entity_description.scale
+        return {
+            ATTR_MINIMUM: spread.minimum * scale,
+            ATTR_MAXIMUM: spread.maximum * scale,
+            ATTR_TELEGRAMS: spread.telegrams,
+        }
+
 
 class P1LinkSensor(P1Sensor):
-    """How healthy the P1 link is (available even while the source is lost)."""
+    """How healthy the P1 link is (available even while the source is lost); its state is
+    written at most once per :data:`~.link.LINK_PACE` (counters that tick with every telegram)."""
+
+    _pacer: Pacer | None = None
+
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        self._pacer = Pacer(self.hass, self._write_if_changed)
+        self.async_on_remove(self._pacer.cancel)
+
+    def _handle_coordinator_update(self) -> None:
+        if self._pacer is not None:
+            self._pacer.request()
 
     @property
     def available(self) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -108,6 +110,15 @@ _DERIVED_KINDS: Mapping[str, Kind] = {
     "max_voltage": Kind.VOLTAGE,
     "energy_simultaneous": Kind.ENERGY,
 }
+AUTO_WINDOW = 10.0
+"""Seconds of the automatic update window of a meter that sends at least every
+:data:`AUTO_FAST_PERIOD` (a DSMR 5 meter's 1 s): 6 updates a minute per sensor."""
+AUTO_FAST_PERIOD = 5.0
+"""Slower meters (10 s: DSMR 4, Hungarian, Belgian) keep one update per telegram by default."""
+CROSSING_HOLDOFF = 60.0
+"""Seconds after a threshold crossing shown at once before the next is (a voltage that hovers
+around the threshold would otherwise add two updates per window); one within it is in its window:
+the flag on, the reading in the window's maximum."""
 MAX_INTERVAL_ENERGY = 1e4  # kWh: more imported and exported in one telegram interval is not real
 MAX_UNKNOWN_CODES = 40
 """Codes the registry does not know that get an entity; more are counted, not registered."""
@@ -152,6 +163,26 @@ class P1Data:
     mbus: Mapping[int, MbusDevice] = field(default_factory=dict)
     kinds: Mapping[str, Kind] = field(default_factory=dict)
     """The registry kind of each key that comes from the telegram (for sensor descriptions)."""
+    spread: Mapping[str, Spread] = field(default_factory=dict)
+    """For averaged values of a window of several telegrams: the lowest and highest reading."""
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """What an averaged value did within its update window."""
+
+    minimum: float
+    maximum: float
+    telegrams: int
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One set of values for the entities (a window's aggregate, or one telegram's values)."""
+
+    values: dict[str, Value]
+    kinds: dict[str, Kind]
+    spread: dict[str, Spread] = field(default_factory=dict)
 
 
 def telegram_values(telegram: Telegram) -> tuple[dict[str, Value], dict[str, Kind]]:
@@ -220,8 +251,14 @@ def mbus_devices(telegram: Telegram) -> dict[int, MbusDevice]:
     return devices
 
 
-def aggregate(window: list[dict[str, Value]], kinds: Mapping[str, Kind]) -> dict[str, Value]:
-    """Combine the telegrams of an update window: averages, maxima, any-flags, latest counters."""
+def aggregate(
+    window: list[dict[str, Value]],
+    kinds: Mapping[str, Kind],
+    spread: dict[str, Spread] | None = None,
+) -> dict[str, Value]:
+    """Combine the telegrams of an update window: averages, maxima, any-flags, latest counters
+    (energy, counts, texts: the newest telegram's, exact). With ``spread``, the lowest and highest
+    reading of each averaged value is put there."""
     latest = dict(window[-1])
     if len(window) == 1:
         return latest
@@ -232,15 +269,65 @@ def aggregate(window: list[dict[str, Value]], kinds: Mapping[str, Kind]) -> dict
                 latest[key] = any(bool(v.get(key)) for v in window)
             continue
         if kinds.get(key) in _AVERAGED_KINDS or key in _AVERAGED_DERIVED:
-            latest[key] = sum(samples) / len(samples)  # type: ignore[arg-type]
+            # Rounded below the meters' resolution: float noise is no new state.
+            latest[key] = round(sum(samples) / len(samples), 6)  # type: ignore[arg-type]
+            if spread is not None:
+                spread[key] = Spread(min(samples), max(samples), len(samples))  # type: ignore[type-var, arg-type]
         elif key in _MAXIMUM_DERIVED:
             latest[key] = max(samples)  # type: ignore[type-var]
     return latest
 
 
+class MeterPeriod:
+    """The meter's period, learned from its own clock (the median of the last steps between the
+    timestamps of accepted telegrams, so a lost or repeated telegram does not move it); for a
+    meter without a clock, from the times the telegrams arrived."""
+
+    def __init__(self) -> None:
+        self._steps: deque[float] = deque(maxlen=9)
+        self._arrivals: deque[float] = deque(maxlen=9)
+        self._previous: datetime | None = None
+        self._arrived: float | None = None
+
+    def add(self, stamp: datetime | None, arrived: float | None = None) -> None:
+        """Take the clock of an accepted telegram (and its monotonic arrival time)."""
+        if stamp is not None:
+            previous, self._previous = self._previous, stamp
+            if previous is not None:
+                step = (stamp - previous).total_seconds()
+                if 0 < step <= 3600:
+                    self._steps.append(step)
+        if arrived is not None:
+            if self._arrived is not None and 0 < arrived - self._arrived <= 3600:
+                self._arrivals.append(arrived - self._arrived)
+            self._arrived = arrived
+
+    @property
+    def seconds(self) -> float | None:
+        """The period, once two telegrams a period apart were seen."""
+        if self._steps:
+            return statistics.median(self._steps)
+        if self._previous is None and self._arrivals:  # a meter without a clock
+            return statistics.median(self._arrivals)
+        return None
+
+
+def automatic_interval(period: float | None) -> float:
+    """The default update window for a meter of this period: :data:`AUTO_WINDOW` for fast meters,
+    every telegram for the others (and until the period is known)."""
+    if period is not None and period <= AUTO_FAST_PERIOD:
+        return AUTO_WINDOW
+    return 0.0
+
+
 class ValueMapper:
     """Turns accepted telegrams into entity values; with an update interval, one set of values per
-    interval, averaged over the telegrams it received (nothing is dropped).
+    interval, averaged over the telegrams it received (nothing is dropped). Without one
+    (``None``), the interval follows the meter's period (:func:`automatic_interval`).
+
+    A threshold crossing is never hidden in a window: the telegram that raises an overvoltage,
+    overcurrent or overpower flag not raised in the values shown closes the window (its aggregate
+    is shown) and is shown at once on its own, its voltages and currents as the meter sent them.
 
     What the entities could not show, or a hostile stream could grow without end, is counted and
     logged once instead: a number that is not finite or outside its physical range (that value
@@ -248,10 +335,14 @@ class ValueMapper:
     :data:`MAX_MBUS_CHANNEL`.
     """
 
-    def __init__(self, update_interval: float) -> None:
+    def __init__(self, update_interval: float | None) -> None:
         self.update_interval = update_interval
+        """Seconds chosen in the options; None: automatic."""
+        self.period = MeterPeriod()
         self._window: list[dict[str, Value]] = []
         self._window_started: float | None = None
+        self._flags_shown: frozenset[str] = frozenset()
+        self._crossed: float | None = None  # clock of the last crossing shown at once
         self._simultaneous: float | None = None  # kWh imported and exported in the same intervals
         self.dropped_values: dict[str, int] = {}
         """Per entity key: values dropped as not finite or out of their physical range."""
@@ -266,13 +357,20 @@ class ValueMapper:
             if key.startswith("obis_") and len(self.unknown_codes) < MAX_UNKNOWN_CODES:
                 self.unknown_codes.add(key)
 
-    def update(
-        self, telegram: Telegram, derived: Derived, clock: float
-    ) -> tuple[dict[str, Value], dict[str, Kind]] | None:
-        """The values to show after this telegram, or None while an update window is open.
+    @property
+    def interval(self) -> float:
+        """The update window in effect, in seconds (0: every telegram)."""
+        if self.update_interval is not None:
+            return self.update_interval
+        return automatic_interval(self.period.seconds)
+
+    def update(self, telegram: Telegram, derived: Derived, clock: float) -> list[Update]:
+        """The values to show after this telegram: none while an update window is open, the
+        window's aggregate when it closes, and a telegram that crosses a threshold on its own.
 
         ``clock`` is a monotonic time in seconds.
         """
+        self.period.add(telegram.timestamp, clock)
         values, kinds = telegram_values(telegram)
         self._bound(values, kinds)
         derived_ok = self._check(values, kinds)
@@ -290,16 +388,38 @@ class ValueMapper:
                 self._drop("energy_simultaneous", simultaneous)
         if self._simultaneous is not None:
             values["energy_simultaneous"] = round(self._simultaneous, 6)
-        if self.update_interval > 0:
+        raised = frozenset(k for k in _FLAG_DERIVED if values.get(k) is True)
+        interval = self.interval
+        updates: list[Update] = []
+        crossed = self._crossed
+        if raised - self._flags_shown and (crossed is None or clock - crossed >= CROSSING_HOLDOFF):
+            # A crossing: what the window held so far, then this telegram as the meter sent it.
+            self._crossed = clock
+            if self._window:
+                updates.append(self._close(kinds))
+            self._window_started = clock
+            updates.append(Update(values, kinds))
+        elif interval > 0:
             # At most one update per interval; what arrived in between is averaged, not dropped.
+            # (A quarter second early counts: arrival times jitter around the meter's period.)
             self._window.append(values)
             started = self._window_started
-            if started is not None and clock - started < self.update_interval:
-                return None
-            values = aggregate(self._window, kinds)
-            self._window = []
+            if started is None or clock - started + 0.25 >= interval:
+                updates.append(self._close(kinds))
+                self._window_started = clock
+        else:
             self._window_started = clock
-        return values, kinds
+            updates.append(Update(values, kinds))
+        if updates:
+            last = updates[-1].values
+            self._flags_shown = frozenset(k for k in _FLAG_DERIVED if last.get(k) is True)
+        return updates
+
+    def _close(self, kinds: dict[str, Kind]) -> Update:
+        spread: dict[str, Spread] = {}
+        values = aggregate(self._window, kinds, spread)
+        self._window = []
+        return Update(values, kinds, spread)
 
     def devices(self, telegram: Telegram) -> dict[int, MbusDevice]:
         """The M-Bus devices of the telegram that get a device (channels 1 to the limit)."""

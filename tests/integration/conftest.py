@@ -25,6 +25,7 @@ from custom_components.p1_dsmr.const import (
     CONF_FILE_PATH,
     CONF_LOOP,
     CONF_SOURCE,
+    CONF_UPDATE_INTERVAL,
     DOMAIN,
     FILE_MODE_FOLLOW,
     SOURCE_FILE,
@@ -177,12 +178,19 @@ def log_file(tmp_path: Path) -> Path:
     return path
 
 
-def file_config_entry(path: Path, unique_id: str, title: str = "meter") -> MockConfigEntry:
+EVERY_TELEGRAM: dict[str, Any] = {CONF_UPDATE_INTERVAL: 0}
+"""Options of an entry whose entities follow every telegram (the default paces 1-second meters)."""
+
+
+def file_config_entry(
+    path: Path, unique_id: str, title: str = "meter", options: dict[str, Any] | None = None
+) -> MockConfigEntry:
     """A config entry that follows a log file."""
     return MockConfigEntry(
         domain=DOMAIN,
         title=title,
         unique_id=unique_id,
+        options=options or {},
         data={
             CONF_SOURCE: SOURCE_FILE,
             CONF_FILE_PATH: str(path),

@@ -477,6 +477,7 @@ async def test_a_file_growing_faster_than_the_disk_loses_nothing(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0.05)  # the link sensors' pace
 async def test_a_stream_faster_than_the_disk_is_counted_where_users_see_it(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:

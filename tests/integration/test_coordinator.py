@@ -36,11 +36,12 @@ from custom_components.p1_dsmr.p1lib.obis import Kind
 from custom_components.p1_dsmr.source import FileSource, P1Source, SourceMissing
 from custom_components.p1_dsmr.values import MAX_MBUS_CHANNEL, MAX_UNKNOWN_CODES, aggregate
 
-from .conftest import HU_ID, TcpMeter, telegrams
+from .conftest import EVERY_TELEGRAM, HU_ID, TcpMeter, telegrams
 from .test_init import state, wait_for
 from .test_sensor import setup_file
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # every change of the link sensors
 async def test_repaired_telegrams_are_counted(hass: HomeAssistant, tmp_path: Path) -> None:
     data = telegrams("hu_sanxing", 6)
     path = tmp_path / "meter.log"
@@ -229,7 +230,7 @@ async def test_an_unexpected_error_does_not_stop_the_reader_nor_feed_twice(
     data = telegrams("nl_dsmr5", 3)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     original = coordinator.source.read
     calls = []
@@ -288,6 +289,7 @@ def with_lines(
     return body + f"{crc16(body):04X}\r\n".encode()
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # the link sensors at once
 async def test_rejected_telegrams_update_the_link_at_most_once_a_second(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
@@ -331,13 +333,14 @@ async def test_link_sensors_move_before_the_first_telegram(
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
+@patch("custom_components.p1_dsmr.link.LINK_PACE", 0)  # the link sensors at once
 async def test_the_reader_hands_the_loop_back_however_much_is_buffered(
     hass: HomeAssistant, tmp_path: Path
 ) -> None:
     data = telegrams("nl_dsmr5", 2)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     ticks = 0
     seen: set[int] = set()
@@ -375,7 +378,7 @@ async def test_a_value_no_meter_can_send_is_dropped_alone(
     data = telegrams("nl_dsmr5", 5)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     hostile = [
         with_lines(data[1], {b"1-0:32.7.0": b"9" * 400 + b".0*V"}),  # inf
@@ -420,7 +423,7 @@ async def test_hostile_codes_and_channels_do_not_grow_the_registries(
     data = telegrams("nl_dsmr5", 5)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     coordinator = entry.runtime_data
     with path.open("ab") as handle:
         handle.write(data[1])  # the values derived from two telegrams appear

@@ -4,9 +4,12 @@ silent (the decoder holds a damaged telegram until the next good one bounds its 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from unittest.mock import patch
 
+import pytest
 from homeassistant.core import HomeAssistant
 from homeassistant.util import dt as dt_util
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -19,6 +22,13 @@ from .test_init import state, wait_for
 from .test_sensor import setup_file
 
 REPAIRED = "sensor.electricity_meter_repaired_telegrams"
+
+
+@pytest.fixture(autouse=True)
+def link_sensors_at_once() -> Iterator[None]:
+    """The link sensors write every change here (they are paced to a minute by default)."""
+    with patch("custom_components.p1_dsmr.link.LINK_PACE", 0):
+        yield
 
 
 async def test_silent_meter_decides_what_waits(hass: HomeAssistant, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -19,12 +20,14 @@ from custom_components.p1_dsmr.const import (
 )
 from tests.lib.builders import telegram
 
-from .conftest import device_by_identifier, file_config_entry, telegrams
+from .conftest import EVERY_TELEGRAM, device_by_identifier, file_config_entry, telegrams
 from .test_init import state, wait_for
 
 
-async def setup_file(hass: HomeAssistant, path: Path, unique_id: str) -> MockConfigEntry:
-    entry = file_config_entry(path, unique_id)
+async def setup_file(
+    hass: HomeAssistant, path: Path, unique_id: str, options: dict[str, Any] | None = None
+) -> MockConfigEntry:
+    entry = file_config_entry(path, unique_id, options=options)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await wait_for(
@@ -91,7 +94,7 @@ async def test_mbus_meter_appearing_later(hass: HomeAssistant, tmp_path: Path) -
     ]
     path = tmp_path / "meter.log"
     path.write_bytes(without_gas[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     devices = dr.async_get(hass)
     assert len(dr.async_entries_for_config_entry(devices, entry.entry_id)) == 1
     with path.open("ab") as handle:

@@ -19,7 +19,7 @@ from custom_components.p1_dsmr.source import (
     create_source,
 )
 
-from .conftest import telegrams
+from .conftest import EVERY_TELEGRAM, telegrams
 from .test_init import state, wait_for
 from .test_sensor import setup_file
 
@@ -174,7 +174,7 @@ async def test_file_replaced_by_a_directory(
     data = telegrams("nl_dsmr5", 3)
     path = tmp_path / "meter.log"
     path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019")
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
     power = "sensor.electricity_meter_power_import"
     path.unlink()
     path.mkdir()
