@@ -536,7 +536,7 @@ async def test_measurements_units_progress_and_notification(
     rows = await hourly(hass, "sensor.electricity_meter_reactive_power_qi", {"mean", "min", "max"})
     assert [r["mean"] for r in rows] == pytest.approx([1000 * h.mean for h in expected])
     assert [r["max"] for r in rows] == pytest.approx([1000 * h.max for h in expected])
-    current = await hourly(hass, "sensor.electricity_meter_current_l1_precise", {"mean"})
+    current = await hourly(hass, "sensor.electricity_meter_current_l1_estimated", {"mean"})
     assert [r["mean"] for r in current] == pytest.approx(
         [h.mean for h in history.series["derived:current_l1"].means()]
     )
