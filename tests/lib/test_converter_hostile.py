@@ -440,3 +440,143 @@ def test_noise_rich_in_slashes_keeps_the_error_log_small(tmp_path: Path) -> None
     assert len(errors) < 20_000, len(errors)
     assert "more rejected frame(s) in a row, not described" in errors
     assert len(rows(out / "noise.records.csv")) == 6  # the telegrams around it are all there
+
+
+# --- damaged compressed logs (outsider findings F4, F5) -------------------------------------
+
+
+def _damaged(packed: bytes, error: type[BaseException], decompress: object) -> tuple[bytes, int]:
+    """``packed`` with one byte changed past its middle, where decompressing it raises ``error``
+    (the first such byte), and that byte's offset."""
+    for at in range(len(packed) // 2, len(packed)):
+        damaged = packed[:at] + bytes([packed[at] ^ 0x55]) + packed[at + 1 :]
+        try:
+            decompress(damaged)  # type: ignore[operator]
+        except error:
+            return damaged, at
+        except Exception:  # another kind of damage: try the next byte
+            continue
+    raise AssertionError("no damage of that kind")
+
+
+def _zlib_error() -> type[BaseException]:
+    import zlib
+
+    return zlib.error
+
+
+@pytest.mark.parametrize(
+    ("suffix", "compress", "decompress", "error"),
+    [
+        (".gz", gzip.compress, gzip.decompress, _zlib_error()),
+        (".xz", lzma.compress, lzma.decompress, lzma.LZMAError),
+        (".bz2", bz2.compress, bz2.decompress, OSError),
+    ],
+)
+def test_a_damaged_compressed_log_keeps_what_came_before_and_the_other_inputs(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    suffix: str,
+    compress: object,
+    decompress: object,
+    error: type[BaseException],
+) -> None:
+    """F4: the damage is reported with where it lies; the telegrams before it and the next input
+    are converted."""
+    data = write_log(tmp_path / "m.log", 3000, style="nl_dsmr5")
+    damaged, at = _damaged(compress(data), error, decompress)  # type: ignore[operator]
+    log = tmp_path / f"damaged.log{suffix}"
+    log.write_bytes(damaged)
+    after = tmp_path / "after.log"
+    write_log(after, 4)
+    out = tmp_path / "out"
+    assert main(["convert", str(log), str(after), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    problem = json.loads(captured.out)["files"][0]["problem"]
+    method = {".gz": "gzip", ".xz": "xz", ".bz2": "bzip2"}[suffix]
+    assert problem.startswith(f"the {method} data could not be read after ")
+    read = int(problem.split(" after ")[1].split()[0])
+    assert read <= len(data)
+    stop = int(problem.split("damaged at or before byte ")[1].split()[0])
+    assert at < stop <= len(damaged)
+    assert f"{log}: {problem}; what came before was converted" in captured.err
+    kept = rows(out / "damaged.records.csv")
+    assert kept == rows_of(data[:read], tmp_path)[: len(kept)]  # as they were, in order
+    assert len(rows(out / "after.records.csv")) == 4
+
+
+def rows_of(data: bytes, tmp_path: Path) -> list[dict[str, str]]:
+    """The records of a log of ``data``, converted on its own."""
+    log = tmp_path / "whole" / "part.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_bytes(data)
+    assert main(["convert", str(log), "--out", str(log.parent)]) == 0
+    return rows(log.parent / "part.records.csv")
+
+
+def test_a_damaged_log_in_a_process_prints_no_traceback(tmp_path: Path) -> None:
+    data = write_log(tmp_path / "m.log", 500, style="nl_dsmr5")
+    damaged, _ = _damaged(lzma.compress(data), lzma.LZMAError, lzma.decompress)
+    (tmp_path / "damaged.log.xz").write_bytes(damaged)
+    done = run(str(tmp_path / "damaged.log.xz"), str(tmp_path / "m.log"), "--out", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the xz data could not be read after" in done.stderr
+    assert len(rows(tmp_path / "m.records.csv")) == 500
+
+
+@pytest.mark.parametrize("name", ["cut.log.bz2", "cut.log"])
+def test_a_truncated_bzip2_log_is_reported_not_read_as_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """F5: bzip2 gives nothing before a block is complete, so a log shorter than a block (most
+    daily logs) that was cut short gives no byte at all: say so, whatever its name."""
+    packed = bz2.compress(write_log(tmp_path / "m.log", 100, style="nl_dsmr5"))
+    cut = tmp_path / name
+    cut.write_bytes(packed[: len(packed) * 2 // 3])
+    out = tmp_path / "out"
+    assert main(["convert", str(cut), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    problem = json.loads(captured.out)["files"][0]["problem"]
+    assert problem == (
+        f"the bzip2 data could not be read after 0 bytes: it ends early, at byte {cut.stat().st_size}"
+        " of the file (a truncated file)"
+    )
+    assert f"{cut}: {problem}" in captured.err
+    stem = name.split(".", maxsplit=1)[0]
+    assert f"input: {problem}" in (out / f"{stem}.errors.log").read_text()
+
+
+def test_a_compressed_log_damaged_from_its_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Named .gz, gzip's magic, then damage: reported, not read as a plain log of noise."""
+    packed = gzip.compress(write_log(tmp_path / "m.log", 10))
+    log = tmp_path / "bad.log.gz"
+    log.write_bytes(packed[:3] + b"\xff" + packed[4:])  # reserved flag bits set
+    assert main(["convert", str(log), "--out", str(tmp_path / "out")]) == 2
+    assert "bad.log.gz: the gzip data could not be read after 0 bytes" in capsys.readouterr().err
+
+
+def test_a_log_compressed_twice_is_read(tmp_path: Path) -> None:
+    data = write_log(tmp_path / "m.log", 12, style="nl_dsmr5")
+    (tmp_path / "twice.log.gz").write_bytes(gzip.compress(gzip.compress(data)))
+    (tmp_path / "mixed.log.xz").write_bytes(lzma.compress(bz2.compress(data)))
+    out = tmp_path / "out"
+    argv = [str(tmp_path / n) for n in ("m.log", "twice.log.gz", "mixed.log.xz")]
+    assert main(["convert", *argv, "--out", str(out)]) == 0
+    expected = (out / "m.records.csv").read_bytes()
+    assert (out / "twice.records.csv").read_bytes() == expected
+    assert (out / "mixed.records.csv").read_bytes() == expected
+
+
+def test_a_truncated_inner_log_of_a_log_compressed_twice(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inner = bz2.compress(write_log(tmp_path / "m.log", 50))
+    (tmp_path / "t.log.gz").write_bytes(gzip.compress(inner[: len(inner) // 2]))
+    assert main(["convert", str(tmp_path / "t.log.gz"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert (
+        "t.log.gz: the bzip2 (in gzip) data could not be read after 0 bytes: it ends early" in err
+    )

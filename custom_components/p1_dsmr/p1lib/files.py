@@ -27,7 +27,7 @@ import signal
 import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -90,15 +90,23 @@ class LogReader:
         packed: _Stream | None = None,
         compression: str = "",
         first: bytes = b"",
+        *,
+        errors: tuple[type[Exception], ...] = (OSError,),
+        inner: Sequence[_Stream] = (),
+        problem: str = "",
     ) -> None:
         self.path = path
         self.compression = compression
-        """``gzip``, ``bzip2``, ``xz``, or "" for a plain log."""
-        self.problem = ""
+        """``gzip``, ``bzip2``, ``xz`` (``bzip2 (in gzip)`` ... when compressed twice), or "" for
+        a plain log."""
+        self.problem = problem
         """Why reading stopped before the end (damaged or truncated compressed data, a failing
-        disk), "" when the whole log was read."""
+        disk), "" when the whole log was read. It says how many bytes of the log were read, and
+        for a compressed log within how many bytes of the file the damage lies."""
         self._raw = raw
         self._packed = packed
+        self._inner = inner
+        self._errors = errors
         self._pending = first
         self._read = 0
 
@@ -123,14 +131,9 @@ class LogReader:
                         break
                     parts.append(piece)
                     total += len(piece)
-        except (OSError, EOFError, ValueError) as err:  # zlib.error and LZMAError are too
-            what = f"the {self.compression} data" if self.compression else "the log"
-            reason = str(err) or type(err).__name__
-            if isinstance(err, EOFError):
-                reason = "it ends early (a truncated file)"
-            data = b"".join(parts)
-            self.problem = (
-                f"{what} could not be read after {self._read + len(data)} bytes: {reason}"
+        except self._errors as err:
+            self.problem = _unreadable(
+                self.compression, err, self._read + sum(map(len, parts)), self._raw
             )
         data = b"".join(parts)
         self._read += len(data)
@@ -139,8 +142,10 @@ class LogReader:
     def close(self) -> None:
         """Close the file."""
         try:
-            if self._packed is not None:
-                self._packed.close()
+            for stream in (self._packed, *reversed(self._inner)):
+                if stream is not None:
+                    with contextlib.suppress(*self._errors):
+                        stream.close()
         finally:
             self._raw.close()
 
@@ -149,6 +154,37 @@ class LogReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _unreadable(compression: str, err: BaseException, read: int, raw: BinaryIO) -> str:
+    """Why a log could not be read past ``read`` bytes (see :attr:`LogReader.problem`)."""
+    at = -1
+    with contextlib.suppress(OSError, ValueError):
+        at = raw.tell()
+    if isinstance(err, EOFError):
+        reason = "it ends early (a truncated file)"
+        if at >= 0:
+            reason = f"it ends early, at byte {at} of the file (a truncated file)"
+    else:
+        reason = str(err) or type(err).__name__
+        if compression and at >= 0:
+            reason = f"damaged at or before byte {at} of the file ({reason})"
+    what = f"the {compression} data" if compression else "the log"
+    return f"{what} could not be read after {read} bytes: {reason}"
+
+
+class _Small:
+    """A file read at most :data:`_PIECE` bytes at a time, so that where its decompressor stops on
+    damage (its ``tell``) is known to within that many bytes."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._raw.read(_PIECE if size < 0 else min(size, _PIECE))
+
+
+_PIECE = 4096
 
 
 def _kind(mode: int) -> str:
@@ -201,34 +237,110 @@ def open_log(path: Path) -> LogReader:
 
 
 def _reader(path: Path, raw: io.FileIO, head: bytes) -> LogReader:
-    """A reader of ``raw``, decompressing it when ``head`` says it is compressed."""
+    """A reader of ``raw``, decompressing it when ``head`` says it is compressed (twice, when
+    the decompressed data is itself compressed)."""
     suffix = path.suffix.lower()
     for magic, (what, suffixes, advice) in _ARCHIVES.items():
         if head.startswith(magic) and suffix in suffixes:
             raise InputError(errno.EINVAL, f"it is compressed ({what}): {advice}", str(path))
+    methods: list[str] = []
+    streams: list[_Stream] = []
+    while len(methods) < _NESTED and (method := _method(head)):
+        trial = [*methods, method]
+        errors = _errors(trial)
+        try:
+            streams, head = _open_chain(path, trial, raw)
+        except errors as err:
+            if isinstance(err, EOFError) or (not methods and suffix == _SUFFIXES[method]):
+                # Compressed data that ends before its first byte of log (a truncated file), or
+                # a file named as compressed that is damaged from the start.
+                return LogReader(
+                    path,
+                    raw,
+                    compression=_name(trial),
+                    errors=errors,
+                    problem=_unreadable(_name(trial), err, 0, raw),
+                )
+            # Not compressed data: a log (or, inside, a decompressed log) that happens to begin
+            # with those bytes (line noise). Read what came before as the log.
+            streams, head = _open_chain(path, methods, raw) if methods else ([], b"")
+            break
+        methods = trial
+    if not methods:
+        raw.seek(0)
+        return LogReader(path, raw)
+    return LogReader(
+        path,
+        raw,
+        streams[-1],
+        _name(methods),
+        head,
+        errors=_errors(methods),
+        inner=streams[:-1],
+    )
+
+
+_NESTED = 3
+"""How many times a log may be compressed (a ``.gz`` of a ``.gz``...)."""
+_SUFFIXES = {"gzip": ".gz", "bzip2": ".bz2", "xz": ".xz"}
+
+
+def _method(head: bytes) -> str:
+    """The compression ``head`` begins with, or ""."""
     for magic, method in _MAGIC.items():
-        if not head.startswith(magic):
-            continue
-        try:
-            stream = _decompressing(method, raw)
-        except ImportError as err:
-            raise InputError(
-                errno.EINVAL,
-                f"it is compressed with {method}, which this Python cannot decompress ({err})",
-                str(path),
-            ) from err
-        try:
-            first = stream.read(1)
-        except (OSError, EOFError, ValueError):
-            # Not really compressed data: a log that happens to begin with those bytes (line
-            # noise). Read it as it is.
-            raw.seek(0)
-            return LogReader(path, raw)
-        return LogReader(path, raw, stream, method, first)
-    return LogReader(path, raw)
+        if head.startswith(magic):
+            return method
+    return ""
 
 
-def _decompressing(method: str, raw: BinaryIO) -> _Stream:
+def _name(methods: Sequence[str]) -> str:
+    """``gzip``, or ``bzip2 (in gzip)`` for a bzip2 log compressed again with gzip."""
+    return methods[-1] + "".join(f" (in {method})" for method in reversed(methods[:-1]))
+
+
+def _errors(methods: Sequence[str]) -> tuple[type[Exception], ...]:
+    """What reading data compressed with ``methods`` raises when the data is damaged."""
+    errors: list[type[Exception]] = [OSError, EOFError, ValueError]
+    if "gzip" in methods:
+        import zlib
+
+        errors.append(zlib.error)
+    if "xz" in methods:
+        with contextlib.suppress(ImportError):
+            import lzma
+
+            errors.append(lzma.LZMAError)
+    return tuple(errors)
+
+
+def _open_chain(path: Path, methods: Sequence[str], raw: io.FileIO) -> tuple[list[_Stream], bytes]:
+    """Decompressors of ``raw`` for ``methods`` (outermost first) from its start, and the first
+    bytes of the log they give. Raises :class:`InputError` for a method this Python lacks, or what
+    the decompressors raise for damaged data (having closed them)."""
+    raw.seek(0)
+    streams: list[_Stream] = []
+    source: BinaryIO | _Stream = cast("BinaryIO", _Small(raw))
+    try:
+        for method in methods:
+            try:
+                source = _decompressing(method, source)
+            except ImportError as err:
+                raise InputError(
+                    errno.EINVAL,
+                    f"it is compressed with {method}, which this Python cannot decompress ({err})",
+                    str(path),
+                ) from err
+            streams.append(source)
+        return streams, streams[-1].read(16)
+    except BaseException:
+        for stream in reversed(streams):
+            with contextlib.suppress(Exception):
+                stream.close()
+        raise
+
+
+def _decompressing(method: str, source: BinaryIO | _Stream) -> _Stream:
+    raw = cast("BinaryIO", source)  # a decompressor only calls read()
     if method == "gzip":
         import gzip
 
