@@ -370,7 +370,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
-@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGINT", 130)])
+@pytest.mark.parametrize(("name", "code"), [("SIGTERM", 143), ("SIGINT", 130), ("SIGHUP", 129)])
 def test_a_signal_during_a_conversion_leaves_nothing(tmp_path: Path, name: str, code: int) -> None:
     """The signal arrives while the outputs are open (the first chunk was read)."""
     log = tmp_path / "m.log"
@@ -390,7 +390,9 @@ def test_a_signal_during_a_conversion_leaves_nothing(tmp_path: Path, name: str, 
     assert list(out.iterdir()) == []
 
 
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+@pytest.mark.parametrize(
+    ("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGHUP, 129)]
+)
 def test_a_signal_from_outside_leaves_no_part_file(
     tmp_path: Path, sig: signal.Signals, code: int
 ) -> None:
@@ -418,6 +420,7 @@ def test_a_signal_from_outside_leaves_no_part_file(
     finally:
         process.kill()
     assert process.returncode == code, stderr
+    assert f"interrupted ({sig.name})" in stderr
     assert "Traceback" not in stderr
     assert leftovers(out) == []
     assert not (out / "long.records.csv").exists()
@@ -580,3 +583,49 @@ def test_a_truncated_inner_log_of_a_log_compressed_twice(
     assert (
         "t.log.gz: the bzip2 (in gzip) data could not be read after 0 bytes: it ends early" in err
     )
+
+
+def test_a_later_run_removes_what_a_killed_one_left(tmp_path: Path) -> None:
+    """F13: SIGKILL cannot be caught, so its temporary files stay; the next run that writes the
+    same outputs deletes them once they are old, and only those of a process that is gone."""
+    telegram = MeterSimulator("nl_dsmr5", seed=1).telegram()
+    log = tmp_path / "long.log.gz"
+    log.write_bytes(gzip.compress(telegram * 400_000))
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), "convert", str(log), "--out", str(out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and len(leftovers(out)) == 3):
+            assert process.poll() is None
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=60)
+    finally:
+        process.kill()
+    killed = leftovers(out)
+    assert len(killed) == 3
+    assert all(name.startswith(".long.") and f".{process.pid}-" in name for name in killed)
+    # Planted beside them: a temporary file of a running process (this one), a link, another
+    # output's, all as old; and one of the killed process that is recent.
+    alive = out / f".long.records.csv.{os.getpid()}-0badcafe.part"
+    link = out / ".long.errors.log.999999-0badcafe.part"
+    other = out / f".other.records.csv.{process.pid}-0badcafe.part"
+    recent = out / f".long.validity.csv.{process.pid}-12345678.part"
+    alive.write_text("writing")
+    link.symlink_to(tmp_path / "victim")
+    other.write_text("not ours")
+    old = time.time() - files.STALE_AFTER - 60
+    for path in [*(out / name for name in killed), alive, other]:
+        os.utime(path, (old, old))
+    os.utime(link, (old, old), follow_symlinks=False)
+    recent.write_text("recent")
+    short = tmp_path / "long.log"
+    write_log(short, 3)
+    assert main(["convert", str(short), "--out", str(out)]) == 0
+    assert leftovers(out) == sorted(p.name for p in (alive, link, other, recent))
+    assert len(rows(out / "long.records.csv")) == 3

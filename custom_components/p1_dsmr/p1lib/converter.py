@@ -247,25 +247,36 @@ def convert(
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived (raised like KeyboardInterrupt for SIGINT, so outputs are cleaned up)."""
+    """SIGTERM or SIGHUP arrived (raised like KeyboardInterrupt for SIGINT, so outputs are cleaned
+    up); ``args[0]`` is the signal's number."""
+
+
+_TERMINATING = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals that end a conversion cleanly: SIGTERM (kill, a service stopping), SIGHUP (the
+terminal closed, an SSH session dropped)."""
 
 
 @contextlib.contextmanager
 def _terminable() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while the block runs (in the main thread)."""
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while the block runs (in the main
+    thread)."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
+    previous: dict[int, object] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
-        yield
-        return
+        for signum in _TERMINATING:
+            previous[signum] = signal.signal(signum, terminate)
+    except (ValueError, OSError):  # not the main thread
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _delimiter(text: str) -> str:
@@ -429,9 +440,12 @@ def _run_convert(args: argparse.Namespace) -> int:
                     _error(f"{display_name(log)}: {summary.decryption_problem}{hint}")
                     code = 2
     except (KeyboardInterrupt, Terminated) as err:
-        name = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
-        _error(f"interrupted ({name}): the input being converted left no output")
-        code = 143 if isinstance(err, Terminated) else 130
+        signum = err.args[0] if isinstance(err, Terminated) else signal.SIGINT
+        _error(
+            f"interrupted ({signal.Signals(signum).name}): the input being converted left no"
+            " output"
+        )
+        code = 128 + signum
     totals = {
         key: sum(getattr(s, key) for s in summaries)
         for key in ("telegrams", "valid", "repaired", "invalid", "unverified")

@@ -25,6 +25,7 @@ import io
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol, cast
@@ -390,8 +391,49 @@ class _OutputFile(io.FileIO):
 
 
 def _token() -> str:
-    """Eight random hex digits (a temporary file's name)."""
-    return os.urandom(4).hex()
+    """The writing process's id and eight random hex digits (a temporary file's name)."""
+    return f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+STALE_AFTER = 3600.0
+"""Seconds a temporary file of a process that no longer runs stays untouched before a later run
+that writes the same output deletes it (a conversion killed with SIGKILL, a machine that lost
+power)."""
+
+
+def _remove_stale(final: Path) -> None:
+    """Delete the temporary files of ``final`` that a process which no longer runs left behind
+    (regular files named by :func:`_token`, untouched for :data:`STALE_AFTER` seconds)."""
+    prefix, now = f".{final.name}.", time.time()
+    with contextlib.suppress(OSError), os.scandir(final.parent) as entries:
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(".part")):
+                continue
+            pid, _, token = name[len(prefix) : -len(".part")].partition("-")
+            if not (pid.isdigit() and len(token) == 8 and all(c in _HEX for c in token)):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                old = stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_AFTER
+                if old and not _runs(int(pid)):
+                    os.unlink(entry.path)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _runs(pid: int) -> bool:
+    """Whether a process ``pid`` runs (or may: when that cannot be told)."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows, os.kill would end it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True  # another user's process, or no way to ask
+    return True
 
 
 def _create(final: Path, mode: int = 0o666) -> tuple[Path, int]:
@@ -420,6 +462,8 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
     created: list[tuple[Path, _OutputFile]] = []
     try:
         with held_signals():
+            for final in paths:
+                _remove_stale(final)
             for final in paths:
                 temp, fd = _create(final, mode)
                 try:
