@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import bz2
 import csv
+import errno
 import gzip
 import json
 import lzma
@@ -629,3 +630,57 @@ def test_a_later_run_removes_what_a_killed_one_left(tmp_path: Path) -> None:
     assert main(["convert", str(short), "--out", str(out)]) == 0
     assert leftovers(out) == sorted(p.name for p in (alive, link, other, recent))
     assert len(rows(out / "long.records.csv")) == 3
+
+
+@pytest.mark.parametrize("had_records", [True, False])
+def test_an_output_that_cannot_be_renamed_leaves_the_earlier_set_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], had_records: bool
+) -> None:
+    """F14: a directory at one output's name: the outputs renamed before it are put back as they
+    were, so the set is the previous run's, not a mix of two runs."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "m.validity.csv").mkdir()
+    (out / "m.errors.log").write_text("OLD")
+    if had_records:
+        (out / "m.records.csv").write_text("OLD records")
+    log = tmp_path / "m.log"
+    write_log(log, 3)
+    assert main(["convert", str(log), "--out", str(out)]) == 2
+    assert f"cannot write {out / 'm.validity.csv'}: Is a directory" in capsys.readouterr().err
+    assert (out / "m.errors.log").read_text() == "OLD"
+    if had_records:
+        assert (out / "m.records.csv").read_text() == "OLD records"
+    else:
+        assert not (out / "m.records.csv").exists()
+    assert (out / "m.validity.csv").is_dir()
+    assert leftovers(out) == []
+
+
+def test_a_failed_rename_puts_back_a_link_and_a_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last rename fails (a file system refusing it): the two before it are undone, a symbolic
+    link at an output's name included (put back as the link, its target untouched)."""
+    out = tmp_path / "out"
+    out.mkdir()
+    target = tmp_path / "target"
+    target.write_text("target")
+    (out / "m.records.csv").symlink_to(target)
+    (out / "m.validity.csv").write_text("OLD validity")
+    real = os.replace
+
+    def refused(source: object, final: object) -> None:
+        if str(final).endswith("m.errors.log"):
+            raise PermissionError(errno.EPERM, "Operation not permitted", str(source))
+        real(source, final)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(files.os, "replace", refused)
+    log = tmp_path / "m.log"
+    write_log(log, 3)
+    assert main(["convert", str(log), "--out", str(out)]) == 2
+    assert (out / "m.records.csv").readlink() == target
+    assert target.read_text() == "target"
+    assert (out / "m.validity.csv").read_text() == "OLD validity"
+    assert not (out / "m.errors.log").exists()
+    assert leftovers(out) == []

@@ -476,13 +476,7 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
         with held_signals():
             for _, file in created:
                 file.close()
-            for (temp, _), final in zip(created, paths, strict=True):
-                try:
-                    os.replace(temp, final)
-                except OSError as err:
-                    if err.filename is None or err.filename == str(temp):
-                        err.filename = str(final)
-                    raise
+            _install([temp for temp, _ in created], paths)
             created.clear()
     finally:
         with held_signals():
@@ -491,6 +485,60 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
                     file.close()
                 with contextlib.suppress(OSError):
                     temp.unlink()
+
+
+def _install(temps: Sequence[Path], finals: Sequence[Path]) -> None:
+    """Rename each of ``temps`` to its name in ``finals``: all of them, or, when one cannot be,
+    none (the outputs already renamed are put back as they were, so a set of outputs is never a
+    mix of two runs); raises the failure, its ``filename`` the output's."""
+    backups: list[Path | None] = []
+    try:
+        for temp, final in zip(temps, finals, strict=True):
+            backups.append(_backup(final))
+            try:
+                os.replace(temp, final)
+            except OSError as err:
+                if err.filename is None or err.filename == str(temp):
+                    err.filename = str(final)
+                raise
+    except BaseException:
+        for final, backup in zip(finals, backups[:-1], strict=False):  # the ones renamed
+            with contextlib.suppress(OSError):
+                if backup is None:
+                    os.unlink(final)  # it was new
+                elif backup != _KEPT:
+                    os.replace(backup, final)
+        if backups and backups[-1] not in (None, _KEPT):
+            with contextlib.suppress(OSError):
+                os.unlink(backups[-1])
+        raise
+    for backup in backups:
+        if backup not in (None, _KEPT):
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+
+
+def _backup(final: Path) -> Path | None:
+    """A second name (a hard link) for the file at ``final``, to put it back if the set of
+    outputs cannot be completed; None when there is no such file, :data:`_KEPT` when it cannot
+    have one (a file system without hard links: then a failure leaves the new output there rather
+    than lose both)."""
+    if not os.path.lexists(final):
+        return None
+    for _ in range(16):
+        backup = final.with_name(f".{final.name}.{_token()}.part")
+        try:
+            os.link(final, backup, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+        return backup
+    return _KEPT
+
+
+_KEPT = Path()
+"""See :func:`_backup`."""
 
 
 def output_stems(paths: Sequence[Path], out_dir: Path, suffixes: Sequence[str]) -> list[str]:
