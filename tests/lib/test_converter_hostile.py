@@ -684,3 +684,48 @@ def test_a_failed_rename_puts_back_a_link_and_a_file(
     assert (out / "m.validity.csv").read_text() == "OLD validity"
     assert not (out / "m.errors.log").exists()
     assert leftovers(out) == []
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full here")
+def test_standard_output_on_a_full_device(tmp_path: Path) -> None:
+    """F16: the summary cannot be written: said on standard error, exit 2, the outputs kept."""
+    log = tmp_path / "m.log"
+    write_log(log, 3)
+    command = [sys.executable, str(SCRIPT), "convert", str(log)]
+    with Path("/dev/full").open("w") as full:
+        done = subprocess.run(
+            [*command, "--out", str(tmp_path / "a")],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr == (
+            "p1-dsmr: cannot write the summary to standard output: No space left on device\n"
+        )
+        assert len(rows(tmp_path / "a" / "m.records.csv")) == 3
+        # Standard error full as well: nothing can be said, and still no crash.
+        missing = str(tmp_path / "missing.log")
+        done = subprocess.run(
+            [*command, missing, "--out", str(tmp_path / "b")],
+            stdout=full,
+            stderr=full,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 2
+    assert len(rows(tmp_path / "b" / "m.records.csv")) == 3
+
+
+def test_a_closed_pipe_is_no_failure(tmp_path: Path) -> None:
+    log = tmp_path / "m.log"
+    write_log(log, 3)
+    command = [sys.executable, str(SCRIPT), "convert", str(log), "--out", str(tmp_path / "o")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before the summary comes
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert stderr == b""

@@ -16,6 +16,7 @@ import gc
 import io
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -385,7 +386,34 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"p1-dsmr: {message}", file=sys.stderr)
+    """Say ``message`` on standard error (when it can be written: nothing else can be done)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"p1-dsmr: {message}", file=sys.stderr, flush=True)
+
+
+def _print_summary(text: str) -> bool:
+    """Print ``text`` on standard output; False when it could not be written (a full device), said
+    on standard error. A closed pipe (``| head``) is no failure: the reader wanted no more."""
+    try:
+        print(text, flush=True)
+    except OSError as err:
+        _discard_stdout()
+        if isinstance(err, BrokenPipeError):
+            return True
+        _error(f"cannot write the summary to standard output: {err.strerror or err}")
+        return False
+    return True
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's last flush of what could not
+    be written fails no more (it would print a traceback of its own)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -456,8 +484,8 @@ def _run_convert(args: argparse.Namespace) -> int:
         "files": [asdict(s) for s in summaries],
         "out": display_name(out),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(figures))
+    if not _print_summary(json.dumps(figures)):
+        code = code or 2
     return code
 
 
