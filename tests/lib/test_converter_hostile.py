@@ -729,3 +729,62 @@ def test_a_closed_pipe_is_no_failure(tmp_path: Path) -> None:
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert stderr == b""
+
+
+def test_a_read_only_output_directory_names_the_output(tmp_path: Path) -> None:
+    """F18: a real read-only file system: the message names the output, not its hidden
+    temporary name."""
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        log = tmp_path / "m.log"
+        write_log(log, 2)
+        done = run(str(log), "--out", str(mount))
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+    assert done.returncode == 2
+    assert (
+        done.stderr == f"p1-dsmr: cannot write {mount / 'm.records.csv'}: Read-only file system\n"
+    )
+
+
+def test_an_output_directory_below_a_file_names_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("a file")
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    assert main(["convert", str(log), "--out", str(afile / "sub" / "dir")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"p1-dsmr: cannot write {afile}: not a directory (a file has that name)\n"
+
+
+def test_ctrl_c_while_it_starts_prints_no_traceback(tmp_path: Path) -> None:
+    """F18: SIGINT at any moment of the start (modules importing, options read, the first
+    input opened): exit 130 (or killed before Python could catch it), never a traceback of the
+    converter's own start (a SIGINT while the interpreter starts, before the script runs, is
+    Python's)."""
+    log = tmp_path / "m.log"
+    write_log(log, 2)
+    for delay in (0.01, 0.02, 0.03, 0.04, 0.05, 0.06, 0.08, 0.1, 0.15, 0.2, 0.3):
+        process = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "convert", str(log), "--out", str(tmp_path / "o")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(delay)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        assert str(SCRIPT) not in stderr, (delay, stderr)  # no traceback through the script
+        assert "p1lib" not in stderr, (delay, stderr)
+        if "Traceback" not in stderr and "Fatal Python error" not in stderr:  # Python's own start
+            assert process.returncode in (0, 130, -signal.SIGINT), (delay, stderr)

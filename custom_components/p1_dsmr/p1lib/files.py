@@ -448,8 +448,7 @@ def _create(final: Path, mode: int = 0o666) -> tuple[Path, int]:
         except FileExistsError:
             continue
         except OSError as err:
-            if err.filename is None:
-                err.filename = str(final)
+            err.filename = str(final)  # the output, not its hidden temporary name
             raise
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(final))
 
