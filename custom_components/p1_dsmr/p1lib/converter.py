@@ -197,6 +197,14 @@ def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str,
     return paths
 
 
+def _not_a_directory(path: Path) -> Path:
+    """The part of ``path`` that exists and is not a directory (``afile`` of ``afile/sub``)."""
+    for part in (path, *path.parents):
+        if os.path.lexists(part):
+            return path if part.is_dir() else part
+    return path
+
+
 def convert_to_directory(
     source: ByteSource,
     name: str,
@@ -216,7 +224,7 @@ def convert_to_directory(
         out_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as err:
         raise NotADirectoryError(
-            err.errno, "not a directory (a file has that name)", str(err.filename or out_dir)
+            err.errno, "not a directory (a file has that name)", str(_not_a_directory(out_dir))
         ) from err
     with atomic_outputs(list(paths.values()), mode) as files, contextlib.ExitStack() as stack:
         records, validity, errors = (
@@ -367,6 +375,46 @@ def _add_convert_arguments(conv: argparse.ArgumentParser) -> None:
         help="verify each encrypted frame with this authentication key (without it, the"
         " telegrams' CRC carries integrity)",
     )
+    for kind, what in (("key", "the key"), ("auth-key", "the authentication key")):
+        variable = _KEY_VARIABLES[kind]
+        conv.add_argument(
+            f"--{kind}-file",
+            type=Path,
+            metavar="FILE",
+            help=f"read {what} from FILE (its hexadecimal digits), so that it is not seen in the"
+            f" process list or the shell's history; or set ${variable}",
+        )
+
+
+_KEY_VARIABLES = {"key": "P1_DSMR_KEY", "auth-key": "P1_DSMR_AUTH_KEY"}
+"""Environment variables that may hold the keys (when neither option nor file gives them)."""
+
+
+def _secret(args: argparse.Namespace, kind: str) -> bytes | None:
+    """The key (``kind`` ``key``) or authentication key (``auth-key``): from its option, its
+    file, or its environment variable, in that order. Raises ValueError with a message that never
+    repeats the key."""
+    attribute = kind.replace("-", "_")
+    given: bytes | None = getattr(args, attribute)
+    if given is not None:
+        return given
+    what = "key" if kind == "key" else "authentication key"
+    path: Path | None = getattr(args, f"{attribute}_file")
+    if path is not None:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                text = handle.read(4096)
+        except OSError as err:
+            raise ValueError(
+                f"cannot read the {what} file {display_name(path)}: {err.strerror or err}"
+            ) from None
+        try:
+            return parse_key(text, f"{what} in {display_name(path)}")
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+    variable = _KEY_VARIABLES[kind]
+    text = os.environ.get(variable, "")
+    return parse_key(text, f"{what} in ${variable}") if text.strip() else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -421,6 +469,11 @@ def _run_convert(args: argparse.Namespace) -> int:
     when interrupted (SIGINT, SIGTERM)."""
     if args.delimiter == args.decimal:
         _error("--delimiter and --decimal must differ")
+        return 2
+    try:
+        args.key, args.auth_key = _secret(args, "key"), _secret(args, "auth-key")
+    except ValueError as err:
+        _error(str(err))
         return 2
     if args.auth_key is not None and args.key is None:
         _error("--auth-key needs --key")
