@@ -57,6 +57,9 @@ SAMPLE_LOG = Path(__file__).parent / "samples" / "hu_sanxing_demo.log"
 """The bundled sample log (generated, Hungarian Sanxing style, with noise): the default input."""
 
 CHUNK = 1 << 20
+"""Bytes read from an input at a time."""
+FEED = 1 << 16
+"""Bytes given to the decoder at a time (the framing does not depend on it)."""
 _SUFFIXES = (".records.csv", ".validity.csv", ".errors.log", ".repaired.log")
 
 
@@ -146,7 +149,10 @@ def convert_stream(
                     repaired.write(result.data)
 
     while chunk := source.read(CHUNK):
-        write(decoder.feed(chunk))
+        # Fed a slice at a time: a slice of noise cut into tiny frames (``/`` and a line end,
+        # over and over) gives a result per frame, and their list must stay small.
+        for start in range(0, len(chunk), FEED):
+            write(decoder.feed(chunk[start : start + FEED]))
     write(decoder.flush())
     records_writer.finish()
     validity_writer.finish()
