@@ -529,8 +529,7 @@ def _run_convert(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, Terminated) as err:
         signum = err.args[0] if isinstance(err, Terminated) else signal.SIGINT
         _error(
-            f"interrupted ({signal.Signals(signum).name}): the input being converted left no"
-            " output"
+            f"interrupted ({signal.Signals(signum).name}): the input being converted left no output"
         )
         code = 128 + signum
     totals = {
