@@ -819,3 +819,33 @@ def test_noise_of_tiny_frames_keeps_memory_small(tmp_path: Path) -> None:
     frames, peak = map(int, done.stdout.split())
     assert frames == 3 << 16
     assert peak < 60e6, peak
+
+
+def test_an_unexpected_error_loses_only_its_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug the converter does not expect, on one input: said in a line, that input leaves no
+    output, the others are converted, exit 2."""
+    from p1lib import converter
+
+    real = converter.convert_stream
+
+    def failing(source: object, name: str, *args: object) -> object:
+        if name.endswith("bad.log"):
+            raise IndexError("index out of range")
+        return real(source, name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(converter, "convert_stream", failing)
+    bad, good = tmp_path / "bad.log", tmp_path / "good.log"
+    write_log(bad, 3)
+    write_log(good, 3)
+    out = tmp_path / "out"
+    assert main(["convert", str(bad), str(good), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"p1-dsmr: cannot convert {bad}: unexpected IndexError at " in err
+    assert "index out of range (a bug: please report it with this log)" in err
+    assert sorted(p.name for p in out.iterdir()) == [
+        "good.errors.log",
+        "good.records.csv",
+        "good.validity.csv",
+    ]

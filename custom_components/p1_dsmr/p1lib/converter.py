@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -470,6 +471,16 @@ def _discard_stdout() -> None:
             os.close(null)
 
 
+def _bug(err: Exception) -> str:
+    """An unexpected error, in a line: what and where (to report it)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"unexpected {type(err).__name__}{where}: {err} (a bug: please report it with this log);"
+        " the other inputs are converted"
+    )
+
+
 def _run_convert(args: argparse.Namespace) -> int:
     """The ``convert`` command: exit code 0; 2 when an input or an output failed; 130 or 143
     when interrupted (SIGINT, SIGTERM)."""
@@ -512,6 +523,10 @@ def _run_convert(args: argparse.Namespace) -> int:
                 except OSError as err:
                     where = display_name(err.filename) if err.filename else display_name(out)
                     _error(f"cannot write {where}: {err.strerror or err}")
+                    code = 2
+                    continue
+                except Exception as err:  # a bug: this input is lost, not the others
+                    _error(f"cannot convert {display_name(log)}: {_bug(err)}")
                     code = 2
                     continue
                 summaries.append(summary)
