@@ -329,8 +329,7 @@ def test_a_belgian_peak_history_is_read_in_belgian_time() -> None:
 
 def test_runs_of_small_noise_frames_share_a_validity_row() -> None:
     good = hungarian()
-    # noise frames: a header after garbage and a line end each (without a line end it is noise,
-    # not a frame)
+    # noise frames: a header after garbage and a line end each (without a line end: noise)
     log = good + b"x/ABC\r\n" * 500 + good + b"x/ABC\r\n" * 3
     decoder = Decoder()
     validity = io.StringIO()
