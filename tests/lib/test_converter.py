@@ -176,3 +176,51 @@ def test_batch_collection_restores_the_collector() -> None:
     with pytest.raises(RuntimeError), converter.batch_collection():
         raise RuntimeError
     assert gc.get_threshold() == before
+
+
+class _Chunks:
+    """A byte source that gives ``data`` in pieces of the given sizes (cycled)."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        self._data, self._sizes, self._at, self._n = data, sizes, 0, 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        step = self._sizes[self._n % len(self._sizes)]
+        self._n += 1
+        piece = self._data[self._at : self._at + min(step, size if size >= 0 else step)]
+        self._at += len(piece)
+        return piece
+
+
+def _converted(source: converter.ByteSource) -> tuple[str, str, str]:
+    outputs = [io.StringIO(), io.StringIO(), io.StringIO()]
+    converter.convert_stream(source, "x", *outputs, None, ConvertOptions())
+    records, validity, errors = (out.getvalue() for out in outputs)
+    return records, validity, errors.split("\nSummary")[0]
+
+
+@pytest.mark.parametrize("size", [3000, 24_084])
+def test_the_outputs_do_not_depend_on_where_reads_cut_the_log(size: int) -> None:
+    """F12: a telegram (a normal one, and one over the 16 KiB limit) across the converter's 1 MiB
+    read and its 64 KiB decoder feed gives the same outputs as the log read in any pieces."""
+    from .builders import telegram
+
+    sim = MeterSimulator("nl_dsmr5", seed=4)
+    text = "0-0:96.13.0(" + "41" * ((size - 200) // 2) + ")"
+    big = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000001.000*kWh)", text)
+    good = b"".join(sim.telegrams(3))
+    seen = []
+    for before in (converter.CHUNK - 22_000, converter.FEED - 1000, 0):
+        filler = (b"noise \r\n" * (before // 8 + 1))[:before]
+        log = filler + good + big + good
+        whole = _converted(io.BytesIO(log))
+        for sizes in ([1], [4096], [7, 1 << 20, 13], [len(log)]):
+            if sizes == [1] and len(log) > 200_000:
+                continue
+            assert _converted(_Chunks(log, sizes)) == whole, (before, sizes)
+        rows = list(csv.DictReader(io.StringIO(whole[1])))
+        seen.append([row["status"] for row in rows if int(row["offset"]) >= before])
+    assert seen[0] == seen[1] == seen[2]  # the same wherever the telegram lies
+    assert seen[0][:3] == seen[0][-3:] == ["valid"] * 3
+    if size < 16_384:
+        assert seen[0] == ["valid"] * 7

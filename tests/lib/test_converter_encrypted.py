@@ -291,3 +291,44 @@ def test_an_encrypted_log_without_cryptography(tmp_path: Path, python: str) -> N
     assert done.returncode == 2
     assert "no key: this meter encrypts its telegrams: a key is needed (--key HEX)" in done.stderr
     assert done.stderr.endswith("cryptography never asked for\n")
+
+
+@needs_cryptography
+def test_keys_from_a_file_or_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """F18: a key on the command line is seen in the process list and the shell's history: it can
+    come from a file or from the environment instead."""
+    _, encrypted_log, plain = write_logs(tmp_path)
+    key_file = tmp_path / "meter.key"
+    key_file.write_text(f"{KEY_HEX}\n")
+    auth_file = tmp_path / "meter.auth"
+    auth_file.write_text(AUTH_HEX.lower())
+    args = ["--key-file", key_file, "--auth-key-file", auth_file]
+    code, summary, err = run(capsys, encrypted_log, "--out", tmp_path / "a", *args)
+    assert (code, err, summary["valid"]) == (0, "", len(plain))
+    monkeypatch.setenv("P1_DSMR_KEY", KEY_HEX)
+    monkeypatch.setenv("P1_DSMR_AUTH_KEY", AUTH_HEX)
+    code, summary, err = run(capsys, encrypted_log, "--out", tmp_path / "b")
+    assert (code, err, summary["valid"]) == (0, "", len(plain))
+    monkeypatch.setenv("P1_DSMR_AUTH_KEY", OTHER_KEY.hex())  # the option comes first
+    code, summary, err = run(capsys, encrypted_log, "--out", tmp_path / "c", "--auth-key", AUTH_HEX)
+    assert (code, err, summary["valid"]) == (0, "", len(plain))
+
+
+def test_a_key_file_that_cannot_be_used(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "missing.key"
+    assert main(["convert", "--out", str(tmp_path), "--key-file", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"p1-dsmr: cannot read the key file {missing}: No such file or directory\n"
+    bad = tmp_path / "bad.key"
+    bad.write_text("secret-ish but not hex")
+    assert main(["convert", "--out", str(tmp_path), "--key-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"p1-dsmr: the key in {bad} holds characters that are not hexadecimal digits\n")
+    assert "secret" not in err
+    monkeypatch.setenv("P1_DSMR_KEY", "0011")
+    assert main(["convert", "--out", str(tmp_path)]) == 2
+    assert "the key in $P1_DSMR_KEY is 32 hexadecimal digits" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from p1lib import files
+from p1lib import files, logs
 from p1lib.converter import main
 from p1lib.files import InputError, atomic_outputs, open_log
 
@@ -41,7 +41,7 @@ def test_a_compression_this_python_lacks(
     def missing(method: str, raw: object) -> object:
         raise ImportError("No module named '_lzma'")
 
-    monkeypatch.setattr(files, "_decompressing", missing)
+    monkeypatch.setattr(logs, "_decompressing", missing)
     assert main(["convert", str(log), "--out", str(tmp_path / "out")]) == 2
     assert (
         "it is compressed with xz, which this Python cannot decompress" in capsys.readouterr().err

@@ -527,3 +527,37 @@ def test_dsmr22_gas_in_dm3() -> None:
     assert gas is not None
     assert (gas.number, gas.unit, gas.number_text) == (1234.567, "m3", "1234.567")
     assert gas.timestamp == datetime(2016, 11, 7, 19, tzinfo=CET)
+
+
+@pytest.mark.parametrize("unit", ["m3", "dm3"])
+def test_dsmr22_gas_on_the_same_line(unit: str) -> None:
+    """F15: the reading on its header's line (as the DSMR 2.2/3 examples of other readers have
+    it) is read as when it comes on the next line."""
+    lines = ["0-1:24.1.0(3)", f"0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)({unit})"]
+    same = telegram(
+        *lines[:1],
+        lines[1] + "(01001.001)",
+        "0-1:24.4.0(1)",
+        crc=False,
+        header="/ISk5\\2MT382-1004",
+    )
+    apart = telegram(*lines, "(01001.001)", "0-1:24.4.0(1)", crc=False, header="/ISk5\\2MT382-1004")
+    gas, expected = parse(same).get("0-1:24.3.0"), parse(apart).get("0-1:24.3.0")
+    assert gas is not None
+    assert expected is not None
+    assert gas.number == expected.number == (1001.001 if unit == "m3" else 1.001001)
+    assert gas.unit == "m3"
+    assert gas.timestamp == expected.timestamp
+    assert gas.timestamp is not None
+    assert not parse(same).unparsed
+    assert parse_line(lines[1].encode() + b"(01001.001)") == gas
+
+
+def test_a_24_3_0_line_without_a_reading_is_left_as_it_is() -> None:
+    line = b"0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)"
+    obj = parse_line(line)
+    assert obj is not None
+    assert obj.number is None
+    other = parse_line(b"0-1:24.2.1(161107190000)(00)(m3)(5)")  # not the DSMR 2.2 code
+    assert other is not None
+    assert other.number is None

@@ -16,9 +16,11 @@ import gc
 import io
 import json
 import math
+import os
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -56,6 +58,9 @@ SAMPLE_LOG = Path(__file__).parent / "samples" / "hu_sanxing_demo.log"
 """The bundled sample log (generated, Hungarian Sanxing style, with noise): the default input."""
 
 CHUNK = 1 << 20
+"""Bytes read from an input at a time."""
+FEED = 1 << 16
+"""Bytes given to the decoder at a time (the framing does not depend on it)."""
 _SUFFIXES = (".records.csv", ".validity.csv", ".errors.log", ".repaired.log")
 
 
@@ -145,7 +150,10 @@ def convert_stream(
                     repaired.write(result.data)
 
     while chunk := source.read(CHUNK):
-        write(decoder.feed(chunk))
+        # Fed a slice at a time: a slice of noise cut into tiny frames (``/`` and a line end,
+        # over and over) gives a result per frame, and their list must stay small.
+        for start in range(0, len(chunk), FEED):
+            write(decoder.feed(chunk[start : start + FEED]))
     write(decoder.flush())
     records_writer.finish()
     validity_writer.finish()
@@ -196,6 +204,14 @@ def output_paths(out_dir: Path, stem: str, options: ConvertOptions) -> dict[str,
     return paths
 
 
+def _not_a_directory(path: Path) -> Path:
+    """The part of ``path`` that exists and is not a directory (``afile`` of ``afile/sub``)."""
+    for part in (path, *path.parents):
+        if os.path.lexists(part):
+            return path if part.is_dir() else part
+    return path
+
+
 def convert_to_directory(
     source: ByteSource,
     name: str,
@@ -215,7 +231,7 @@ def convert_to_directory(
         out_dir.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError) as err:
         raise NotADirectoryError(
-            err.errno, "not a directory (a file has that name)", str(err.filename or out_dir)
+            err.errno, "not a directory (a file has that name)", str(_not_a_directory(out_dir))
         ) from err
     with atomic_outputs(list(paths.values()), mode) as files, contextlib.ExitStack() as stack:
         records, validity, errors = (
@@ -247,25 +263,36 @@ def convert(
 
 
 class Terminated(BaseException):
-    """SIGTERM arrived (raised like KeyboardInterrupt for SIGINT, so outputs are cleaned up)."""
+    """SIGTERM or SIGHUP arrived (raised like KeyboardInterrupt for SIGINT, so outputs are cleaned
+    up); ``args[0]`` is the signal's number."""
+
+
+_TERMINATING = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+"""Signals that end a conversion cleanly: SIGTERM (kill, a service stopping), SIGHUP (the
+terminal closed, an SSH session dropped)."""
 
 
 @contextlib.contextmanager
 def _terminable() -> Iterator[None]:
-    """Turn SIGTERM into :class:`Terminated` while the block runs (in the main thread)."""
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` while the block runs (in the main
+    thread)."""
 
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise Terminated(signum)
 
+    previous: dict[int, object] = {}
     try:
-        previous = signal.signal(signal.SIGTERM, terminate)
-    except (ValueError, OSError, AttributeError):  # not the main thread, or no SIGTERM
-        yield
-        return
+        for signum in _TERMINATING:
+            previous[signum] = signal.signal(signum, terminate)
+    except (ValueError, OSError):  # not the main thread
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
 
 
 def _delimiter(text: str) -> str:
@@ -355,6 +382,46 @@ def _add_convert_arguments(conv: argparse.ArgumentParser) -> None:
         help="verify each encrypted frame with this authentication key (without it, the"
         " telegrams' CRC carries integrity)",
     )
+    for kind, what in (("key", "the key"), ("auth-key", "the authentication key")):
+        variable = _KEY_VARIABLES[kind]
+        conv.add_argument(
+            f"--{kind}-file",
+            type=Path,
+            metavar="FILE",
+            help=f"read {what} from FILE (its hexadecimal digits), so that it is not seen in the"
+            f" process list or the shell's history; or set ${variable}",
+        )
+
+
+_KEY_VARIABLES = {"key": "P1_DSMR_KEY", "auth-key": "P1_DSMR_AUTH_KEY"}
+"""Environment variables that may hold the keys (when neither option nor file gives them)."""
+
+
+def _secret(args: argparse.Namespace, kind: str) -> bytes | None:
+    """The key (``kind`` ``key``) or authentication key (``auth-key``): from its option, its
+    file, or its environment variable, in that order. Raises ValueError with a message that never
+    repeats the key."""
+    attribute = kind.replace("-", "_")
+    given: bytes | None = getattr(args, attribute)
+    if given is not None:
+        return given
+    what = "key" if kind == "key" else "authentication key"
+    path: Path | None = getattr(args, f"{attribute}_file")
+    if path is not None:
+        try:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                text = handle.read(4096)
+        except OSError as err:
+            raise ValueError(
+                f"cannot read the {what} file {display_name(path)}: {err.strerror or err}"
+            ) from None
+        try:
+            return parse_key(text, f"{what} in {display_name(path)}")
+        except ValueError as err:
+            raise ValueError(str(err)) from None
+    variable = _KEY_VARIABLES[kind]
+    text = os.environ.get(variable, "")
+    return parse_key(text, f"{what} in ${variable}") if text.strip() else None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -374,7 +441,44 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"p1-dsmr: {message}", file=sys.stderr)
+    """Say ``message`` on standard error (when it can be written: nothing else can be done)."""
+    with contextlib.suppress(OSError, ValueError):
+        print(f"p1-dsmr: {message}", file=sys.stderr, flush=True)
+
+
+def _print_summary(text: str) -> bool:
+    """Print ``text`` on standard output; False when it could not be written (a full device), said
+    on standard error. A closed pipe (``| head``) is no failure: the reader wanted no more."""
+    try:
+        print(text, flush=True)
+    except OSError as err:
+        _discard_stdout()
+        if isinstance(err, BrokenPipeError):
+            return True
+        _error(f"cannot write the summary to standard output: {err.strerror or err}")
+        return False
+    return True
+
+
+def _discard_stdout() -> None:
+    """Point standard output at the null device, so the interpreter's last flush of what could not
+    be written fails no more (it would print a traceback of its own)."""
+    with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
+
+
+def _bug(err: Exception) -> str:
+    """An unexpected error, in a line: what and where (to report it)."""
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return (
+        f"unexpected {type(err).__name__}{where}: {err} (a bug: please report it with this log);"
+        " the other inputs are converted"
+    )
 
 
 def _run_convert(args: argparse.Namespace) -> int:
@@ -382,6 +486,11 @@ def _run_convert(args: argparse.Namespace) -> int:
     when interrupted (SIGINT, SIGTERM)."""
     if args.delimiter == args.decimal:
         _error("--delimiter and --decimal must differ")
+        return 2
+    try:
+        args.key, args.auth_key = _secret(args, "key"), _secret(args, "auth-key")
+    except ValueError as err:
+        _error(str(err))
         return 2
     if args.auth_key is not None and args.key is None:
         _error("--auth-key needs --key")
@@ -416,6 +525,10 @@ def _run_convert(args: argparse.Namespace) -> int:
                     _error(f"cannot write {where}: {err.strerror or err}")
                     code = 2
                     continue
+                except Exception as err:  # a bug: this input is lost, not the others
+                    _error(f"cannot convert {display_name(log)}: {_bug(err)}")
+                    code = 2
+                    continue
                 summaries.append(summary)
                 if stem != output_stems([log], out, ())[0]:
                     _error(f"{display_name(log)}: written as {display_name(out / stem)}.*")
@@ -429,9 +542,11 @@ def _run_convert(args: argparse.Namespace) -> int:
                     _error(f"{display_name(log)}: {summary.decryption_problem}{hint}")
                     code = 2
     except (KeyboardInterrupt, Terminated) as err:
-        name = "SIGTERM" if isinstance(err, Terminated) else "SIGINT"
-        _error(f"interrupted ({name}): the input being converted left no output")
-        code = 143 if isinstance(err, Terminated) else 130
+        signum = err.args[0] if isinstance(err, Terminated) else signal.SIGINT
+        _error(
+            f"interrupted ({signal.Signals(signum).name}): the input being converted left no output"
+        )
+        code = 128 + signum
     totals = {
         key: sum(getattr(s, key) for s in summaries)
         for key in ("telegrams", "valid", "repaired", "invalid", "unverified")
@@ -442,8 +557,8 @@ def _run_convert(args: argparse.Namespace) -> int:
         "files": [asdict(s) for s in summaries],
         "out": display_name(out),
     }
-    with contextlib.suppress(BrokenPipeError):
-        print(json.dumps(figures))
+    if not _print_summary(json.dumps(figures)):
+        code = code or 2
     return code
 
 

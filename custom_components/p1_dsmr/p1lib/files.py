@@ -1,16 +1,12 @@
 """The converter's files: logs read safely, outputs written completely or not at all.
 
-* :func:`open_log` opens an input log: a regular file only (a FIFO would block for ever, a device
-  such as ``/dev/zero`` never ends, a directory has no bytes), read as it is or, when it is
-  compressed with gzip, bzip2 or xz (months of logs often are), decompressed as it is read. A
-  ``.zip``, ``.zst`` or ``.7z`` archive is refused with a clear message. A reading or
-  decompression error after the start ends the log there: what came before is converted, and the
-  problem is reported (:attr:`LogReader.problem`).
+* :func:`open_log` opens an input log (see :mod:`.logs`, re-exported here).
 * :func:`atomic_outputs` creates each output under a temporary name of its own (exclusively: an
   existing file or a symbolic link planted at that name is never opened or followed), and renames
-  them all to their final names when the conversion completes; on any failure or interruption it
-  deletes them. Signals are held back while files are created, renamed or deleted, so an
-  interruption never leaves a temporary file behind.
+  them all to their final names when the conversion completes, as a set (a rename that fails puts
+  back those done before it); on any failure or interruption it deletes them, and it deletes the
+  temporary files a killed run left (:data:`STALE_AFTER`). Signals are held back while files are
+  created, renamed or deleted, so an interruption never leaves a temporary file behind.
 * :func:`output_stems` gives every input a stem of its own, so inputs with the same name (in two
   folders, or with two extensions) never overwrite each other's outputs.
 * :func:`display_name` is a path as it can be printed and written to a UTF-8 file, whatever bytes
@@ -25,9 +21,12 @@ import io
 import os
 import signal
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING
+
+from .logs import COMPRESSED_SUFFIXES, InputError, LogReader, open_log
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -42,204 +41,10 @@ __all__ = [
     "output_stems",
 ]
 
-_MAGIC = {
-    b"\x1f\x8b": "gzip",
-    b"BZh": "bzip2",
-    b"\xfd7zXZ\x00": "xz",
-}
-_ARCHIVES = {
-    b"PK\x03\x04": ("zip archive", (".zip",), "extract the log first"),
-    b"(\xb5/\xfd": ("zstd", (".zst", ".zstd"), "decompress it first (zstd -d)"),
-    b"7z\xbc\xaf'\x1c": ("7-Zip archive", (".7z",), "extract the log first"),
-}
-_COMPRESSED_SUFFIXES = (".gz", ".bz2", ".xz")
-
-
-class _Stream(Protocol):
-    """A binary stream to read from."""
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Up to ``size`` bytes; b"" at the end."""
-        ...
-
-    def read1(self, size: int = -1, /) -> bytes:
-        """Up to ``size`` bytes from one read of the underlying file; b"" at the end."""
-        ...
-
-    def close(self) -> None:
-        """Close it."""
-        ...
-
-
-class InputError(OSError):
-    """An input log that cannot be read (``filename`` is its path)."""
-
 
 def display_name(path: str | os.PathLike[str]) -> str:
     """``path`` as printable text: bytes of the name that are not UTF-8 appear as ``\\xNN``."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-class LogReader:
-    """An open input log: :meth:`read` gives its bytes (decompressed when it is compressed)."""
-
-    def __init__(
-        self,
-        path: Path,
-        raw: BinaryIO,
-        packed: _Stream | None = None,
-        compression: str = "",
-        first: bytes = b"",
-    ) -> None:
-        self.path = path
-        self.compression = compression
-        """``gzip``, ``bzip2``, ``xz``, or "" for a plain log."""
-        self.problem = ""
-        """Why reading stopped before the end (damaged or truncated compressed data, a failing
-        disk), "" when the whole log was read."""
-        self._raw = raw
-        self._packed = packed
-        self._pending = first
-        self._read = 0
-
-    def read(self, size: int = -1, /) -> bytes:
-        """Up to ``size`` bytes; b"" at the end, or where the log could not be read further.
-
-        Compressed data is decompressed a block at a time, so a damaged or truncated file gives
-        everything before the damage."""
-        if self.problem:
-            return b""
-        parts = [self._pending]
-        total = len(self._pending)
-        self._pending = b""
-        try:
-            packed = self._packed
-            if packed is None:
-                parts.append(self._raw.read(size - total if size >= 0 else -1))
-            else:
-                while size < 0 or total < size:
-                    piece = packed.read1(size - total if size >= 0 else 1 << 16)
-                    if not piece:
-                        break
-                    parts.append(piece)
-                    total += len(piece)
-        except (OSError, EOFError, ValueError) as err:  # zlib.error and LZMAError are too
-            what = f"the {self.compression} data" if self.compression else "the log"
-            reason = str(err) or type(err).__name__
-            if isinstance(err, EOFError):
-                reason = "it ends early (a truncated file)"
-            data = b"".join(parts)
-            self.problem = (
-                f"{what} could not be read after {self._read + len(data)} bytes: {reason}"
-            )
-        data = b"".join(parts)
-        self._read += len(data)
-        return data
-
-    def close(self) -> None:
-        """Close the file."""
-        try:
-            if self._packed is not None:
-                self._packed.close()
-        finally:
-            self._raw.close()
-
-    def __enter__(self) -> LogReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _kind(mode: int) -> str:
-    if stat.S_ISDIR(mode):
-        return "it is a directory"
-    if stat.S_ISFIFO(mode):
-        return "it is a FIFO (a pipe), not a file: save the log to a file first"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "it is a device, not a file: capture the meter to a file first"
-    if stat.S_ISSOCK(mode):
-        return "it is a socket, not a file"
-    return "it is not a regular file"
-
-
-def open_log(path: Path) -> LogReader:
-    """Open an input log for :meth:`LogReader.read` (see the module's description).
-
-    Raises :class:`InputError` when it cannot be read: missing, not permitted, not a regular file,
-    an archive, or compressed with a method this Python lacks.
-    """
-    flags = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOCTTY", 0)
-    # Opening a FIFO for reading blocks until a writer comes: open without waiting, then look.
-    flags |= getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags)
-    except OSError as err:
-        reason = err.strerror
-        with contextlib.suppress(OSError):  # a socket cannot even be opened: say what it is
-            mode = os.stat(path).st_mode
-            if not stat.S_ISREG(mode):
-                reason = _kind(mode)
-        raise InputError(err.errno, reason, str(path)) from err
-    raw: BinaryIO | None = None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise InputError(errno.EINVAL, _kind(mode), str(path))
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-        raw = io.FileIO(fd, "rb")
-        head = raw.read(8)
-        raw.seek(0)
-        return _reader(path, raw, head)
-    except BaseException:
-        if raw is not None:
-            raw.close()
-        else:
-            os.close(fd)
-        raise
-
-
-def _reader(path: Path, raw: io.FileIO, head: bytes) -> LogReader:
-    """A reader of ``raw``, decompressing it when ``head`` says it is compressed."""
-    suffix = path.suffix.lower()
-    for magic, (what, suffixes, advice) in _ARCHIVES.items():
-        if head.startswith(magic) and suffix in suffixes:
-            raise InputError(errno.EINVAL, f"it is compressed ({what}): {advice}", str(path))
-    for magic, method in _MAGIC.items():
-        if not head.startswith(magic):
-            continue
-        try:
-            stream = _decompressing(method, raw)
-        except ImportError as err:
-            raise InputError(
-                errno.EINVAL,
-                f"it is compressed with {method}, which this Python cannot decompress ({err})",
-                str(path),
-            ) from err
-        try:
-            first = stream.read(1)
-        except (OSError, EOFError, ValueError):
-            # Not really compressed data: a log that happens to begin with those bytes (line
-            # noise). Read it as it is.
-            raw.seek(0)
-            return LogReader(path, raw)
-        return LogReader(path, raw, stream, method, first)
-    return LogReader(path, raw)
-
-
-def _decompressing(method: str, raw: BinaryIO) -> _Stream:
-    if method == "gzip":
-        import gzip
-
-        return gzip.GzipFile(fileobj=raw, mode="rb")
-    if method == "bzip2":
-        import bz2
-
-        return bz2.BZ2File(raw, "rb")
-    import lzma
-
-    return lzma.LZMAFile(raw, "rb")
 
 
 _SIGNALS = tuple(
@@ -278,8 +83,49 @@ class _OutputFile(io.FileIO):
 
 
 def _token() -> str:
-    """Eight random hex digits (a temporary file's name)."""
-    return os.urandom(4).hex()
+    """The writing process's id and eight random hex digits (a temporary file's name)."""
+    return f"{os.getpid()}-{os.urandom(4).hex()}"
+
+
+STALE_AFTER = 3600.0
+"""Seconds a temporary file of a process that no longer runs stays untouched before a later run
+that writes the same output deletes it (a conversion killed with SIGKILL, a machine that lost
+power)."""
+
+
+def _remove_stale(final: Path) -> None:
+    """Delete the temporary files of ``final`` that a process which no longer runs left behind
+    (regular files named by :func:`_token`, untouched for :data:`STALE_AFTER` seconds)."""
+    prefix, now = f".{final.name}.", time.time()
+    with contextlib.suppress(OSError), os.scandir(final.parent) as entries:
+        for entry in entries:
+            name = entry.name
+            if not (name.startswith(prefix) and name.endswith(".part")):
+                continue
+            pid, _, token = name[len(prefix) : -len(".part")].partition("-")
+            if not (pid.isdigit() and len(token) == 8 and all(c in _HEX for c in token)):
+                continue
+            with contextlib.suppress(OSError):
+                info = entry.stat(follow_symlinks=False)
+                old = stat.S_ISREG(info.st_mode) and now - info.st_mtime > STALE_AFTER
+                if old and not _runs(int(pid)):
+                    os.unlink(entry.path)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _runs(pid: int) -> bool:
+    """Whether a process ``pid`` runs (or may: when that cannot be told)."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows, os.kill would end it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (OSError, OverflowError, ValueError):
+        return True  # another user's process, or no way to ask
+    return True
 
 
 def _create(final: Path, mode: int = 0o666) -> tuple[Path, int]:
@@ -294,8 +140,7 @@ def _create(final: Path, mode: int = 0o666) -> tuple[Path, int]:
         except FileExistsError:
             continue
         except OSError as err:
-            if err.filename is None:
-                err.filename = str(final)
+            err.filename = str(final)  # the output, not its hidden temporary name
             raise
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(final))
 
@@ -309,6 +154,8 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
     try:
         with held_signals():
             for final in paths:
+                _remove_stale(final)
+            for final in paths:
                 temp, fd = _create(final, mode)
                 try:
                     created.append((temp, _OutputFile(fd, final)))
@@ -320,13 +167,7 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
         with held_signals():
             for _, file in created:
                 file.close()
-            for (temp, _), final in zip(created, paths, strict=True):
-                try:
-                    os.replace(temp, final)
-                except OSError as err:
-                    if err.filename is None or err.filename == str(temp):
-                        err.filename = str(final)
-                    raise
+            _install([temp for temp, _ in created], paths)
             created.clear()
     finally:
         with held_signals():
@@ -335,6 +176,60 @@ def atomic_outputs(paths: Sequence[Path], mode: int = 0o666) -> Iterator[list[io
                     file.close()
                 with contextlib.suppress(OSError):
                     temp.unlink()
+
+
+def _install(temps: Sequence[Path], finals: Sequence[Path]) -> None:
+    """Rename each of ``temps`` to its name in ``finals``: all of them, or, when one cannot be,
+    none (the outputs already renamed are put back as they were, so a set of outputs is never a
+    mix of two runs); raises the failure, its ``filename`` the output's."""
+    backups: list[Path | None] = []
+    try:
+        for temp, final in zip(temps, finals, strict=True):
+            backups.append(_backup(final))
+            try:
+                os.replace(temp, final)
+            except OSError as err:
+                if err.filename is None or err.filename == str(temp):
+                    err.filename = str(final)
+                raise
+    except BaseException:
+        for final, backup in zip(finals, backups[:-1], strict=False):  # the ones renamed
+            with contextlib.suppress(OSError):
+                if backup is None:
+                    os.unlink(final)  # it was new
+                elif backup != _KEPT:
+                    os.replace(backup, final)
+        if backups and backups[-1] not in (None, _KEPT):
+            with contextlib.suppress(OSError):
+                os.unlink(backups[-1])
+        raise
+    for backup in backups:
+        if backup not in (None, _KEPT):
+            with contextlib.suppress(OSError):
+                os.unlink(backup)
+
+
+def _backup(final: Path) -> Path | None:
+    """A second name (a hard link) for the file at ``final``, to put it back if the set of
+    outputs cannot be completed; None when there is no such file, :data:`_KEPT` when it cannot
+    have one (a file system without hard links: then a failure leaves the new output there rather
+    than lose both)."""
+    if not os.path.lexists(final):
+        return None
+    for _ in range(16):
+        backup = final.with_name(f".{final.name}.{_token()}.part")
+        try:
+            os.link(final, backup, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError:
+            break
+        return backup
+    return _KEPT
+
+
+_KEPT = Path()
+"""See :func:`_backup`."""
 
 
 def output_stems(paths: Sequence[Path], out_dir: Path, suffixes: Sequence[str]) -> list[str]:
@@ -350,7 +245,7 @@ def output_stems(paths: Sequence[Path], out_dir: Path, suffixes: Sequence[str]) 
     stems: list[str] = []
     for path in paths:
         name = path.name
-        if name.lower().endswith(_COMPRESSED_SUFFIXES) and name.count(".") > 1:
+        if name.lower().endswith(COMPRESSED_SUFFIXES) and name.count(".") > 1:
             name = name.rsplit(".", 1)[0]
         base = name.rsplit(".", 1)[0] if "." in name.strip(".") else name
         base = base or name or "log"

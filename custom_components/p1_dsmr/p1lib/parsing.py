@@ -149,7 +149,8 @@ def parse_line(line: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> CosemObject |
     if values is None:
         return None
     number, unit, text = _main_number(values)
-    return CosemObject(obis, normalize_code(obis), values, number, unit, info, text)
+    obj = CosemObject(obis, normalize_code(obis), values, number, unit, info, text)
+    return _reading_on_its_line(obj, clock)
 
 
 def _is_clock(inner: bytes, info: ObisInfo | None) -> bool:
@@ -203,6 +204,26 @@ def _join_continuation(previous: CosemObject, line: bytes, clock: MeterClock) ->
         previous.info,
         _number_text(number, value.raw, unit != (sent_unit or None)),
     )
+
+
+def _reading_on_its_line(obj: CosemObject, clock: MeterClock) -> CosemObject:
+    """DSMR 2.2/3 with the gas reading on the header's own line,
+    ``0-1:24.3.0(ts)(00)(60)(1)(0-1:24.2.1)(m3)(00001.001)``: read as when it comes on the next
+    line (:func:`_join_continuation`). Any other object is returned as it is."""
+    values = obj.values
+    if (
+        obj.number is not None
+        or len(values) < 3
+        or not obj.obis.endswith(":24.3.0")
+        or values[-1].number is None
+        or values[-1].unit is not None
+        or values[-2].number is not None
+        or not values[-2].raw.isalnum()
+    ):
+        return obj
+    head = obj._replace(values=values[:-1])
+    joined = _join_continuation(head, f"({values[-1].raw})".encode("latin-1"), clock)
+    return obj if joined is None else joined
 
 
 def parse_header(line: bytes) -> Header | None:
@@ -347,6 +368,8 @@ class Parser:
         if parsed is None:
             return None
         obj = _new(CosemObject, (obis, normalized, *parsed[:3], info, parsed[3]))
+        if parsed[1] is None and len(parsed[0]) > 2:
+            return _reading_on_its_line(obj, self._clock)
         return obj
 
     def _wrapped(self, lines: list[bytes], first: int) -> tuple[CosemObject, int] | None:
