@@ -299,3 +299,18 @@ async def test_a_plain_meter_is_never_asked_for_a_key(
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert CONF_KEY not in result["data"]
+
+
+async def test_a_log_with_one_frame_and_a_wrong_key(hass: HomeAssistant, tmp_path: Path) -> None:
+    # A 10-second meter gives one frame within the setup's wait: a key that fails on it is wrong.
+    path = tmp_path / "one.bin"
+    path.write_bytes(frames(1)[0])
+    result = await start(hass, "file")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_FILE_PATH: str(path)}
+    )
+    assert result["step_id"] == "key"
+    result = await key_step(hass, result["flow_id"], key=OTHER_KEY.hex())
+    assert result["errors"] == {"base": "wrong_key"}
+    result = await key_step(hass, result["flow_id"], key=KEY_HEX, auth_key=AUTH_HEX)
+    assert result["type"] is FlowResultType.CREATE_ENTRY
