@@ -121,16 +121,16 @@ _KEY_ERRORS = {
 
 
 def _check_keys(decoder: EncryptedDecoder, final: bool) -> None:
-    """Raise :class:`NeedsKey` or :class:`KeyRejected` when the meter's frames say so: a frame
-    without a key at once; a key that fails on two frames (one may be damaged), or on the only
-    one when no telegram arrived in time (``final``)."""
+    """Raise :class:`NeedsKey` or :class:`KeyRejected` when the meter's frames say so: on two
+    frames (one may be damaged, or noise shaped like a frame), or on the only one when no telegram
+    arrived in time (``final``)."""
     outcome = decoder.cipher.last_outcome
     if outcome is None or not decoder.problem:
         return
-    if outcome is Outcome.NO_KEY:
-        raise NeedsKey
     if not final and decoder.cipher.frames < 2:
         return
+    if outcome is Outcome.NO_KEY:
+        raise NeedsKey
     if outcome is Outcome.AUTHENTICATION_FAILED:
         # The key decrypted the frames: the authentication key is the wrong one.
         raise KeyRejected(

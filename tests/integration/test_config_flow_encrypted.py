@@ -314,3 +314,21 @@ async def test_a_log_with_one_frame_and_a_wrong_key(hass: HomeAssistant, tmp_pat
     assert result["errors"] == {"base": "wrong_key"}
     result = await key_step(hass, result["flow_id"], key=KEY_HEX, auth_key=AUTH_HEX)
     assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def test_noise_shaped_like_a_frame_never_asks_a_plain_meter_for_a_key(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    # Outsider finding F6 at setup: 18 noise bytes that look like a frame header, first on the line.
+    noise = bytes.fromhex("20A3DB088705A4FF0E112233820400300102")
+    plain = telegrams("nl_dsmr5", 10)
+    meter = await TcpMeter([noise + plain[0], *plain[1:]]).start()
+    try:
+        result = await start(hass, "network")
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_HOST: "127.0.0.1", CONF_PORT: meter.port}
+        )
+    finally:
+        await meter.stop()
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert CONF_KEY not in result["data"]
