@@ -27,12 +27,14 @@ from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_ARCHIVE_DAYS,
+    CONF_AUTH_KEY,
     CONF_BAUDRATE,
     CONF_BYTESIZE,
     CONF_CURRENT_THRESHOLD,
     CONF_DEVICE,
     CONF_FILE_MODE,
     CONF_FILE_PATH,
+    CONF_KEY,
     CONF_LOOP,
     CONF_PARITY,
     CONF_REPAIR,
@@ -53,9 +55,11 @@ from .const import (
     SOURCE_SERIAL,
     TELEGRAM_TIMEOUT,
 )
+from .p1lib.cipher import Outcome, parse_key
 from .p1lib.decoder import Decoder, Status
+from .p1lib.encrypted import EncryptedDecoder
 from .p1lib.parsing import Telegram
-from .source import NetworkSource, P1Source, SerialSource, SourceError
+from .source import NetworkSource, P1Source, SerialSource, SourceError, create_source
 from .values import automatic_interval
 
 CONF_MANUAL = "manual"
@@ -75,6 +79,69 @@ class InvalidPath(Exception):
     """The file does not exist or cannot be read."""
 
 
+class NeedsKey(Exception):
+    """The meter encrypts its telegrams, and no key was given."""
+
+
+class KeyRejected(Exception):
+    """The meter's frames do not decrypt with the keys given: ``error`` is the form's error."""
+
+    def __init__(self, error: str, reason: str) -> None:
+        super().__init__(reason)
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """An encrypted meter's keys (none for a plain meter)."""
+
+    key: bytes | None = None
+    auth_key: bytes | None = None
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> Keys:
+        """The keys a config entry's data holds (32 hexadecimal digits each)."""
+        key, auth_key = data.get(CONF_KEY), data.get(CONF_AUTH_KEY)
+        return cls(
+            bytes.fromhex(key) if key else None,
+            bytes.fromhex(auth_key) if key and auth_key else None,
+        )
+
+    def data(self) -> dict[str, Any]:
+        """For the entry's data: nothing for a plain meter; the authentication key's None
+        replaces one stored before."""
+        if self.key is None:
+            return {}
+        auth_key = self.auth_key.hex().upper() if self.auth_key else None
+        return {CONF_KEY: self.key.hex().upper(), CONF_AUTH_KEY: auth_key}
+
+
+_KEY_ERRORS = {
+    Outcome.WRONG_KEY: "wrong_key",
+    Outcome.DAMAGED: "wrong_key",
+    Outcome.NOT_TELEGRAM: "not_p1",
+}
+
+
+def _check_keys(decoder: EncryptedDecoder, final: bool) -> None:
+    """Raise :class:`NeedsKey` or :class:`KeyRejected` when the meter's frames say so: on two
+    frames (one may be damaged, or noise shaped like a frame), or on the only one when no telegram
+    arrived in time (``final``)."""
+    outcome = decoder.cipher.last_outcome
+    if outcome is None or not decoder.problem:
+        return
+    if not final and decoder.cipher.frames < 2:
+        return
+    if outcome is Outcome.NO_KEY:
+        raise NeedsKey
+    if outcome is Outcome.AUTHENTICATION_FAILED:
+        # The key decrypted the frames: the authentication key is the wrong one.
+        raise KeyRejected(
+            "wrong_auth_key" if decoder.key_decrypts else "wrong_key", decoder.problem
+        )
+    raise KeyRejected(_KEY_ERRORS.get(outcome, "wrong_key"), decoder.problem)
+
+
 @dataclass(slots=True)
 class Found:
     """A verified telegram and the line settings it arrived with."""
@@ -84,13 +151,17 @@ class Found:
     parity: str = "N"
 
 
-async def _first_telegram(source: P1Source, seven_bit_too: bool = False) -> Found:
-    """Open ``source`` and wait for a telegram that verifies (also as 7E1 read as 8N1)."""
+async def _first_telegram(
+    source: P1Source, seven_bit_too: bool = False, keys: Keys = Keys()
+) -> Found:
+    """Open ``source`` and wait for a telegram that verifies (also as 7E1 read as 8N1); encrypted
+    frames are decrypted with ``keys`` (:class:`NeedsKey`, :class:`KeyRejected` if they do not)."""
     try:
         await source.open()
     except SourceError as err:
         raise CannotConnect(str(err)) from err
-    decoders = {(8, "N"): Decoder()}
+    encrypted = EncryptedDecoder(key=keys.key, auth_key=keys.auth_key)
+    decoders: dict[tuple[int, str], Decoder] = {(8, "N"): encrypted}
     if seven_bit_too:
         decoders[(7, "E")] = Decoder()
     try:
@@ -102,18 +173,21 @@ async def _first_telegram(source: P1Source, seven_bit_too: bool = False) -> Foun
                     for result in decoder.feed(data):
                         if result.status in (Status.VALID, Status.UNVERIFIED) and result.telegram:
                             return Found(result.telegram, bits, parity)
+                _check_keys(encrypted, final=False)
     except (TimeoutError, SourceError) as err:
+        _check_keys(encrypted, final=True)
         raise NoTelegram from err
     finally:
         await source.close()
 
 
-def _scan_file(path: str) -> Telegram:
-    """The first telegram in a log file that verifies (runs in the executor)."""
+def _scan_file(path: str, keys: Keys = Keys()) -> Telegram:
+    """The first telegram in a log file that verifies (runs in the executor); encrypted frames
+    are decrypted with ``keys``."""
     file = Path(path)
     if not file.is_file() or not os.access(file, os.R_OK):
         raise InvalidPath
-    decoder = Decoder()
+    decoder = EncryptedDecoder(key=keys.key, auth_key=keys.auth_key)
     with file.open("rb") as handle:
         read = 0
         while read < _FILE_SCAN_LIMIT and (chunk := handle.read(1 << 20)):
@@ -121,6 +195,9 @@ def _scan_file(path: str) -> Telegram:
             for result in decoder.feed(chunk):
                 if result.status in (Status.VALID, Status.UNVERIFIED) and result.telegram:
                     return result.telegram
+            _check_keys(decoder, final=False)
+    decoder.flush()
+    _check_keys(decoder, final=True)
     raise NoTelegram
 
 
@@ -162,6 +239,8 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         self._ports: dict[str, str] = {}
         self._placeholders: dict[str, str] = {}
         """What an error names: the port and why it failed, the path as resolved."""
+        self._keys = Keys()  # the keys the connection is tried with (the entry's, reconfiguring)
+        self._pending: dict[str, Any] = {}  # an encrypted meter's connection, waiting for its key
 
     @staticmethod
     @callback
@@ -232,21 +311,19 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         for baudrate, bytesize, parity in LINE_SETTINGS:
             source = SerialSource(device, baudrate, bytesize, parity)
             try:
-                found = await _first_telegram(source, seven_bit_too=bytesize == 8)
+                found = await _first_telegram(source, bytesize == 8, self._keys)
             except CannotConnect as err:
                 failure = str(err)
                 continue
             except NoTelegram:
                 connected = True
                 continue
+            except (NeedsKey, KeyRejected) as err:
+                # Encrypted frames arrive with these line settings: the key decides.
+                path = await self.hass.async_add_executor_job(_stable_path, device)
+                return await self.async_step_key(None, self._ask_key(err, _serial(path, baudrate)))
             path = await self.hass.async_add_executor_job(_stable_path, device)
-            data = {
-                CONF_SOURCE: SOURCE_SERIAL,
-                CONF_DEVICE: path,
-                CONF_BAUDRATE: baudrate,
-                CONF_BYTESIZE: found.bytesize,
-                CONF_PARITY: found.parity,
-            }
+            data = _serial(path, baudrate, found.bytesize, found.parity) | self._keys.data()
             return await self._finish(found.telegram, data)
         if connected:
             errors["base"] = "no_telegram_serial"
@@ -270,16 +347,18 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
                 # not show.
                 errors[CONF_PORT] = "invalid_port"
             else:
+                data = {CONF_SOURCE: SOURCE_NETWORK, CONF_HOST: host, CONF_PORT: port}
                 try:
-                    found = await _first_telegram(NetworkSource(host, port))
+                    found = await _first_telegram(NetworkSource(host, port), keys=self._keys)
                 except CannotConnect as err:
                     errors["base"] = "cannot_connect"
                     self._placeholders = {"error": str(err) or "?"}
                 except NoTelegram:
                     errors["base"] = "no_telegram_network"
+                except (NeedsKey, KeyRejected) as err:
+                    return await self.async_step_key(None, self._ask_key(err, data))
                 else:
-                    data = {CONF_SOURCE: SOURCE_NETWORK, CONF_HOST: host, CONF_PORT: port}
-                    return await self._finish(found.telegram, data)
+                    return await self._finish(found.telegram, data | self._keys.data())
         return self.async_show_form(
             step_id="network",
             data_schema=self.add_suggested_values_to_schema(_NETWORK_SCHEMA, user_input),
@@ -297,20 +376,22 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
             # Home Assistant happens to run in.
             path = self.hass.config.path(os.path.expanduser(user_input[CONF_FILE_PATH].strip()))
             self._placeholders = {"path": path}
+            data = {
+                CONF_SOURCE: SOURCE_FILE,
+                CONF_FILE_PATH: path,
+                CONF_FILE_MODE: user_input.get(CONF_FILE_MODE, FILE_MODE_FOLLOW),
+                CONF_LOOP: bool(user_input.get(CONF_LOOP, False)),
+            }
             try:
-                telegram = await self.hass.async_add_executor_job(_scan_file, path)
+                telegram = await self.hass.async_add_executor_job(_scan_file, path, self._keys)
             except InvalidPath:
                 errors[CONF_FILE_PATH] = "invalid_path"
             except NoTelegram:
                 errors["base"] = "no_telegram_file"
+            except (NeedsKey, KeyRejected) as err:
+                return await self.async_step_key(None, self._ask_key(err, data))
             else:
-                data = {
-                    CONF_SOURCE: SOURCE_FILE,
-                    CONF_FILE_PATH: path,
-                    CONF_FILE_MODE: user_input.get(CONF_FILE_MODE, FILE_MODE_FOLLOW),
-                    CONF_LOOP: bool(user_input.get(CONF_LOOP, False)),
-                }
-                return await self._finish(telegram, data)
+                return await self._finish(telegram, data | self._keys.data())
         return self.async_show_form(
             step_id="file",
             data_schema=self.add_suggested_values_to_schema(_FILE_SCHEMA, user_input),
@@ -328,6 +409,19 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
         The form is the one of the entry's kind of source, filled in; it is handled by that step.
         """
         entry = self._get_reconfigure_entry()
+        self._keys = Keys.of(entry.data)
+        if self._keys.key is not None:  # an encrypted meter: its connection, or its keys
+            self._pending = {k: v for k, v in entry.data.items() if k not in _KEY_FIELDS}
+            return self.async_show_menu(
+                step_id="reconfigure", menu_options=["reconfigure_connection", "key"]
+            )
+        return await self.async_step_reconfigure_connection()
+
+    async def async_step_reconfigure_connection(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The reconfigure form of the entry's kind of source, filled in."""
+        entry = self._get_reconfigure_entry()
         kind = entry.data[CONF_SOURCE]
         if kind == SOURCE_SERIAL:
             return self.async_show_form(
@@ -342,6 +436,56 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
             data_schema=self.add_suggested_values_to_schema(schema, dict(entry.data)),
             description_placeholders={"config_dir": self.hass.config.path()},
         )
+
+    # --- encrypted meters ------------------------------------------------------------------------
+
+    def _ask_key(self, err: NeedsKey | KeyRejected, data: dict[str, Any]) -> dict[str, str]:
+        """Keep the connection for the key step; the key step's errors (none when asked first)."""
+        self._pending = data
+        return {"base": err.error} if isinstance(err, KeyRejected) else {}
+
+    async def async_step_key(
+        self, user_input: dict[str, Any] | None = None, errors: dict[str, str] | None = None
+    ) -> ConfigFlowResult:
+        """The meter encrypts its telegrams: its key (and, optionally, authentication key), tried
+        on a live frame before the entry is created or changed."""
+        errors = dict(errors or {})
+        if user_input is not None:
+            keys = _parse_keys(user_input, errors)
+            if keys is not None:
+                try:
+                    telegram = await self._try_keys(keys)
+                except CannotConnect as err:
+                    errors["base"] = "cannot_connect"
+                    self._placeholders = {"error": str(err) or "?"}
+                except NoTelegram:
+                    errors["base"] = f"no_telegram_{self._pending[CONF_SOURCE]}"
+                except NeedsKey:  # pragma: no cover (a key was given)
+                    errors["base"] = "wrong_key"
+                except KeyRejected as err:
+                    errors["base"] = err.error
+                else:
+                    self._keys = keys
+                    return await self._finish(telegram, self._pending | keys.data())
+        return self.async_show_form(
+            step_id="key",
+            data_schema=self.add_suggested_values_to_schema(_KEY_SCHEMA, user_input),
+            errors=errors,
+            description_placeholders=self._placeholders,
+        )
+
+    async def _try_keys(self, keys: Keys) -> Telegram:
+        """A telegram from the pending connection, decrypted with ``keys``."""
+        data = self._pending
+        if data[CONF_SOURCE] == SOURCE_FILE:
+            try:
+                return await self.hass.async_add_executor_job(
+                    _scan_file, data[CONF_FILE_PATH], keys
+                )
+            except InvalidPath as err:
+                raise CannotConnect from err
+        source = create_source(self.hass, data)
+        return (await _first_telegram(source, keys=keys)).telegram
 
     async def _finish(self, telegram: Telegram, data: dict[str, Any]) -> ConfigFlowResult:
         await self.async_set_unique_id(_unique_id(telegram))
@@ -368,6 +512,41 @@ class P1ConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 _SERIAL_MANUAL_SCHEMA = vol.Schema({vol.Required(CONF_DEVICE): str})
+
+
+def _serial(device: str, baudrate: int, bytesize: int = 8, parity: str = "N") -> dict[str, Any]:
+    return {
+        CONF_SOURCE: SOURCE_SERIAL,
+        CONF_DEVICE: device,
+        CONF_BAUDRATE: baudrate,
+        CONF_BYTESIZE: bytesize,
+        CONF_PARITY: parity,
+    }
+
+
+def _parse_keys(user_input: Mapping[str, Any], errors: dict[str, str]) -> Keys | None:
+    """The keys typed in (32 hexadecimal digits each; spaces and colons allowed), or None with
+    the fields that are not keys in ``errors``."""
+    parsed: dict[str, bytes | None] = {}
+    for name in _KEY_FIELDS:
+        text = str(user_input.get(name) or "").strip()
+        if not text and name == CONF_AUTH_KEY:
+            parsed[name] = None
+            continue
+        try:
+            parsed[name] = parse_key(text, name)
+        except ValueError:
+            errors[name] = "invalid_key"
+    if errors:
+        return None
+    return Keys(parsed[CONF_KEY], parsed[CONF_AUTH_KEY])
+
+
+_KEY_FIELDS = (CONF_KEY, CONF_AUTH_KEY)
+_SECRET = selector.TextSelector(
+    selector.TextSelectorConfig(type=selector.TextSelectorType.PASSWORD)
+)
+_KEY_SCHEMA = vol.Schema({vol.Required(CONF_KEY): _SECRET, vol.Optional(CONF_AUTH_KEY): _SECRET})
 _NETWORK_SCHEMA = vol.Schema(
     {
         vol.Required(CONF_HOST): str,

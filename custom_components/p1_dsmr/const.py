@@ -22,6 +22,8 @@ CONF_FILE_MODE: Final = "mode"
 FILE_MODE_FOLLOW: Final = "follow"
 FILE_MODE_REPLAY: Final = "replay"
 CONF_LOOP: Final = "loop"
+CONF_KEY: Final = "key"  # an encrypted meter's decryption key, 32 hex digits
+CONF_AUTH_KEY: Final = "auth_key"  # ... and its optional authentication key
 
 # Options
 CONF_UPDATE_INTERVAL: Final = "update_interval"

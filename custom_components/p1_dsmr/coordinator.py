@@ -27,7 +27,9 @@ from homeassistant.util import dt as dt_util
 from .const import (
     BACKOFF_INITIAL,
     BACKOFF_MAX,
+    CONF_AUTH_KEY,
     CONF_CURRENT_THRESHOLD,
+    CONF_KEY,
     CONF_REPAIR,
     CONF_SOURCE,
     CONF_UPDATE_INTERVAL,
@@ -41,8 +43,10 @@ from .const import (
     WATCHDOG_PERIODS,
 )
 from .link import LinkMonitor, LinkStats
-from .p1lib.decoder import Decoder, DecodeResult
+from .p1lib.cipher import Outcome
+from .p1lib.decoder import DecodeResult
 from .p1lib.derived import DerivedCalculator, Thresholds
+from .p1lib.encrypted import EncryptedDecoder
 from .p1lib.parsing import Parser
 from .p1lib.repair import RepairEngine
 from .source import P1Source, SourceError, SourceMissing
@@ -89,11 +93,20 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         interval = options.get(CONF_UPDATE_INTERVAL)  # absent: automatic, from the meter's period
         self.update_interval_s: float | None = None if interval is None else float(interval)
         repair = options.get(CONF_REPAIR, DEFAULT_REPAIR)
-        self.decoder = Decoder(
+        # Plain telegrams, and an encrypted meter's frames with the entry's keys (without a key
+        # its frames are reported as needing one).
+        self.key = _key(entry.data.get(CONF_KEY))
+        """An encrypted meter's decryption key (None for a plain meter)."""
+        self.auth_key = _key(entry.data.get(CONF_AUTH_KEY)) if self.key else None
+        """... and its authentication key (None: the unverified mode)."""
+        self.decoder = EncryptedDecoder(
             repair=RepairEngine() if repair else None,
             # Meter clocks: the dialect's zone, else the one Home Assistant is configured with.
             parser=Parser(default_zone=hass.config.time_zone),
+            key=self.key,
+            auth_key=self.auth_key,
         )
+        self._decryption_issue = False
         self.calculator = DerivedCalculator(
             Thresholds(
                 voltage=float(options.get(CONF_VOLTAGE_THRESHOLD, DEFAULT_VOLTAGE_THRESHOLD)),
@@ -273,7 +286,35 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             listener(chunk, now)
         for result in self.decoder.feed(chunk):
             self._handle(result, now)
+        self._cipher_changed()
         self._watch_pending()
+
+    @callback
+    def _cipher_changed(self) -> None:
+        """Log once what changed in how the meter's frames decrypt (the first frame without a key,
+        with a wrong key, decrypting again), and keep a repair issue up while they cannot be read."""
+        decoder = self.decoder
+        for notice in decoder.take_notices():
+            if notice.outcome is Outcome.DECRYPTED:
+                LOGGER.info("%s: %s", self.source.description, notice.message)
+            else:
+                LOGGER.warning("%s: %s", self.source.description, notice.message)
+        problem = decoder.problem
+        issue_id = f"decryption_failed_{self.config_entry.entry_id}"
+        if problem and not self._decryption_issue:
+            self._decryption_issue = True
+            ir.async_create_issue(
+                self.hass,
+                DOMAIN,
+                issue_id,
+                is_fixable=False,
+                severity=ir.IssueSeverity.ERROR,
+                translation_key="decryption_failed",
+                translation_placeholders={"problem": problem},
+            )
+        elif not problem and self._decryption_issue:
+            self._decryption_issue = False
+            ir.async_delete_issue(self.hass, DOMAIN, issue_id)
 
     async def _async_decode(self, data: bytes, now: datetime) -> None:
         """Decode in the executor a slice at a time; handle the results in the event loop and
@@ -282,6 +323,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             piece = data[start : start + DECODE_SLICE]
             async with self._decoder_lock:
                 results = await self.hass.async_add_executor_job(self.decoder.feed, piece)
+            self._cipher_changed()
             await self._async_handle_all(results, now)
         self._watch_pending()
 
@@ -389,8 +431,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             "update_interval_in_effect": mapper.interval,
             "meter_clock_period_s": mapper.period.seconds,
             "watchdog_s": self.watchdog,
-            "bytes_received": self.decoder.framer.bytes_in,
-            "noise_bytes": self.decoder.framer.noise_bytes,
+            "bytes_received": self.decoder.bytes_in,
+            "noise_bytes": self.decoder.noise_bytes,
             "telegrams": {
                 "received": stats.telegrams,
                 "valid": stats.valid,
@@ -412,4 +454,28 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
                 "ignored": len(mapper.ignored_codes),
             },
             "mbus_channels_ignored": sorted(mapper.ignored_channels)[:20],
+            "encryption": self._encryption_diagnostics(),
         }
+
+    def _encryption_diagnostics(self) -> dict[str, Any]:
+        """How the meter's frames decrypt; the system title is the meter's identity (redacted by
+        diagnostics)."""
+        decoder = self.decoder
+        cipher = decoder.cipher
+        return {
+            "key_configured": decoder.mode is not None,
+            "mode": str(decoder.mode) if decoder.mode is not None else None,
+            "frames": cipher.frames,
+            "decrypted": cipher.decrypted,
+            "by_outcome": dict(cipher.by_outcome),
+            "last_outcome": str(cipher.last_outcome) if cipher.last_outcome else None,
+            "problem": decoder.problem or None,
+            "system_title": cipher.system_title.hex().upper() if cipher.system_title else None,
+            "invocation_counter": cipher.counter,
+            "false_frames": decoder.false_frames,
+        }
+
+
+def _key(text: str | None) -> bytes | None:
+    """A key stored in the entry (32 hexadecimal digits, checked by the config flow)."""
+    return bytes.fromhex(text) if text else None

@@ -18,12 +18,22 @@ from homeassistant.const import CONF_HOST
 from homeassistant.core import HomeAssistant
 
 from . import P1ConfigEntry
-from .const import CONF_DEVICE, CONF_FILE_PATH
+from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_FILE_PATH, CONF_KEY
 from .p1lib.obis import Kind
 from .p1lib.parsing import Telegram
 
 REDACTED = "**REDACTED**"
-TO_REDACT = {CONF_HOST, CONF_DEVICE, CONF_FILE_PATH, "unique_id", "title", "serial_number"}
+TO_REDACT = {
+    CONF_HOST,
+    CONF_DEVICE,
+    CONF_FILE_PATH,
+    CONF_KEY,
+    CONF_AUTH_KEY,
+    "unique_id",
+    "title",
+    "serial_number",
+    "system_title",
+}
 # Lines that identify the meter or its owner: equipment ids, serials, logical names, M-Bus ids.
 _IDENTIFIER_LINE = re.compile(
     r"^(\d+-\d+:(?:96\.1\.[01]|42\.0\.0|96\.1\.255|0\.0\.0)(?:[*.]\d+)?)\([^\r\n]*", re.MULTILINE
@@ -81,7 +91,10 @@ async def async_get_config_entry_diagnostics(
     data = coordinator.data
     telegram = data.telegram if data else None
     last = coordinator.last_result
-    secrets = identifiers((telegram, last.telegram if last else None), (entry.unique_id,))
+    # An encrypted meter's system title identifies it too (as sent, and as it reads as text).
+    title = coordinator.decoder.cipher.system_title
+    titles = (title.hex().upper(), title.decode("latin-1")) if title else ()
+    secrets = identifiers((telegram, last.telegram if last else None), (entry.unique_id, *titles))
     values: dict[str, Any] = {}
     if data is not None:
         for key, value in data.values.items():
@@ -102,7 +115,7 @@ async def async_get_config_entry_diagnostics(
             },
             TO_REDACT,
         ),
-        "link": coordinator.diagnostics() | {"source": REDACTED},
+        "link": async_redact_data(coordinator.diagnostics(), TO_REDACT) | {"source": REDACTED},
         "archive": archive.diagnostics() if archive is not None else None,
         "meter": {
             "header": telegram.header.raw if telegram else None,

@@ -106,6 +106,9 @@ async def _async_export(hass: HomeAssistant, call: ServiceCall) -> ServiceRespon
         repair=entry.options.get(CONF_REPAIR, DEFAULT_REPAIR),
         thresholds=coordinator.calculator.thresholds,
         default_zone=hass.config.time_zone,  # meter clocks of a dialect that implies no zone
+        # The archive keeps the bytes as received: an encrypted meter's frames decrypt here.
+        key=coordinator.key,
+        auth_key=coordinator.auth_key,
     )
     # Named by the entry, never by the meter's serial (file names travel further than files).
     stamp = dt_util.now().strftime("%Y%m%d_%H%M%S")

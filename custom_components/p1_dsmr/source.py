@@ -35,6 +35,7 @@ from .const import (
     SOURCE_SERIAL,
     WATCHDOG_TIMEOUT,
 )
+from .p1lib.dlms import FrameScanner, GcmFrame
 from .p1lib.framing import Frame, Framer
 
 try:
@@ -366,12 +367,18 @@ def _open_regular(path: Path) -> IO[bytes]:
 
 
 def _newest_telegram(handle: IO[bytes], size: int) -> tuple[bytes, int]:
-    """The newest complete telegram near the end of a file (with its line end when there is one),
-    and the offset just past it (where following starts: what comes after is read as new)."""
+    """The newest complete telegram (or encrypted frame) near the end of a file (with its line end
+    when there is one), and the offset just past it (where following starts: what comes after is
+    read as new)."""
     start = max(0, size - FOLLOW_TAIL)
     handle.seek(start)
     tail = handle.read(size - start)
     frames = [f for f in Framer().feed(tail) if f.complete and f.has_header]
+    # An encrypted meter's log: its newest frame, when that is newer than any plain telegram.
+    scanner = FrameScanner()
+    sealed = [f for f in scanner.feed(tail) + scanner.flush() if type(f) is GcmFrame and f.complete]
+    if sealed and (not frames or sealed[-1].offset >= frames[-1].end_offset):
+        return sealed[-1].data, start + sealed[-1].end_offset
     if not frames:
         return b"", size
     last = frames[-1]

@@ -436,3 +436,44 @@ def test_a_noisy_line_never_yields_a_telegram_the_meter_did_not_send(
     assert all(data in NOISY for data in accepted)
     assert len(accepted) == len(set(accepted))  # no telegram twice (counters)
     assert len(accepted) >= len(NOISY) - 2 * len(damage)  # damage costs at most the frames it hit
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "damage"),
+    [
+        (0, 0x5B, "its tag byte is 0x5B, not 0xDB"),
+        (1, 0x09, "its title length is 9, not 8"),
+        (10, 0x86, "its length field begins with 0x86, no length form"),
+        (11, 0xFF, "more than a frame holds"),
+        (13, 0x31, "its security control byte is 0x31, not 0x30"),
+    ],
+)
+@pytest.mark.parametrize("whole", [True, False])
+def test_a_frame_with_a_damaged_header_is_counted_not_noise(
+    position: int, value: int, damage: str, whole: bool
+) -> None:
+    # Outsider finding F7: the damaged frame vanished into "noise", the error rate stayed 0 %.
+    damaged = FRAMES[3][:position] + bytes((value,)) + FRAMES[3][position + 1 :]
+    stream = b"".join(FRAMES[:3]) + damaged + b"".join(FRAMES[4:8])
+    cuts = None if whole else [len(stream) // 7] * 6
+    decoder, results = decode(stream, cuts=cuts)
+    statuses = [r.status for r in results]
+    assert statuses == [Status.VALID] * 3 + [Status.INVALID] + [Status.VALID] * 4
+    bad = results[3]
+    assert bad.reason.startswith("damaged frame: a frame of this meter with a damaged header")
+    assert damage in bad.reason
+    assert bad.frame.offset == sum(map(len, FRAMES[:3]))
+    assert [r.data for r in results if r.accepted] == TELEGRAMS[:3] + TELEGRAMS[4:8]
+    assert decoder.problem == ""
+
+
+def test_noise_that_looks_like_a_frame_header_never_swallows_plain_telegrams() -> None:
+    # Outsider finding F6: 18 noise bytes shaped as a frame header (length 0x400) in a plain log
+    # swallowed the next two telegrams and made the meter look encrypted.
+    noise = bytes.fromhex("20A3DB088705A4FF0E112233820400300102")
+    for key in (None, KEY):
+        decoder, results = decode(TELEGRAMS[0] + noise + b"".join(TELEGRAMS[1:6]), key=key)
+        assert [r.data for r in results if r.accepted] == TELEGRAMS[:6]
+        assert not decoder.encrypted
+        assert decoder.problem == ""
+        assert decoder.false_frames == 1

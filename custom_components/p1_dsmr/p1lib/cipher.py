@@ -89,7 +89,7 @@ MESSAGES: dict[Outcome, str] = {
     Outcome.WRONG_KEY: "the frame does not decrypt to a telegram with this key",
     Outcome.DAMAGED: (
         "the frame does not decrypt to a telegram, though the ones before it did: its header"
-        " (system title, length or counter) was damaged"
+        " (system title, length or counter) was damaged, or bytes were lost or added inside it"
     ),
     Outcome.AUTHENTICATION_FAILED: "wrong key, or damaged: the tag does not verify",
     Outcome.NOT_TELEGRAM: (
@@ -258,8 +258,8 @@ class Decryptor:
         if self._aad is None:
             plaintext = self.keystream_decrypt(frame)
             if not telegram_like(plaintext):
-                # The key is wrong, unless it decrypted the frames just before (then this frame's
-                # header was damaged: its system title, counter or length).
+                # The key is wrong, unless it decrypted the frames just before (then this frame was
+                # damaged: its system title, counter or length, or bytes lost or added inside it).
                 if self.decrypted_any and self.failures + 1 < STREAK:
                     return _reject(Outcome.DAMAGED)
                 return _reject(Outcome.WRONG_KEY)

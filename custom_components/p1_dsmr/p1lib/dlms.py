@@ -21,6 +21,12 @@ within bounds, the security control byte. A frame ends where its length says, or
 next frame of the same meter (``DB 08`` and the same system title) begins: a damaged length field
 never swallows the frames after it, and on a live stream a frame is complete as soon as the next
 one starts.
+
+Once the meter is known (:attr:`FrameScanner.meter_title`: the system title of the last frame
+with a sound header that ended where its length says), its frames are also found by their system
+title: a frame whose tag, title length, length field or security control byte was damaged on the
+line is still a frame (its :attr:`GcmFrame.damage` says what is wrong), not noise, and any frame
+ends where the next one of this meter begins.
 """
 
 from __future__ import annotations
@@ -79,6 +85,11 @@ class GcmFrame(NamedTuple):
     complete: bool
     """The frame ended where its length says, or where the next frame of the same meter began
     (a damaged length field); not when the stream ended inside it."""
+    damage: str = ""
+    """For a frame of the known meter found by its system title although its header is damaged,
+    what is wrong with the header (``its tag byte is 0x5B, not 0xDB``...); "" for a sound header.
+    Such a frame's :attr:`length` is -1 when its length field is no DLMS length form, and its
+    counter is read where the meter's other frames carry it."""
 
     @property
     def declared_size(self) -> int:
@@ -122,6 +133,11 @@ def _length_field(buf: bytes | bytearray, at: int) -> tuple[int, int] | None:
 
 
 _MORE = (-1, -1)
+_HOLD = _START - 1
+"""Bytes held at the end of the buffer while the meter is known: a frame of the meter may begin
+there, its system title not yet complete."""
+_DEFAULT_HEADER = _START + 3 + 1 + COUNTER_LENGTH
+"""The header of a frame with the long length form (``0x82 LL LL``), as Smarty meters send it."""
 
 
 def _header(buf: bytes | bytearray, i: int, final: bool) -> tuple[int, int] | None:
@@ -158,10 +174,17 @@ class FrameScanner:
     def __init__(self) -> None:
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
-        self._frame: tuple[int, int, bytes] | None = None  # header length, size, next-frame anchor
+        # The frame being read: header length, size, next-frame anchor, length field, damage.
+        self._frame: tuple[int, int, bytes, int, str] | None = None
         self._cut_scan = 0  # where to look for the next frame's anchor in _buf
+        self._sound = (_DEFAULT_HEADER, 0)  # header length and size of the last sound frame
         self.frames = 0
         """Frames found."""
+        self.meter_title: bytes | None = None
+        """The system title of the meter this stream comes from: the last frame's with a sound
+        header that ended where its length says (a decoder that finds that frame was noise may
+        forget it). The meter's frames are then found by their title even with a damaged header,
+        and every frame ends where the next one of this meter begins."""
 
     @property
     def buffered(self) -> int:
@@ -170,7 +193,7 @@ class FrameScanner:
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[bytes | GcmFrame]:
         """Add received bytes; return the bytes outside frames and the frames they completed."""
-        if not self._buf and self._frame is None:
+        if not self._buf and self._frame is None and self.meter_title is None:
             data = chunk if type(chunk) is bytes else bytes(chunk)
             if TAG not in data:  # the common case of a plain stream: nothing to hold
                 self._base += len(data)
@@ -187,6 +210,8 @@ class FrameScanner:
         out: list[bytes | GcmFrame] = []
         pos = 0  # start of what is not yet returned
         scan = 0  # where to look for the next tag
+        title = self.meter_title
+        title_at, title_from = -1, len(buf)  # the next title found (at or after title_from)
         while True:
             if self._frame is not None:
                 end, complete = self._frame_end(pos, final)
@@ -194,28 +219,51 @@ class FrameScanner:
                     break
                 out.append(self._emit(pos, end, complete))
                 pos = scan = end
+                if self.meter_title != title:  # the meter became known inside this chunk
+                    title = self.meter_title
+                    title_at, title_from = -1, len(buf)
                 continue
             i = buf.find(TAG, scan)
-            if i < 0:
-                if len(buf) > pos:
-                    out.append(bytes(buf[pos:]))
-                    pos = len(buf)
+            start = -1  # a frame of the known meter, found by its title
+            if title is not None:
+                if title_at < scan + 2 and not (title_at < 0 and title_from <= scan + 2):
+                    title_from = scan + 2
+                    title_at = buf.find(title, title_from)
+                if title_at >= 0 and (i < 0 or title_at - 2 <= i):
+                    start = title_at - 2
+            if start < 0 and i < 0:
+                # No frame begins here; while the meter is known, its next title may be cut.
+                keep = len(buf) if final or title is None else max(pos, len(buf) - _HOLD)
+                if keep > pos:
+                    out.append(bytes(buf[pos:keep]))
+                    pos = keep
                 break
-            header = _header(buf, i, final)
-            if header is None:
-                scan = i + 1
-                continue
+            damage = ""
+            if start < 0:
+                header = _header(buf, i, final)
+                if header is None:
+                    scan = i + 1
+                    continue
+            else:
+                i = start
+                header = _header(buf, i, final) if buf[i] == TAG else None
+                if header is None:
+                    header, damage = self._damaged_header(i, final)
+                    if header is None:  # cut by the end of the stream: noise
+                        scan = i + 1
+                        continue
             if i > pos:
                 out.append(bytes(buf[pos:i]))
             pos = scan = i
             if header is _MORE:
                 break  # hold the bytes from this tag until the header is complete
             header_length, length = header
-            self._frame = (
-                header_length,
-                header_length - 1 - COUNTER_LENGTH + length,
-                bytes(buf[i : i + _START]),
-            )
+            if damage and not _MIN_LENGTH <= length <= MAX_LENGTH:
+                # No length to go by: the meter's last frame (twice) bounds it, the next one ends it.
+                size = min(2 * self._sound[1], MAX_LENGTH) or MAX_LENGTH
+            else:
+                size = header_length - 1 - COUNTER_LENGTH + length
+            self._frame = (header_length, size, bytes(buf[i : i + _START]), length, damage)
             self._cut_scan = i + header_length
         if pos:
             del buf[:pos]
@@ -223,15 +271,52 @@ class FrameScanner:
             self._cut_scan -= pos
         return out
 
+    def _damaged_header(self, i: int, final: bool) -> tuple[tuple[int, int] | None, str]:
+        """At ``buf[i]``, two bytes before the known meter's system title, where ``_header`` found
+        no sound header: (header length, length field) and what is damaged; :data:`_MORE` if more
+        bytes are needed to tell; None if the stream ended first."""
+        buf = self._buf
+        if len(buf) < i + _START + 3:
+            return (None if final else _MORE), ""
+        damage = []
+        if buf[i] != TAG:
+            damage.append(f"its tag byte is 0x{buf[i]:02X}, not 0x{TAG:02X}")
+        if buf[i + 1] != TITLE_LENGTH:
+            damage.append(f"its title length is {buf[i + 1]}, not {TITLE_LENGTH}")
+        field = _length_field(buf, i + _START)
+        if field is None:
+            damage.append(f"its length field begins with 0x{buf[i + _START]:02X}, no length form")
+            header_length, length = self._sound[0], -1
+        else:
+            header_length, length = _START + field[0] + 1 + COUNTER_LENGTH, field[1]
+            if length < _MIN_LENGTH:
+                damage.append(f"its length {length} is too short for a telegram")
+            elif length > MAX_LENGTH:
+                damage.append(f"its length {length} is more than a frame holds ({MAX_LENGTH})")
+        if len(buf) < i + header_length:
+            return (None if final else _MORE), ""
+        control = buf[i + header_length - 1 - COUNTER_LENGTH]
+        if field is not None and control != SECURITY_CONTROL:
+            damage.append(
+                f"its security control byte is 0x{control:02X}, not 0x{SECURITY_CONTROL:02X}"
+            )
+        return (header_length, length), "; ".join(damage)
+
     def _frame_end(self, pos: int, final: bool) -> tuple[int, bool]:
         """Where the frame at ``pos`` ends, and whether it is complete: at its size, or where the
-        next frame of the same meter begins; at the end of the stream (incomplete) when ``final``;
-        -1 if it has not ended yet."""
+        next frame of the same meter (or of the known meter) begins; at the end of the stream
+        (incomplete) when ``final``; -1 if it has not ended yet."""
         assert self._frame is not None
-        header_length, size, anchor = self._frame
+        header_length, size, anchor, _, _ = self._frame
         buf = self._buf
         end = pos + size
-        cut = buf.find(anchor, max(self._cut_scan, pos + header_length), end + len(anchor) - 1)
+        low, high = max(self._cut_scan, pos + header_length), end + len(anchor) - 1
+        cut = buf.find(anchor, low, high)
+        title = self.meter_title
+        if title is not None:
+            found = buf.find(title, low + 2, high)
+            if found >= 0 and (cut < 0 or found - 2 < cut):
+                cut = found - 2
         if 0 <= cut < end:
             return cut, True
         if len(buf) >= end:
@@ -243,11 +328,12 @@ class FrameScanner:
 
     def _emit(self, pos: int, end: int, complete: bool) -> GcmFrame:
         assert self._frame is not None
-        header_length = self._frame[0]
+        header_length, size, _, length, damage = self._frame
         self._frame = None
         data = bytes(self._buf[pos:end])
-        field = _length_field(data, _START)
-        assert field is not None
+        if not damage and end - pos == size:
+            self._sound = (header_length, size)  # what the meter's frames look like
+            self.meter_title = data[2:_START]
         self.frames += 1
         return GcmFrame(
             data,
@@ -255,8 +341,9 @@ class FrameScanner:
             data[2:_START],
             int.from_bytes(data[header_length - COUNTER_LENGTH : header_length], "big"),
             header_length,
-            field[1],
+            length,
             complete,
+            damage,
         )
 
 

@@ -10,7 +10,17 @@ returns a :class:`~.decoder.DecodeResult` for every telegram, encrypted or not:
   :class:`~.cipher.Outcome`: ``no key: ...``, ``wrong key: ...``, ``authentication failed: ...``,
   ``replayed counter: ...``), its data the frame as received;
 * bytes between frames reach the plain decoder unchanged: noise is reported like any other noise
-  (and described with the next frame), plain telegrams are decoded as always.
+  (and described with the next frame), plain telegrams are decoded as always;
+* a frame of the meter whose header was damaged on the line (its tag, title length, length field
+  or security control byte) is found by the meter's system title (see :mod:`.dlms`), and is an
+  invalid result (``damaged frame: ...``): counted like any damaged telegram, never noise.
+
+Noise can look like a frame header (about once in 50 million bytes of random noise). Such a
+"frame" in a stream that has not shown itself encrypted (no frame decrypted yet) is given back to
+the plain decoder, byte for byte, when it does not decrypt and either holds text rather than
+ciphertext, holds a telegram that verifies, or follows plain telegrams (up to two such frames in
+a row: a third means the meter now encrypts). A structural false positive never costs a plain
+telegram, and never makes a plain meter look encrypted.
 
 Without a key the decoder reads plain telegrams as :class:`~.decoder.Decoder` does and reports
 encrypted frames as needing one; ``cryptography`` is imported on the first frame there is a key for.
@@ -29,7 +39,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .cipher import MESSAGES, STREAK, Decryption, Decryptor, Mode, Outcome
+from .cipher import MESSAGES, STREAK, Decryption, Decryptor, Mode, Outcome, telegram_like
 from .decoder import Decoder, DecodeResult, Status, suspicious_bytes
 from .dlms import FrameScanner, GcmFrame
 from .framing import MAX_NOISE, Frame, Framer
@@ -96,6 +106,10 @@ class EncryptedDecoder(Decoder):
         self._inner_noise = 0  # noise inside decrypted frames
         self._notices: deque[CipherNotice] = deque(maxlen=32)
         self._last_reason = ""
+        self._plain_accepted = 0  # plain telegrams accepted since the last encrypted frame
+        self._given_back = 0  # frames given back to the plain decoder since a plain telegram
+        self.false_frames = 0
+        """Frames found by their structure that were noise or plain telegrams (given back)."""
 
     @property
     def mode(self) -> Mode | None:
@@ -133,6 +147,8 @@ class EncryptedDecoder(Decoder):
         outcome = self.cipher.last_outcome
         if outcome is None or outcome is Outcome.DECRYPTED or outcome is Outcome.TRUNCATED:
             return ""
+        if self._plain_accepted:
+            return ""  # plain telegrams came after it: they are read
         if self.cipher.decrypted and self._decryptor.failures < STREAK:
             return ""
         return self._last_reason
@@ -181,7 +197,12 @@ class EncryptedDecoder(Decoder):
             # Offsets in the stream as received: the plain decoder never saw the encrypted frames,
             # and its frames come before the next one (see _encrypted).
             frames = [f._replace(offset=f.offset + shift) for f in frames]
-        return self.decode_frames(frames)
+        results = self.decode_frames(frames)
+        accepted = sum(r.accepted for r in results)
+        if accepted:
+            self._plain_accepted += accepted
+            self._given_back = 0
+        return results
 
     def _gap(self) -> tuple[bytes, int]:
         """The bytes between the last telegram and here (the last MAX_NOISE), and their count."""
@@ -191,13 +212,27 @@ class EncryptedDecoder(Decoder):
         return stripped, count - (len(noise) - len(stripped))
 
     def _encrypted(self, frame: GcmFrame) -> list[DecodeResult]:
+        if frame.damage:
+            reason = (
+                f"{Outcome.DAMAGED}: a frame of this meter with a damaged header: {frame.damage}"
+            )
+            decryption = Decryption(Outcome.DAMAGED, None, reason)
+        else:
+            failures = self._decryptor.failures
+            decryption = self._decryptor.decrypt(frame)
+            if decryption.plaintext is None and self._false_frame(frame):
+                self._decryptor.failures = failures  # it was no frame
+                self._given_back += 1
+                self.false_frames += 1
+                if self._scanner.meter_title == frame.system_title:
+                    self._scanner.meter_title = None  # not a meter's
+                return self._plain(frame.data)
         # The bytes before this frame end here: a plain telegram they began is truncated, their
         # noise is counted now.
         results = self._plain_results(self.framer.flush()) if self.framer.buffered else []
         noise, noise_count = self._gap()
         self._gap_start = self._passed
         self._removed += len(frame.data)
-        decryption = self._decryptor.decrypt(frame)
         self._count(frame, decryption)
         plaintext = decryption.plaintext
         if plaintext is None:
@@ -229,6 +264,18 @@ class EncryptedDecoder(Decoder):
             self._decryptor.accept(frame)  # its CRC verified: the counter is the meter's
         return results
 
+    def _false_frame(self, frame: GcmFrame) -> bool:
+        """Whether a frame that does not decrypt was noise, or plain telegrams, that looked like a
+        frame header: never once a frame decrypted (the stream is encrypted: it is damaged)."""
+        if self._decryptor.decrypted_any:
+            return False
+        if telegram_like(frame.data[frame.header_length :]):
+            return True  # text, where a real frame carries ciphertext
+        probe = Decoder()
+        if any(r.accepted for r in probe.feed(frame.data) + probe.flush()):
+            return True  # a telegram that verifies: no ciphertext holds one
+        return self._plain_accepted > 0 and self._given_back + 1 < STREAK
+
     def _rejected(
         self, frame: Frame, reason: str, suspicious: tuple[tuple[int, int], ...] = ()
     ) -> DecodeResult:
@@ -254,3 +301,4 @@ class EncryptedDecoder(Decoder):
         cipher.last_outcome = outcome
         cipher.system_title = frame.system_title
         cipher.counter = frame.counter
+        self._plain_accepted = 0
