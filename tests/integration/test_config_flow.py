@@ -446,6 +446,9 @@ def test_every_flow_error_has_its_own_text(language: str) -> None:
         Path(__file__).resolve().parents[2] / "custom_components" / DOMAIN / "config_flow.py"
     ).read_text(encoding="utf-8")
     used = set(re.findall(r'errors\[[^]]+\] = "(\w+)"', source))
+    # the key step's errors come from the decryption's outcome (KeyRejected.error)
+    used |= set(re.findall(r'"(wrong_key|wrong_auth_key|not_p1)"', source))
+    used |= {f"no_telegram_{kind}" for kind in ("serial", "network", "file")}
     assert used >= {"cannot_open_port", "no_telegram_serial", "no_telegram_network"}
     errors = translations(language)["config"]["error"]
     assert used <= errors.keys()
