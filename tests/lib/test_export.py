@@ -329,7 +329,8 @@ def test_a_belgian_peak_history_is_read_in_belgian_time() -> None:
 
 def test_runs_of_small_noise_frames_share_a_validity_row() -> None:
     good = hungarian()
-    log = good + b"x/ABC" * 500 + good + b"x/ABC" * 3
+    # noise frames: a header after garbage and a line end each (without a line end: noise)
+    log = good + b"x/ABC\r\n" * 500 + good + b"x/ABC\r\n" * 3
     decoder = Decoder()
     validity = io.StringIO()
     writer = ValidityWriter(validity)
@@ -362,7 +363,7 @@ def test_runs_of_small_noise_frames_share_a_validity_row() -> None:
 def test_the_error_log_describes_damaged_telegrams_but_sums_up_noise() -> None:
     good = hungarian()
     bad = good.replace(b"234.3", b"2\x134.3")
-    _, _, errors = run(good + bad * 15 + b"x/ABC" * 100 + good)
+    _, _, errors = run(good + bad * 15 + b"x/ABC\r\n" * 100 + good)
     assert errors.count("invalid - crc mismatch") == 15  # telegrams: every one described
     assert errors.count("invalid - truncated") <= 1
     assert "more rejected frame(s) in a row, not described (truncated: " in errors

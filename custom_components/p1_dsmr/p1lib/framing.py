@@ -141,8 +141,9 @@ class _StartScanner:
     def shift(self, offset: int) -> None:
         """The buffer lost its first ``offset`` bytes."""
         self.index -= offset
-        self.seen -= offset
-        self.line_start -= offset
+        # (never negative: a negative start would make rfind count from the end of the buffer)
+        self.seen = max(self.seen - offset, 0)
+        self.line_start = max(self.line_start - offset, 0)
         self.opened = max(self.opened - offset, -1)
         self.closed = max(self.closed - offset, -1)
         self.found = [f - offset for f in self.found]
