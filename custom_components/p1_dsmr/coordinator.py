@@ -52,6 +52,7 @@ from .values import DERIVED_KEYS, P1Data, Value, ValueMapper
 if TYPE_CHECKING:
     from . import P1ConfigEntry
     from .archive import Archive
+    from .insight import InsightFeed
 
 __all__ = ["DERIVED_KEYS", "LinkStats", "P1Coordinator", "P1Data", "Value"]
 
@@ -117,6 +118,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self._stopped = False
         self._fresh = 0.0  # loop time of the last accepted telegram (or of connecting)
         self._accepted_at: deque[float] = deque(maxlen=9)
+        self.insight: InsightFeed | None = None
+        """The phase insight (set up by the entry), fed every accepted telegram."""
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -294,6 +297,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             LOGGER.info("%s is back", self.source.description)
             self._lost_logged = False
         telegram = result.telegram
+        if self.insight is not None:
+            self.insight.update(telegram)
         derived = self.calculator.update(telegram)
         self.last_result = result
         self.last_telegram_at = now
