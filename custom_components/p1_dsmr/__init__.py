@@ -45,7 +45,9 @@ async def async_setup_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
         hass, entry.entry_id, int(entry.options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS))
     )
     entry.async_on_unload(coordinator.add_raw_listener(archive.add))
-    insight = coordinator.insight = InsightFeed(hass, entry.entry_id, dict(entry.options))
+    insight = coordinator.insight = InsightFeed(
+        hass, entry.entry_id, dict(entry.options), coordinator.async_update_listeners
+    )
     await insight.async_load()
     coordinator.start()
     # The one place that reloads a loaded entry: after the options flow, or after the reconfigure

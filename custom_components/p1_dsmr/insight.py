@@ -15,6 +15,7 @@ at each start: the best phase for a load is judged over the time since.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from homeassistant.core import HomeAssistant, callback
@@ -71,8 +72,17 @@ async def async_remove_insight(hass: HomeAssistant, entry_id: str) -> None:
 class InsightFeed:
     """One meter's phase insight in Home Assistant."""
 
-    def __init__(self, hass: HomeAssistant, entry_id: str, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        options: dict[str, Any],
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
         self.hass = hass
+        self.on_change = on_change
+        """Called when an estimate changed (the sensors show it even while the coordinator's
+        update interval holds the telegram's values back)."""
         self.entry_id = entry_id
         self.threshold = float(options.get(CONF_VOLTAGE_THRESHOLD, DEFAULT_VOLTAGE_THRESHOLD))
         self.share_limit = (
@@ -84,7 +94,9 @@ class InsightFeed:
         self.best_phase: int | None = None
         self.best_reason = ""
         self.issue_phases: tuple[int, ...] = ()
-        self._issue_best: int | None = None
+        self._issue: tuple[tuple[int, ...], int | None] | None = None
+        """What the repair issue says (None: not checked since the start; a kept issue is
+        cleared at the first check when no phase is above the limit any more)."""
         self._store = _store(hass, entry_id)
         self._refreshed = -math.inf
 
@@ -129,10 +141,13 @@ class InsightFeed:
     def _refresh(self, now: float | None = None) -> None:
         self._refreshed = self.hass.loop.time() if now is None else now
         insight = self.insight
+        before = (self.snapshot.impedance, self.best_phase)
         self.snapshot = insight.snapshot()
         what_if = insight.what_if(LOAD_KW)
         self.best_phase, self.best_reason = what_if.best_phase, what_if.reason
         self._check_overvoltage()
+        if (self.snapshot.impedance, self.best_phase) != before:
+            self.on_change()
         if insight.telegrams:
             self._store.async_delay_save(self._data, SAVE_DELAY)
 
@@ -179,9 +194,10 @@ class InsightFeed:
             else ()
         )
         best = self.best_phase
-        if (phases, best) == (self.issue_phases, self._issue_best):
+        if (phases, best) == self._issue:
             return
-        self.issue_phases, self._issue_best = phases, best
+        self._issue = (phases, best)
+        self.issue_phases = phases
         if not phases:
             ir.async_delete_issue(self.hass, DOMAIN, issue_id(self.entry_id))
             return
