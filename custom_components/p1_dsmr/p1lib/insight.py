@@ -177,7 +177,11 @@ class PhaseInsight:
         self.telegrams += 1
         if when is None:
             when = datetime.fromtimestamp(found.seconds, UTC)
-        self.accepted = self.voltage.add(when, found.voltage)
+        voltage = self.voltage
+        behind = voltage.out_of_order
+        self.accepted = voltage.add(when, found.voltage)
+        if voltage.out_of_order != behind and not self.accepted:
+            return None  # an earlier clock (an overlapping log): no new evidence either
         return self.estimator.add(found)
 
     def flush(self) -> tuple[tuple[datetime, Triple], ...]:
