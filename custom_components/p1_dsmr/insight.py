@@ -217,19 +217,3 @@ class InsightFeed:
                 "load": f"{LOAD_KW:g}",
             },
         )
-
-    def diagnostics(self) -> dict[str, Any]:
-        """The estimates and the issue's state, for diagnostics."""
-        snapshot = self.snapshot
-        return {
-            "threshold_v": self.threshold,
-            "share_limit": self.share_limit,
-            "telegrams": self.insight.telegrams,
-            "method": snapshot.impedance.method or None,
-            "impedance": [None if e is None else e.as_dict() for e in snapshot.impedance.impedance],
-            "reasons": list(snapshot.impedance.reasons),
-            "best_phase_for_load": self.best_phase,
-            "issue_phases": list(self.issue_phases),
-            "out_of_order": self.insight.voltage.out_of_order,
-            "clock_outliers": self.insight.voltage.clock_outliers,
-        }
