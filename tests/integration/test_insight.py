@@ -92,9 +92,13 @@ async def shown(hass: HomeAssistant) -> None:
 
 
 def feed(hass: HomeAssistant, entry: MockConfigEntry, telegrams: list[bytes]) -> None:
+    """Hours of telegrams in seconds, then what a minute later brings: the estimates refreshed
+    (they are recomputed once a minute, not per telegram)."""
     coordinator = entry.runtime_data
     for start in range(0, len(telegrams), 200):
         coordinator.feed(b"".join(telegrams[start : start + 200]))
+    assert coordinator.insight is not None
+    coordinator.insight.refresh()
 
 
 def impedance(hass: HomeAssistant, phase: int) -> tuple[float | None, dict[str, Any]]:
