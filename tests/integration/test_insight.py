@@ -276,3 +276,45 @@ def test_every_insight_sensor_has_a_name_and_an_icon() -> None:
         assert isinstance(description, P1InsightSensorEntityDescription)
         assert description.translation_key in english["entity"]["sensor"]
         assert description.translation_key in icons["entity"]["sensor"]
+
+
+async def test_issue_without_advice_while_the_impedances_are_unknown(
+    hass: HomeAssistant, tmp_path: Path, stream: list[bytes]
+) -> None:
+    # 245 V: L1 and L3 above it for a third of the morning; no phase has its impedance yet.
+    entry = await setup(
+        hass, tmp_path / "meter.log", stream[0] + stream[1], {CONF_VOLTAGE_THRESHOLD: 245.0}
+    )
+    feed(hass, entry, stream[2:600])
+    issue = ir.async_get(hass).async_get_issue(DOMAIN, issue_id(entry.entry_id))
+    assert issue is not None
+    assert issue.translation_key == "overvoltage_no_advice"
+    placeholders = issue.translation_placeholders or {}
+    assert placeholders["phases"] == "L1, L3"
+    assert placeholders["threshold"] == "245"
+    assert state(hass, BEST) == "unknown"
+    # The headroom is the newest telegram's (the voltage sensor averages the update interval).
+    newest = entry.runtime_data.insight.insight.voltage.latest[0]  # type: ignore[union-attr]
+    assert newest is not None
+    assert float(state(hass, HEADROOM.format(1)) or 0) == pytest.approx(245.0 - newest)
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_unreadable_evidence_file_starts_afresh(
+    hass: HomeAssistant, tmp_path: Path, stream: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    from unittest.mock import patch
+
+    from homeassistant.exceptions import HomeAssistantError
+
+    with (
+        patch(
+            "custom_components.p1_dsmr.insight.Store.async_load",
+            side_effect=HomeAssistantError("bad JSON"),
+        ),
+        caplog.at_level(logging.WARNING),
+    ):
+        entry = await setup(hass, tmp_path / "meter.log", stream[0] + stream[1])
+    assert "its saved state is unreadable" in caplog.text
+    assert impedance(hass, 1)[0] is None
+    assert await hass.config_entries.async_unload(entry.entry_id)
