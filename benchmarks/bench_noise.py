@@ -1,20 +1,29 @@
-"""Repair benchmark: inject every fault class into generated telegram streams, decode, compare
-byte-exact with the originals; the same for the original tool's repair and for dsmr_parser.
+"""Repair benchmark: inject faults (in and outside the repair model) into telegram streams of every
+generator meter style and into the real Sanxing log, decode, compare byte-exact with the originals;
+the same streams through the original tool's five fixes and through dsmr_parser.
 
-Run via scripts/bench-noise. Each damaged telegram follows a clean one, as on a real line where
-about 1 telegram in 1000 is damaged; the stream is decoded in order, so the engine learns from the
-telegrams before, exactly as it does live.
+Run via scripts/bench-noise. Each damaged telegram sits between good ones, as on a real line, and
+the stream is decoded in order, so the engine sees exactly what it sees live: the telegrams
+before, and (it waits for it) the one after. Stream classes: ``first`` damages the first telegram
+of a stream (nothing before it to learn from), ``run`` three consecutive telegrams.
+
+Per class the table prints recovered / rejected / miscorrected, and for the engine the sum of the
+expected false matches of the repairs it accepted ("E sum": what a 16-bit CRC leaves to chance if
+every one of those faults had been outside the searched models) and the repair time.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
 import time
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import accumulate
 from pathlib import Path
@@ -24,19 +33,32 @@ sys.path.insert(0, str(ROOT / "custom_components" / "p1_dsmr"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_original import OriginalRepair  # noqa: E402
+from p1lib.crc import crc16, parse_crc_field  # noqa: E402
 from p1lib.decoder import Decoder  # noqa: E402
-from p1lib.faults import FAULTS, SINGLE_FAULTS, inject, same_telegram  # noqa: E402
-from p1lib.framing import Framer, normalize_line_ends  # noqa: E402
+from p1lib.faults import OUTSIDE, SINGLE_FAULTS, inject, same_telegram  # noqa: E402
+from p1lib.framing import Frame, Framer, normalize_line_ends  # noqa: E402
 from p1lib.generator import STYLES, MeterSimulator  # noqa: E402
-from p1lib.repair import RepairEngine  # noqa: E402
+from p1lib.repair import BOUND, RepairEngine, RepairOutcome  # noqa: E402
 
+REAL_LOG = ROOT.parent / "shared" / "samples" / "logs" / "seed_putty_20230502.log"
 DSMR_SPECS = {
     "hu_sanxing": "EON_HUNGARY",
     "hu_sagemcom": "EON_HUNGARY",
     "nl_dsmr5": "V5",
     "nl_dsmr4": "V4",
     "be_fluvius": "BELGIUM_FLUVIUS",
+    "real_sanxing": "EON_HUNGARY",
 }
+STREAM_CLASSES = ("first", "run")
+CLEAN_SAMPLE = 100
+"""Clean telegrams per stream given to dsmr_parser (about 1 ms each)."""
+MODELLED = (*SINGLE_FAULTS, "burst", "two_faults", "first")
+CLASSES = (*MODELLED, *OUTSIDE, "run")
+TOOLS = ("ours", "original", "dsmr_parser")
+
+
+SMALLER = (4, 16)
+"""Recovery is also reported as it would be with the bound divided by these."""
 
 
 @dataclass
@@ -45,182 +67,240 @@ class Tally:
     recovered: int = 0
     rejected: int = 0
     miscorrected: int = 0
+    risk: float = 0.0
+    """Sum of the expected false matches of every damaged telegram's search."""
     times: list[float] = field(default_factory=list)
+    smaller: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """Bound divisor -> (recovered, miscorrected) had the bound been that much smaller."""
+
+    def add(self, other: Tally) -> None:
+        self.injected += other.injected
+        self.recovered += other.recovered
+        self.rejected += other.rejected
+        self.miscorrected += other.miscorrected
+        self.risk += other.risk
+        self.times += other.times
+        for divisor, (recovered, miscorrected) in other.smaller.items():
+            mine = self.smaller.get(divisor, (0, 0))
+            self.smaller[divisor] = (mine[0] + recovered, mine[1] + miscorrected)
 
 
-def build_stream(
-    style: str, per_class: int, seed: int
-) -> tuple[list[bytes], list[bytes], list[str]]:
-    """(sent, originals, fault) per telegram: clean and damaged ones alternate."""
-    rng = random.Random(seed)
-    sim = MeterSimulator(style, seed=seed, solar=True)
-    classes = [name for name in FAULTS for _ in range(per_class)]
-    rng.shuffle(classes)
-    sent: list[bytes] = []
-    originals: list[bytes] = []
-    faults: list[str] = []
-    for _ in range(3):  # a few clean telegrams to learn from
-        telegram = sim.telegram()
-        sent.append(telegram)
-        originals.append(telegram)
-        faults.append("")
-    for fault in classes:
-        clean = sim.telegram()
-        sent.append(clean)
-        originals.append(clean)
-        faults.append("")
-        original = sim.telegram()
-        sent.append(inject(original, fault, rng))
-        originals.append(original)
-        faults.append(fault)
-    return sent, originals, faults
+Tallies = dict[str, dict[str, Tally]]  # tool -> class ("" for clean telegrams) -> tally
 
 
-def ours(
-    sent: list[bytes],
-    originals: list[bytes],
-    faults: list[str],
-    tallies: dict[str, Tally],
-    clean: Tally,
-) -> None:
-    decoder = Decoder(repair=RepairEngine())
-    starts = list(accumulate((len(t) for t in sent[:-1]), initial=0))
-    outcome: dict[int, list[tuple[bool, bytes]]] = defaultdict(list)
-    elapsed: dict[int, float] = {}
-    for index, telegram in enumerate(sent):
-        started = time.perf_counter()
-        results = decoder.feed(telegram)
-        elapsed[index] = time.perf_counter() - started
-        for result in results:
-            owner = bisect_right(starts, result.frame.offset) - 1
-            outcome[owner].append((result.accepted, result.data))
-    for result in decoder.flush():
-        owner = bisect_right(starts, result.frame.offset) - 1
-        outcome[owner].append((result.accepted, result.data))
-    account(originals, faults, outcome, tallies, clean, elapsed)
+def real_telegrams() -> list[bytes]:
+    """The good telegrams of the real Sanxing log, in order."""
+    decoder = Decoder()
+    data = REAL_LOG.read_bytes()
+    return [r.data for r in decoder.feed(data) + decoder.flush() if r.accepted]
+
+
+class Source:
+    """Successive good telegrams of one meter; ``fresh`` starts a new stream."""
+
+    def __init__(self, name: str, seed: int) -> None:
+        self.name = name
+        self.seed = seed
+        self._real = real_telegrams() if name == "real_sanxing" else None
+        self._start = 0
+        self._iterator: Iterator[bytes] = iter(())
+
+    def stream(self) -> Iterator[bytes]:
+        if self._real is not None:
+            # Start at a different place each time, so faults meet different telegrams.
+            start = self._start % len(self._real)
+            self._start += 97
+            return iter(self._real[start:])
+        self.seed += 1
+        return MeterSimulator(self.name, seed=self.seed, solar=True).telegrams(10**9)
+
+
+def build(
+    source: Source, fault: str, count: int, rng: random.Random
+) -> list[list[tuple[bytes, bytes, str]]]:
+    """Streams of (sent, original, fault) telegrams holding ``count`` faults of class ``fault``."""
+    streams: list[list[tuple[bytes, bytes, str]]] = []
+    if fault == "first":
+        for _ in range(count):
+            telegrams = source.stream()
+            original = next(telegrams)
+            damage = rng.choice(sorted(SINGLE_FAULTS))
+            stream = [(inject(original, damage, rng), original, fault)]
+            stream += [(t, t, "") for t in (next(telegrams), next(telegrams))]
+            streams.append(stream)
+        return streams
+    stream: list[tuple[bytes, bytes, str]] = []
+    telegrams = source.stream()
+    injected = 0
+    while injected < count:
+        try:
+            for _ in range(2):
+                clean = next(telegrams)
+                stream.append((clean, clean, ""))
+            if fault == "run":
+                for _ in range(3):
+                    original = next(telegrams)
+                    damage = rng.choice(sorted(SINGLE_FAULTS))
+                    stream.append((inject(original, damage, rng), original, fault))
+                    injected += 1
+            else:
+                original = next(telegrams)
+                stream.append((inject(original, fault, rng), original, fault))
+                injected += 1
+        except StopIteration:  # the real log ended: a new stream
+            streams.append(stream)
+            stream = []
+            telegrams = source.stream()
+    clean = next(telegrams, None)
+    if clean is not None:
+        stream.append((clean, clean, ""))
+    streams.append(stream)
+    return streams
+
+
+class TimedEngine(RepairEngine):
+    """Records how long each repair took, by the frame's stream offset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seconds: dict[int, float] = {}
+        self.risk: dict[int, float] = {}
+
+    def repair(self, frame: Frame, *args: object, **kwargs: object) -> RepairOutcome:
+        # CPU time of this thread: the machine's other work (the other benchmark process, other
+        # users) does not count as the engine's.
+        started = time.thread_time()
+        outcome = super().repair(frame, *args, **kwargs)  # type: ignore[arg-type]
+        seconds = time.thread_time() - started
+        self.seconds[frame.offset] = self.seconds.get(frame.offset, 0.0) + seconds
+        self.risk[frame.offset] = max(self.risk.get(frame.offset, 0.0), outcome.expected_false)
+        return outcome
+
+
+def owners(stream: list[tuple[bytes, bytes, str]]) -> list[int]:
+    return list(accumulate((len(sent) for sent, _, _ in stream[:-1]), initial=0))
 
 
 def account(
-    originals: list[bytes],
-    faults: list[str],
-    outcome: dict[int, list[tuple[bool, bytes]]],
+    stream: list[tuple[bytes, bytes, str]],
+    outcome: dict[int, list[tuple[bool, bytes, float]]],
     tallies: dict[str, Tally],
-    clean: Tally,
-    elapsed: dict[int, float],
+    seconds: dict[int, float],
+    risk: dict[int, float] | None = None,
+    skip_unseen: bool = False,
 ) -> None:
-    for index, original in enumerate(originals):
-        tally = tallies[faults[index]] if faults[index] else clean
+    for index, (_, original, fault) in enumerate(stream):
+        if skip_unseen and index not in outcome:
+            continue
+        tally = tallies[fault]
         tally.injected += 1
-        accepted = [data for ok, data in outcome.get(index, []) if ok]
-        if any(not same_telegram(data, original) for data in accepted):
+        accepted = [(data, e) for ok, data, e in outcome.get(index, []) if ok]
+        wrong = any(not same_telegram(data, original) for data, _ in accepted)
+        if wrong:
             tally.miscorrected += 1
         elif accepted:
             tally.recovered += 1
         else:
             tally.rejected += 1
-        if faults[index] and index in elapsed:
-            tally.times.append(elapsed[index])
+        if fault and risk is not None:
+            tally.risk += risk.get(index, 0.0)
+            expected = max((e for _, e in accepted), default=0.0)
+            for divisor in SMALLER:
+                kept = bool(accepted) and expected <= BOUND / divisor
+                recovered, miscorrected = tally.smaller.get(divisor, (0, 0))
+                tally.smaller[divisor] = (
+                    recovered + (kept and not wrong),
+                    miscorrected + (kept and wrong),
+                )
+        if fault and index in seconds:
+            tally.times.append(seconds[index])
 
 
-def original_tool(
-    sent: list[bytes],
-    originals: list[bytes],
-    faults: list[str],
-    tallies: dict[str, Tally],
-    clean: Tally,
-) -> None:
+def ours(stream: list[tuple[bytes, bytes, str]], tallies: dict[str, Tally]) -> None:
+    engine = TimedEngine()
+    decoder = Decoder(repair=engine)
+    starts = owners(stream)
+    outcome: dict[int, list[tuple[bool, bytes, float]]] = defaultdict(list)
+    results = []
+    for sent, _, _ in stream:
+        results += decoder.feed(sent)
+    results += decoder.flush()
+    for result in results:
+        owner = bisect_right(starts, result.frame.offset) - 1
+        expected = result.repair.expected_false if result.repair is not None else 0.0
+        outcome[owner].append((result.accepted, result.data, expected))
+    seconds = {bisect_right(starts, offset) - 1: s for offset, s in engine.seconds.items()}
+    risk = {bisect_right(starts, offset) - 1: e for offset, e in engine.risk.items()}
+    account(stream, outcome, tallies, seconds, risk)
+
+
+def original_tool(stream: list[tuple[bytes, bytes, str]], tallies: dict[str, Tally]) -> None:
     """The original tool's five fixes on the same frames."""
     repair = OriginalRepair()
     framer = Framer()
-    starts = list(accumulate((len(t) for t in sent[:-1]), initial=0))
-    outcome: dict[int, list[tuple[bool, bytes]]] = defaultdict(list)
-    elapsed: dict[int, float] = {}
+    starts = owners(stream)
+    outcome: dict[int, list[tuple[bool, bytes, float]]] = defaultdict(list)
     frames = []
-    for index, telegram in enumerate(sent):
-        frames += [(index, f) for f in framer.feed(telegram)]
-    frames += [(len(sent), f) for f in framer.flush()]
-    from p1lib.crc import crc16, parse_crc_field
-
-    for _, frame in frames:
+    for sent, _, _ in stream:
+        frames += framer.feed(sent)
+    frames += framer.flush()
+    for frame in frames:
         owner = bisect_right(starts, frame.offset) - 1
         data = normalize_line_ends(frame.data)
         sent_crc = parse_crc_field(frame.crc_text)
-        started = time.perf_counter()
         if not frame.complete:
-            outcome[owner].append((False, b""))
+            outcome[owner].append((False, b"", 0.0))
             continue
         if frame.has_header and sent_crc is not None and crc16(data) == sent_crc:
             repair.learn(data)
-            outcome[owner].append((True, data + frame.crc_text + b"\r\n"))
+            outcome[owner].append((True, data + frame.crc_text + b"\r\n", 0.0))
             continue
         fixed = repair.repair(data, sent_crc)
-        elapsed[owner] = time.perf_counter() - started
         if fixed is None:
-            outcome[owner].append((False, b""))
+            outcome[owner].append((False, b"", 0.0))
         else:
-            outcome[owner].append((True, fixed + frame.crc_text + b"\r\n"))
-    account(originals, faults, outcome, tallies, clean, elapsed)
+            outcome[owner].append((True, fixed + frame.crc_text + b"\r\n", 0.0))
+    account(stream, outcome, tallies, {})
 
 
 def dsmr_parser(
-    style: str,
-    sent: list[bytes],
-    originals: list[bytes],
-    faults: list[str],
-    tallies: dict[str, Tally],
-    clean: Tally,
+    source: str, stream: list[tuple[bytes, bytes, str]], tallies: dict[str, Tally]
 ) -> bool:
     try:
         from dsmr_parser import telegram_specifications
         from dsmr_parser.parsers import TelegramParser
     except ImportError:
         return False
-    parser = TelegramParser(getattr(telegram_specifications, DSMR_SPECS[style]))
-    outcome: dict[int, list[tuple[bool, bytes]]] = defaultdict(list)
-    elapsed: dict[int, float] = {}
-    for index, telegram in enumerate(sent):
-        started = time.perf_counter()
+    parser = TelegramParser(getattr(telegram_specifications, DSMR_SPECS[source]))
+    outcome: dict[int, list[tuple[bool, bytes, float]]] = defaultdict(list)
+    clean = 0
+    for index, (sent, _, fault) in enumerate(stream):
+        if not fault:  # it is slow: a sample of the clean telegrams is enough
+            clean += 1
+            if clean > CLEAN_SAMPLE:
+                continue
         try:
             # What its serial reader hands the parser: ASCII text (0xFF raises there).
-            text = telegram.decode("ascii")
-            parser.parse(text)
+            parser.parse(sent.decode("ascii"))
         except Exception:
-            outcome[index].append((False, b""))
+            outcome[index].append((False, b"", 0.0))
         else:
-            outcome[index].append((True, telegram))
-        elapsed[index] = time.perf_counter() - started
-    account(originals, faults, outcome, tallies, clean, elapsed)
+            outcome[index].append((True, sent, 0.0))
+    account([(s, o, f) for s, o, f in stream], outcome, tallies, {}, skip_unseen=True)
     return True
 
 
-def table(title: str, tallies: dict[str, Tally], clean: Tally, timed: bool = True) -> None:
-    print(f"\n{title}")
-    print(
-        f"  {'fault class':14s} {'injected':>8s} {'recovered':>10s} {'rejected':>9s} "
-        f"{'miscorrected':>12s} {'median ms':>9s} {'p99 ms':>7s}"
-    )
-    total = Tally()
-    for name in FAULTS:
-        tally = tallies[name]
-        total.injected += tally.injected
-        total.recovered += tally.recovered
-        total.rejected += tally.rejected
-        total.miscorrected += tally.miscorrected
-        total.times += tally.times
-        print(
-            f"  {name:14s} {tally.injected:8d} {pct(tally.recovered, tally.injected):>10s} "
-            f"{pct(tally.rejected, tally.injected):>9s} {tally.miscorrected:12d}"
-            + (timing(tally.times) if timed else "")
-        )
-    print(
-        f"  {'all faults':14s} {total.injected:8d} {pct(total.recovered, total.injected):>10s} "
-        f"{pct(total.rejected, total.injected):>9s} {total.miscorrected:12d}"
-        + (timing(total.times) if timed else "")
-    )
-    print(
-        f"  clean telegrams kept: {clean.recovered}/{clean.injected} "
-        f"({pct(clean.recovered, clean.injected)}); miscorrected {clean.miscorrected}"
-    )
+def task(source_name: str, fault: str, count: int, seed: int) -> tuple[str, Tallies, bool]:
+    """One source, one class: build the streams and decode them with every tool."""
+    rng = random.Random(f"{seed}:{source_name}:{fault}")
+    source = Source(source_name, seed * 1000 + CLASSES.index(fault) * 10)
+    tallies: Tallies = {tool: defaultdict(Tally) for tool in TOOLS}
+    have_dsmr = True
+    for stream in build(source, fault, count, rng):
+        ours(stream, tallies["ours"])
+        original_tool(stream, tallies["original"])
+        have_dsmr = dsmr_parser(source_name, stream, tallies["dsmr_parser"]) and have_dsmr
+    return source_name, {tool: dict(t) for tool, t in tallies.items()}, have_dsmr
 
 
 def pct(part: int, whole: int) -> str:
@@ -232,61 +312,132 @@ def p99(times: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] if ordered else 0.0
 
 
-def timing(times: list[float]) -> str:
-    if not times:
-        return ""
-    return f" {1000 * statistics.median(times):9.2f} {1000 * p99(times):7.2f}"
+def table(title: str, tallies: dict[str, Tally], classes: list[str], engine: bool) -> None:
+    print(f"\n{title}")
+    head = f"  {'fault class':16s} {'injected':>8s} {'recovered':>9s} {'rejected':>9s} {'miscorr.':>8s}"
+    if engine:
+        head += f" {'risk':>7s} {'median ms':>9s} {'p99 ms':>7s}"
+        head += "".join(f" {'B/' + str(d) + ' rec.':>10s}" for d in SMALLER)
+    print(head)
+    for name in classes:
+        if name not in tallies:
+            continue
+        t = tallies[name]
+        line = (
+            f"  {name:16s} {t.injected:8d} {pct(t.recovered, t.injected):>9s}"
+            f" {pct(t.rejected, t.injected):>9s} {t.miscorrected:8d}"
+        )
+        if engine:
+            median = 1000 * statistics.median(t.times) if t.times else 0.0
+            line += f" {t.risk:7.2f} {median:9.2f} {1000 * p99(t.times):7.2f}"
+            for divisor in SMALLER:
+                recovered, miscorrected = t.smaller.get(divisor, (0, 0))
+                line += f" {pct(recovered, t.injected):>7s}/{miscorrected:<2d}"
+        print(line)
+        if name == MODELLED[-1]:
+            print(f"  {'-- outside the model --':16s}")
+    clean = tallies.get("")
+    if clean is not None:
+        print(
+            f"  clean telegrams kept: {clean.recovered}/{clean.injected}"
+            f" ({pct(clean.recovered, clean.injected)}); miscorrected {clean.miscorrected}"
+        )
+    if engine:
+        print(
+            "  risk: the sum over the class's damaged telegrams of the expected false matches of"
+            " every family\n  that could have given a repair (the expected number of"
+            " miscorrections had every fault been\n  outside the searched models);"
+            " B/n rec.: recovered / miscorrected with a bound n times smaller."
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--faults", type=int, default=100_000, help="faults to inject in all")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--faults", type=int, default=3000, help="faults per class, spread over the sources"
+    )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--styles", default=",".join(STYLES))
+    parser.add_argument("--sources", default=",".join((*STYLES, "real_sanxing")))
+    parser.add_argument("--classes", default=",".join(CLASSES))
+    parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     args = parser.parse_args()
-    styles = args.styles.split(",")
-    per_class = max(1, args.faults // (len(styles) * len(FAULTS)))
-    results = {name: (defaultdict(Tally), Tally()) for name in ("ours", "original", "dsmr_parser")}
+    sources = [s for s in args.sources.split(",") if s]
+    if "real_sanxing" in sources and not REAL_LOG.is_file():
+        print(f"({REAL_LOG} is not available: the real telegrams are skipped)")
+        sources.remove("real_sanxing")
+    classes = [c for c in args.classes.split(",") if c]
+    print(
+        f"{args.faults} faults per class over {', '.join(sources)};"
+        f" acceptance bound {BOUND:.2e} expected false matches"
+    )
+    jobs = []
+    for fault in classes:
+        for number, source in enumerate(sources):
+            share = args.faults // len(sources) + (number < args.faults % len(sources))
+            step = 2000 if fault not in ("first",) else 500
+            for chunk in range(0, share, step):
+                jobs.append((source, fault, min(step, share - chunk), args.seed + chunk))
+    totals: Tallies = {tool: defaultdict(Tally) for tool in TOOLS}
+    per_source: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     have_dsmr = True
     started = time.perf_counter()
-    for number, style in enumerate(styles):
-        sent, originals, faults = build_stream(style, per_class, args.seed + number)
-        ours(sent, originals, faults, *results["ours"])
-        original_tool(sent, originals, faults, *results["original"])
-        have_dsmr = (
-            dsmr_parser(style, sent, originals, faults, *results["dsmr_parser"]) and have_dsmr
-        )
-        print(
-            f"{style}: {len(sent)} telegrams, {sum(1 for f in faults if f)} damaged "
-            f"({time.perf_counter() - started:.0f} s)",
-            flush=True,
-        )
-    table("P1 DSMR repair engine", *results["ours"])
-    table("Original tool's five fixes (baseline)", *results["original"])
+    with ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(task, *job) for job in jobs]
+        for done, future in enumerate(futures, 1):
+            source, tallies, dsmr = future.result()
+            have_dsmr = have_dsmr and dsmr
+            for tool, by_class in tallies.items():
+                for name, tally in by_class.items():
+                    totals[tool][name].add(tally)
+                    if tool == "ours" and name:
+                        per_source[source][name].add(tally)
+            if done % max(1, len(futures) // 20) == 0:
+                print(
+                    f"  {done}/{len(futures)} ({time.perf_counter() - started:.0f} s)", flush=True
+                )
+    table("P1 DSMR repair engine", totals["ours"], classes, engine=True)
+    table("Original tool's five fixes (baseline)", totals["original"], classes, engine=False)
     if have_dsmr:
-        table("dsmr_parser (drops what fails the CRC)", *results["dsmr_parser"], timed=False)
-    tallies, clean = results["ours"]
-    singles = [tallies[name] for name in SINGLE_FAULTS]
-    all_times = [seconds for tally in tallies.values() for seconds in tally.times]
+        table(
+            "dsmr_parser (drops what fails the CRC; clean telegrams: a sample)",
+            totals["dsmr_parser"],
+            classes,
+            False,
+        )
+    print("\nP1 DSMR repair engine per source (recovered / miscorrected, all classes)")
+    for source, by_class in per_source.items():
+        total = Tally()
+        for tally in by_class.values():
+            total.add(tally)
+        print(
+            f"  {source:14s} {total.injected:8d} faults"
+            f"  recovered {pct(total.recovered, total.injected)}"
+            f"  miscorrected {total.miscorrected}  p99 {1000 * p99(total.times):.1f} ms"
+        )
+    ours_ = totals["ours"]
+    singles = [ours_[name] for name in (*SINGLE_FAULTS, "first") if name in ours_]
+    multi = [ours_[name] for name in ("burst", "two_faults") if name in ours_]
+    sanxing = per_source.get("hu_sanxing", {})
+    big_times = [s for t in sanxing.values() for s in t.times] + [
+        s for t in per_source.get("real_sanxing", {}).values() for s in t.times
+    ]
     verdicts = [
-        ("clean telegrams kept 100%", clean.recovered == clean.injected),
-        ("0 miscorrected", sum(t.miscorrected for t in tallies.values()) == 0),
+        ("clean telegrams kept 100%", ours_[""].recovered == ours_[""].injected),
+        ("0 miscorrected in every class", all(t.miscorrected == 0 for t in ours_.values())),
         (
-            "each single-fault class >= 99% recovered",
+            "modelled single faults >= 99% recovered (each class, first telegrams included)",
             all(t.recovered >= 0.99 * t.injected for t in singles),
         ),
         (
-            "two faults and burst >= 80% recovered",
-            all(tallies[n].recovered >= 0.8 * tallies[n].injected for n in ("two_faults", "burst")),
+            "bursts and two faults >= 90% recovered",
+            all(t.recovered >= 0.9 * t.injected for t in multi),
         ),
-        (
-            "p99 repair time < 20 ms",
-            p99(all_times) < 0.020,
-        ),
+        ("p99 repair time of a 2.3 kB telegram < 50 ms", p99(big_times) < 0.050),
     ]
     print()
     for text, ok in verdicts:
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
+    print(f"  ({time.perf_counter() - started:.0f} s)")
     return 0
 
 

@@ -64,6 +64,8 @@ LOOP_BUDGET = 0.004
 """Seconds of event-loop work on decoded telegrams before the reader hands the loop back."""
 LINK_UPDATE_INTERVAL = 1.0
 """Rejected telegrams move the link statistics' entities at most this often (seconds)."""
+PENDING_PERIOD_DEFAULT = 10.0
+"""Seconds between telegrams assumed before the meter's period is known."""
 
 
 class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
@@ -118,6 +120,10 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         self._stopped = False
         self._fresh = 0.0  # loop time of the last accepted telegram (or of connecting)
         self._accepted_at: deque[float] = deque(maxlen=9)
+        # The decoder is used by one job at a time: the reader's executor jobs, or the decision
+        # on damaged telegrams that wait for a next good one when the meter falls silent.
+        self._decoder_lock = asyncio.Lock()
+        self._pending_timer: Callable[[], None] | None = None
         self.insight: InsightFeed | None = None
         """The phase insight (set up by the entry), fed every accepted telegram."""
 
@@ -142,6 +148,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._stopped = True
+        self._cancel_pending_timer()
         if self._link_update is not None:
             self._link_update()
             self._link_update = None
@@ -269,20 +276,58 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             listener(chunk, now)
         for result in self.decoder.feed(chunk):
             self._handle(result, now)
+        self._watch_pending()
 
     async def _async_decode(self, data: bytes, now: datetime) -> None:
         """Decode in the executor a slice at a time; handle the results in the event loop and
         hand it back whenever that took more than :data:`LOOP_BUDGET`."""
-        loop = self.hass.loop
         for start in range(0, len(data), DECODE_SLICE):
             piece = data[start : start + DECODE_SLICE]
-            results = await self.hass.async_add_executor_job(self.decoder.feed, piece)
-            began = loop.time()
-            for result in results:
-                self._handle(result, now)
-                if loop.time() - began > LOOP_BUDGET:
-                    await asyncio.sleep(0)
-                    began = loop.time()
+            async with self._decoder_lock:
+                results = await self.hass.async_add_executor_job(self.decoder.feed, piece)
+            await self._async_handle_all(results, now)
+        self._watch_pending()
+
+    async def _async_handle_all(self, results: list[DecodeResult], now: datetime) -> None:
+        """Handle decoded results in the event loop, handing it back every :data:`LOOP_BUDGET`."""
+        loop = self.hass.loop
+        began = loop.time()
+        for result in results:
+            self._handle(result, now)
+            if loop.time() - began > LOOP_BUDGET:
+                await asyncio.sleep(0)
+                began = loop.time()
+
+    @callback
+    def _watch_pending(self) -> None:
+        """A damaged telegram waits for the next good one (it bounds the repair); when the meter
+        falls silent for about two periods, it is decided with what is known."""
+        if not self.decoder.pending:
+            self._cancel_pending_timer()
+        elif self._pending_timer is None and not self._stopped:
+            repair = self.decoder.repair
+            period = (repair.period if repair is not None else None) or PENDING_PERIOD_DEFAULT
+            self._pending_timer = async_call_later(self.hass, 2 * period + 1, self._pending_due)
+
+    @callback
+    def _pending_due(self, _now: datetime) -> None:
+        self._pending_timer = None
+        self.config_entry.async_create_task(
+            self.hass, self._async_decide_pending(), f"{DOMAIN} decide waiting telegrams"
+        )
+
+    async def _async_decide_pending(self) -> None:
+        async with self._decoder_lock:
+            if not self.decoder.pending or self._stopped:
+                return
+            results = await self.hass.async_add_executor_job(self.decoder.decide_pending)
+        await self._async_handle_all(results, dt_util.utcnow())
+
+    @callback
+    def _cancel_pending_timer(self) -> None:
+        if self._pending_timer is not None:
+            self._pending_timer()
+            self._pending_timer = None
 
     @callback
     def _handle(self, result: DecodeResult, now: datetime) -> None:

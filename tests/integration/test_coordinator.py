@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import timedelta
 from pathlib import Path
 from time import monotonic
 from unittest.mock import patch
@@ -14,7 +15,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers import issue_registry as ir
-from pytest_homeassistant_custom_component.common import MockConfigEntry
+from homeassistant.util import dt as dt_util
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.p1_dsmr.const import (
     CONF_FILE_MODE,
@@ -49,6 +51,8 @@ async def test_repaired_telegrams_are_counted(hass: HomeAssistant, tmp_path: Pat
 
     coordinator.feed(inject(data[1], "slash_garbage", random.Random(1)))
     coordinator.feed(b"\x00garbage!1234\r\n" + data[2][:200] + b"\r\n")
+    # The damaged telegram waits for the next good one; the meter falls silent instead.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=60))
     await hass.async_block_till_done()
     assert state(hass, "sensor.electricity_meter_repaired_telegrams") == "1"
     assert state(hass, "sensor.electricity_meter_last_repair") not in (None, "unknown")
@@ -298,6 +302,8 @@ async def test_rejected_telegrams_update_the_link_at_most_once_a_second(
         coordinator.feed(b"/XYZ5 noise\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!0000\r\n")
     assert len(updates) <= 1  # not one entity update per rejected telegram
     rejected = "sensor.electricity_meter_rejected_telegrams"
+    # The last damaged ones wait for a next good telegram; the meter falls silent instead.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=30))
     await wait_for(hass, lambda: state(hass, rejected) == "300")  # within a second
     assert len(updates) <= 2
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -318,6 +324,9 @@ async def test_link_sensors_move_before_the_first_telegram(
     with path.open("ab") as handle:
         handle.write(b"/XYZ5 noise\r\n!0000\r\n" * 5)
     rejected = "sensor.electricity_meter_rejected_telegrams"
+    await wait_for(hass, lambda: entry.runtime_data.decoder.pending == 5)
+    # They wait for a good telegram to be repaired against; the meter stays silent.
+    async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=30))
     await wait_for(hass, lambda: state(hass, rejected) == "5")
     assert await hass.config_entries.async_unload(entry.entry_id)
 

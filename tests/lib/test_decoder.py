@@ -141,7 +141,7 @@ def test_crc_collision_given_away_by_the_structure() -> None:
     assert plain.feed(first + damaged)[1].status is Status.VALID  # without repair: as received
 
     decoder = Decoder(repair=RepairEngine())
-    results = decoder.feed(first + damaged)
+    results = decoder.feed(first + damaged) + decoder.flush()
     assert results[1].status is Status.REPAIRED
     assert results[1].data == original
     assert results[1].reason.startswith("crc collision")
@@ -155,5 +155,78 @@ def test_a_new_unparsed_line_without_a_repair_is_accepted_as_sent() -> None:
     second = telegram("0-0:1.0.0(230502215001S)", "1-0:1.8.1(000024.218*kWh)", "odd line")
     decoder = Decoder(repair=RepairEngine())
     results = decoder.feed(first + second)
+    assert len(results) == 1  # a CRC collision is possible: decided with the next telegram
+    results += decoder.flush()
     assert results[1].status is Status.VALID
     assert [line for _, line in results[1].telegram.unparsed] == ["odd line"]
+
+
+def test_without_repair_nothing_waits() -> None:
+    data = hungarian()
+    decoder = Decoder()
+    damaged = data.replace(b"1-0:52.7.0(230.4", b"1-0:52.7.0(2\x90.4")
+    (result,) = decoder.feed(damaged)
+    assert result.status is Status.INVALID
+    assert decoder.pending == 0
+
+
+def test_meters_without_crc_are_not_held_back() -> None:
+    decoder = Decoder(repair=RepairEngine())
+    assert [r.status for r in decoder.feed(NL22 + NL22)] == [Status.UNVERIFIED] * 2
+    assert decoder.pending == 0
+
+
+def test_results_in_stream_order_around_a_damaged_telegram() -> None:
+    first = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000024.218*kWh)")
+    second = telegram("0-0:1.0.0(230502215010S)", "1-0:1.8.1(000024.219*kWh)")
+    third = telegram("0-0:1.0.0(230502215020S)", "1-0:1.8.1(000024.220*kWh)")
+    damaged = second.replace(b"1-0:1.8.1(", b"1-0:1.8.1 (")
+    decoder = Decoder(repair=RepairEngine())
+    assert [r.data for r in decoder.feed(first)] == [first]
+    assert decoder.feed(damaged) == []
+    assert decoder.pending == 1
+    results = decoder.feed(third)
+    assert [r.status for r in results] == [Status.REPAIRED, Status.VALID]
+    assert [r.data for r in results] == [second, third]
+    stats = decoder.stats
+    assert (stats.telegrams, stats.valid, stats.repaired) == (3, 2, 1)
+
+
+def test_unparseable_header_with_a_matching_crc_while_repairing() -> None:
+    from p1lib.crc import crc16
+
+    body = b"/A\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!"
+    decoder = Decoder(repair=RepairEngine())
+    (result,) = decoder.feed(body + f"{crc16(body):04X}\r\n".encode())
+    assert result.reason == "unparseable: header"
+
+
+def test_flush_reports_a_truncated_tail_after_what_waits() -> None:
+    first = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000024.218*kWh)")
+    second = telegram("0-0:1.0.0(230502215010S)", "1-0:1.8.1(000024.219*kWh)")
+    decoder = Decoder(repair=RepairEngine())
+    decoder.feed(first)
+    assert decoder.feed(second[:-6] + b"00\r\n") == []  # a CRC digit lost and one wrong
+    decoder.feed(second[:40])
+    results = decoder.flush()
+    assert [r.status for r in results] == [Status.INVALID, Status.INVALID]
+    assert results[1].reason.startswith("truncated")
+    assert results[0].frame.offset < results[1].frame.offset
+
+
+def test_a_rejected_frame_does_not_cut_the_wait_short() -> None:
+    from p1lib.crc import crc16
+
+    first = telegram("0-0:1.0.0(230502215000S)", "1-0:1.8.1(000024.218*kWh)")
+    second = telegram("0-0:1.0.0(230502215010S)", "1-0:1.8.1(000024.219*kWh)")
+    third = telegram("0-0:1.0.0(230502215020S)", "1-0:1.8.1(000024.220*kWh)")
+    odd = b"/A\r\n\r\n1-0:1.7.0(00.100*kW)\r\n!"
+    odd += f"{crc16(odd):04X}\r\n".encode()
+    decoder = Decoder(repair=RepairEngine())
+    decoder.feed(first)
+    assert decoder.feed(second.replace(b"1-0:1.8.1(", b"1-0:1.8.1 (")) == []
+    assert decoder.feed(odd) == []  # in order: after the damaged one, which still waits
+    results = decoder.feed(third)
+    assert [r.status for r in results] == [Status.REPAIRED, Status.INVALID, Status.VALID]
+    assert results[0].data == second
+    assert results[1].reason == "unparseable: header"

@@ -138,11 +138,20 @@ def sends_crc(telegram: Telegram) -> bool:
     return version is not None and version.number is not None and version.number >= 40
 
 
+MAX_PENDING = 16
+"""Damaged telegrams held, at most, while the decoder waits for the next good one."""
+
+
 class Decoder:
-    """Bytes in, one :class:`DecodeResult` per telegram out.
+    """Bytes in, one :class:`DecodeResult` per telegram out, in stream order.
 
     With a :class:`~.repair.RepairEngine`, telegrams that fail their CRC are repaired when the engine
-    can prove the repair; every accepted telegram teaches the engine the meter's structure.
+    can prove the repair; every good telegram teaches the engine the meter's structure. A damaged
+    telegram is decided when the next good telegram arrives (it bounds counters and the clock from
+    above and is a template when there was none before), so its result comes just before that
+    telegram's; a run of damaged telegrams waits likewise (at most :data:`MAX_PENDING`).
+    :meth:`decide_pending` decides what waits with what is known (for a caller whose meter fell
+    silent); :meth:`flush` does at the end of a stream.
     """
 
     def __init__(self, repair: RepairEngine | None = None, parser: Parser | None = None) -> None:
@@ -152,100 +161,210 @@ class Decoder:
         self.repair = repair
         self._crc_seen = False  # this meter sends CRCs: a telegram without one is damaged
         self._clean = False  # the last accepted telegram parsed line for line
+        self._pending: list[Frame] = []
+
+    @property
+    def pending(self) -> int:
+        """Damaged telegrams waiting for the next good one."""
+        return len(self._pending)
 
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[DecodeResult]:
         """Decode the telegrams that ``chunk`` completes."""
-        return list(map(self.decode_frame, self.framer.feed(chunk)))
+        return self.decode_frames(self.framer.feed(chunk))
+
+    def decode_frames(self, frames: list[Frame]) -> list[DecodeResult]:
+        """Decode frames found by a framer (this decoder's, or a host's, such as the plaintext of
+        encrypted frames): the results they complete, in stream order (a damaged telegram's comes
+        when the next good one arrives, or from :meth:`decide_pending`)."""
+        out: list[DecodeResult] = []
+        for frame in frames:
+            result = self._valid(frame)
+            if result is None or self._pending:
+                self._other(frame, result, out)
+            else:
+                out.append(result)
+        return out
 
     def flush(self) -> list[DecodeResult]:
-        """End of stream: report a trailing truncated telegram."""
-        return list(map(self.decode_frame, self.framer.flush()))
+        """End of stream: decide what waits, report a trailing truncated telegram."""
+        out = self.decode_frames(self.framer.flush())
+        out += self.decide_pending()
+        return out
 
-    def decode_frame(self, frame: Frame) -> DecodeResult:
-        """Verify, repair if needed and allowed, and parse one frame; count it."""
+    def decide_pending(self) -> list[DecodeResult]:
+        """Decide the damaged telegrams that wait for a next good one, without it."""
+        return self._decide(None)
+
+    def _valid(self, frame: Frame) -> DecodeResult | None:
+        """The common case: the CRC matches and every line parses (None for anything else).
+
+        With no damaged telegram waiting, the telegram is counted and teaches the repair engine.
+        """
         crc_text = frame.crc_text
-        if crc_text and frame.complete and frame.has_header:
-            # The common case first: the CRC matches and the telegram parses.
-            data = normalize_line_ends(frame.data)
-            crc_sent = parse_crc_field(crc_text)
-            number = telegram_number(data)  # read once, by the CRC and by the layout match
-            if crc_sent is not None and crc16_number(number, len(data)) == crc_sent:
-                telegram = self.parser.parse(data, number)
-                if telegram is not None and not telegram.unparsed:
-                    self._crc_seen = self._clean = True
-                    stats = self.stats
-                    stats.telegrams += 1
-                    stats.valid += 1
-                    if self.repair is not None:
-                        self.repair.learn(data, telegram, crc_text)
-                    result: DecodeResult = _new(
-                        DecodeResult,
-                        (
-                            Status.VALID,
-                            frame,
-                            telegram,
-                            data + crc_text + b"\r\n",
-                            crc_sent,
-                            crc_sent,
-                            "",
-                            (),
-                            None,
-                            (),
-                        ),
-                    )
-                    return result
-                return self._verified(frame, data, crc_sent, telegram)
-        return self._finish(self._decode(frame))
-
-    def _verified(
-        self, frame: Frame, data: bytes, crc_sent: int, telegram: Telegram | None
-    ) -> DecodeResult:
-        """A frame whose CRC matches but that has no header or lines that do not parse: invalid,
-        repaired (a CRC collision), or valid with those lines kept as unparsed."""
-        if telegram is None:
-            reason = "unparseable: header"
-            return self._finish(self._invalid(frame, data, crc_sent, crc_sent, reason))
-        collision = self._collision(frame, data, crc_sent, telegram)
-        if collision is not None:
-            return self._finish(collision)
-        self._crc_seen = True
-        return self._finish(
-            DecodeResult(
+        if not (crc_text and frame.complete and frame.has_header):
+            return None
+        data = normalize_line_ends(frame.data)
+        crc_sent = parse_crc_field(crc_text)
+        number = telegram_number(data)  # read once, by the CRC and by the layout match
+        if crc_sent is None or crc16_number(number, len(data)) != crc_sent:
+            return None
+        telegram = self.parser.parse(data, number)
+        if telegram is None or telegram.unparsed:
+            return None
+        result: DecodeResult = _new(
+            DecodeResult,
+            (
                 Status.VALID,
                 frame,
                 telegram,
-                data + frame.crc_text + b"\r\n",
+                data + crc_text + b"\r\n",
                 crc_sent,
                 crc_sent,
-            )
+                "",
+                (),
+                None,
+                (),
+            ),
+        )
+        if not self._pending:
+            self._crc_seen = self._clean = True
+            stats = self.stats
+            stats.telegrams += 1
+            stats.valid += 1
+            if self.repair is not None:
+                self.repair.learn(data, telegram, crc_text)
+        return result
+
+    def _other(self, frame: Frame, valid: DecodeResult | None, out: list[DecodeResult]) -> None:
+        """A frame off the common path: a good telegram after damaged ones, or anything else."""
+        if valid is not None:
+            out += self._decide(valid)
+            self._crc_seen = self._clean = True
+            self._finish(valid)
+            out.append(valid)
+            return
+        if self.repair is None:
+            out.append(self._finish(self._decode(frame, None, 1, 1)))
+            return
+        immediate = self._immediate(frame)
+        if immediate is not None and (immediate.status is not Status.INVALID or not self._pending):
+            out += self._decide(immediate if immediate.status is Status.VALID else None)
+            out.append(self._finish(immediate))
+            return
+        # Damaged (or rejected while damaged telegrams wait for a next good one: in order).
+        self._pending.append(frame)
+        if len(self._pending) > MAX_PENDING:
+            oldest = self._pending.pop(0)
+            out.append(self._finish(self._decode(oldest, None, 1, 1)))
+
+    def _immediate(self, frame: Frame) -> DecodeResult | None:
+        """A result that needs no neighbour: a telegram of a meter without CRC, or one whose CRC
+        matches with lines that do not parse when it cannot be a collision."""
+        data = normalize_line_ends(frame.data)
+        if not frame.complete or not frame.has_header:
+            return None
+        if not frame.crc_text and not self._crc_seen:
+            return self._without_crc(frame, data)
+        crc_sent = parse_crc_field(frame.crc_text)
+        if crc_sent is None or crc16(data) != crc_sent:
+            return None
+        telegram = self.parser.parse(data)
+        if telegram is None:
+            return self._invalid(frame, data, crc_sent, crc_sent, "unparseable: header")
+        if telegram.unparsed and self._clean:
+            return None  # maybe a CRC collision: decided with the neighbours
+        return DecodeResult(
+            Status.VALID, frame, telegram, data + frame.crc_text + b"\r\n", crc_sent, crc_sent
         )
 
+    def _decide(self, following: DecodeResult | None) -> list[DecodeResult]:
+        """Decide every waiting frame, ``following`` being the good telegram after them (if any).
+
+        An unterminated frame followed by another may be one telegram split by a damaged byte
+        that looks like a header: when the frame alone cannot be repaired, the two are tried as one.
+        """
+        pending = self._pending
+        if not pending:
+            return []
+        self._pending = []
+        after: tuple[bytes, bytes] | None = None
+        if following is not None and following.telegram is not None:
+            bang = following.data.rindex(b"!")
+            after = (following.data[: bang + 1], following.data[bang + 1 :].rstrip(b"\r\n"))
+        out: list[DecodeResult] = []
+        run = len(pending)
+        index = 0
+        while index < run:
+            frame = pending[index]
+            result = self._decode(frame, after, index + 1, run)
+            if not result.accepted and not frame.complete and index + 1 < run:
+                joined = _join(frame, pending[index + 1])
+                if joined is not None:
+                    merged = self._decode(joined, after, index + 1, run)
+                    if merged.accepted:
+                        out.append(self._finish(merged))
+                        index += 2
+                        continue
+            out.append(self._finish(result))
+            index += 1
+        return out
+
     def _finish(self, result: DecodeResult) -> DecodeResult:
-        """Count a result; an accepted one teaches the repair engine."""
+        """Count a result; a valid one teaches the repair engine (a repaired one does not: only
+        what the meter demonstrably sent is evidence)."""
         self.stats.count(result)
         if result.telegram is not None and result.status is not Status.INVALID:
             self._clean = not result.telegram.unparsed
-        if result.telegram is not None and self.repair is not None:
+            self._crc_seen = self._crc_seen or result.crc_sent is not None
+        if (
+            result.status is Status.VALID
+            and result.telegram is not None
+            and self.repair is not None
+        ):
             bang = result.data.rindex(b"!")
             self.repair.learn(
                 result.data[: bang + 1], result.telegram, result.data[bang + 1 :].rstrip(b"\r\n")
             )
         return result
 
-    def _decode(self, frame: Frame) -> DecodeResult:
+    def _decode(
+        self,
+        frame: Frame,
+        following: tuple[bytes, bytes] | None,
+        position: int,
+        run: int,
+    ) -> DecodeResult:
+        """Verify, repair if needed and allowed, and parse one frame off the common path."""
         data = normalize_line_ends(frame.data)
         crc_sent = parse_crc_field(frame.crc_text)
         computed: int | None = None
+        received: Telegram | None = None  # the CRC matches, but lines do not parse
         if frame.complete and frame.has_header:
             if crc_sent is not None:
-                computed = crc16(data)  # a mismatch: a match is handled by decode_frame
+                computed = crc16(data)
+                if computed == crc_sent:
+                    received = self.parser.parse(data)
+                    if received is None:
+                        return self._invalid(frame, data, crc_sent, crc_sent, "unparseable: header")
+                    if not received.unparsed:
+                        return DecodeResult(
+                            Status.VALID,
+                            frame,
+                            received,
+                            data + frame.crc_text + b"\r\n",
+                            crc_sent,
+                            crc_sent,
+                        )
             elif not frame.crc_text and not self._crc_seen:
                 result = self._without_crc(frame, data)
                 if result is not None:
                     return result
         elif frame.complete:
             computed = crc16(data)
-        if not frame.complete:
+        if received is not None:
+            lines = ", ".join(str(number + 1) for number, _ in received.unparsed)
+            reason = f"crc collision: the CRC matches but line(s) {lines} no longer parse"
+        elif not frame.complete:
             reason = "truncated: no '!' before the next header or the end of the stream"
         elif not frame.has_header:
             reason = "no header: '/' lost, or the stream began inside this telegram"
@@ -256,10 +375,13 @@ class Decoder:
         else:
             reason = f"crc mismatch: sent {crc_sent:04X}, computed {computed or 0:04X}"
         attempts: tuple[str, ...] = ()
-        if self.repair is not None and frame.complete and (crc_sent is not None or frame.crc_text):
-            outcome = self.repair.repair(frame, data, crc_sent)
-            if outcome.data is not None and outcome.telegram is not None:
-                self._crc_seen = True
+        if self.repair is not None:
+            outcome = self.repair.repair(frame, following, position, run)
+            if (
+                outcome.data is not None
+                and outcome.telegram is not None
+                and not outcome.telegram.unparsed
+            ):
                 return DecodeResult(
                     Status.REPAIRED,
                     frame,
@@ -272,37 +394,13 @@ class Decoder:
                     outcome.repair,
                 )
             attempts = tuple(outcome.attempts)
+        if received is not None:
+            # No repair explains the unparsed lines: a meter may start sending a line this parser
+            # does not know, so the telegram is kept as the meter sent it.
+            return DecodeResult(
+                Status.VALID, frame, received, data + frame.crc_text + b"\r\n", crc_sent, crc_sent
+            )
         return self._invalid(frame, data, crc_sent, computed, reason, attempts)
-
-    def _collision(
-        self, frame: Frame, data: bytes, crc_sent: int, telegram: Telegram
-    ) -> DecodeResult | None:
-        """A repaired result when a CRC match is a collision the meter's structure gives away.
-
-        One damaged telegram in 65,536 still matches its CRC. When the meter's telegrams parsed
-        line for line until now and this one has lines that do not, and the repair engine finds
-        the one structurally consistent telegram that reproduces the same CRC, that one is what the
-        meter sent. Without such a repair the telegram is accepted as received (a meter may start
-        sending a line this parser does not know).
-        """
-        if not telegram.unparsed or not self._clean or self.repair is None:
-            return None
-        outcome = self.repair.repair(frame, data, crc_sent)
-        if outcome.data is None or outcome.telegram is None or outcome.telegram.unparsed:
-            return None
-        self._crc_seen = True
-        lines = ", ".join(str(number + 1) for number, _ in telegram.unparsed)
-        return DecodeResult(
-            Status.REPAIRED,
-            frame,
-            outcome.telegram,
-            outcome.data + outcome.crc_text + b"\r\n",
-            crc_sent,
-            crc_sent,
-            f"crc collision: the CRC matches but line(s) {lines} no longer parse",
-            (),
-            outcome.repair,
-        )
 
     def _without_crc(self, frame: Frame, data: bytes) -> DecodeResult | None:
         """A telegram with no CRC: unverified if the meter sends none and every line parses."""
@@ -339,3 +437,19 @@ class Decoder:
             None,
             attempts,
         )
+
+
+def _join(first: Frame, second: Frame) -> Frame | None:
+    """Two adjacent frames as one (the first unterminated): a damaged byte that looked like a
+    header may have split a telegram in two."""
+    if first.complete or first.offset + len(first.data) != second.offset:
+        return None
+    return Frame(
+        first.data + second.data,
+        second.crc_text,
+        first.offset,
+        second.complete,
+        first.has_header,
+        first.noise,
+        first.noise_count,
+    )

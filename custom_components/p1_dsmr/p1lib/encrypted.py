@@ -152,7 +152,7 @@ class EncryptedDecoder(Decoder):
     def flush(self) -> list[DecodeResult]:
         """End of stream: report a trailing truncated telegram or frame."""
         results = self._pieces(self._scanner.flush())
-        return results + self._plain_results(self.framer.flush())
+        return results + self._plain_results(self.framer.flush()) + self.decide_pending()
 
     def _pieces(self, pieces: list[bytes | GcmFrame]) -> list[DecodeResult]:
         if len(pieces) == 1 and type(pieces[0]) is bytes:
@@ -175,16 +175,13 @@ class EncryptedDecoder(Decoder):
     def _plain_results(self, frames: list[Frame]) -> list[DecodeResult]:
         if not frames:
             return []
-        results = list(map(self.decode_frame, frames))
         self._gap_start = max(self._gap_start, frames[-1].end_offset)
         shift = self._removed
         if shift:
             # Offsets in the stream as received: the plain decoder never saw the encrypted frames,
             # and its frames come before the next one (see _encrypted).
-            results = [
-                r._replace(frame=r.frame._replace(offset=r.frame.offset + shift)) for r in results
-            ]
-        return results
+            frames = [f._replace(offset=f.offset + shift) for f in frames]
+        return self.decode_frames(frames)
 
     def _gap(self) -> tuple[bytes, int]:
         """The bytes between the last telegram and here (the last MAX_NOISE), and their count."""
@@ -225,9 +222,9 @@ class EncryptedDecoder(Decoder):
                 )
             else:
                 part = part._replace(offset=offset)
-            result = self.decode_frame(part)
-            accepted = accepted or result.accepted
-            results.append(result)
+            decoded = self.decode_frames([part])  # a damaged one may wait for the next good one
+            accepted = accepted or any(r.accepted for r in decoded)
+            results += decoded
         if accepted and self.mode is Mode.UNVERIFIED:
             self._decryptor.accept(frame)  # its CRC verified: the counter is the meter's
         return results

@@ -1,9 +1,16 @@
-"""Fault injection: damage telegrams the way real P1 lines do, reproducibly (seeded).
+"""Fault injection: damage telegrams reproducibly (seeded), inside and outside the repair model.
 
-The classes follow what was measured on a real noisy line (see the project's protocol notes): bits
-lost (1 to 0, most often on the first character of a line, after an idle gap), ``/`` arriving as
-0x0E after garbage bytes, dropped, inserted and duplicated characters (CR and LF included), damage
-inside the 0xFF provider message, a damaged CRC field, short bursts and two faults in one telegram.
+:data:`FAULTS` follow what was measured on a real noisy line (see the project's protocol notes):
+bits lost (1 to 0, most often on the first character of a line, after an idle gap), ``/``
+arriving as 0x0E after garbage bytes, dropped, inserted and duplicated characters (CR and LF
+included), damage inside the 0xFF provider message, a damaged CRC field, short bursts and two faults
+in one telegram.
+
+:data:`OUTSIDE` are faults the repair engine was not built around, to find what it misses or gets
+wrong: any byte replaced by any value, a digit by any other digit, bits gained, long bursts, two
+arbitrary faults, the frame bytes ``/`` and ``!`` damaged or lost, a random bit-error process
+(independent flips both ways, any number of them), and adversarial digit changes chosen so that
+the telegram stays plausible.
 """
 
 from __future__ import annotations
@@ -12,8 +19,9 @@ import random
 from collections.abc import Callable
 
 from .crc import parse_crc_field
+from .obis import Kind, lookup
 
-__all__ = ["FAULTS", "SINGLE_FAULTS", "inject", "same_telegram"]
+__all__ = ["ALL_FAULTS", "FAULTS", "OUTSIDE", "SINGLE_FAULTS", "inject", "same_telegram"]
 
 
 def _positions(data: bytes) -> tuple[int, int]:
@@ -140,9 +148,158 @@ FAULTS: dict[str, Callable[[bytes, random.Random], bytes]] = {
 }
 
 
+def any_byte(data: bytes, rng: random.Random) -> bytes:
+    """Any byte of the body replaced by any other value."""
+    start, end = _positions(data)
+    position = rng.randrange(start, end)
+    value = rng.choice([b for b in range(256) if b != data[position]])
+    return data[:position] + bytes((value,)) + data[position + 1 :]
+
+
+def digit_any(data: bytes, rng: random.Random) -> bytes:
+    """A digit of the body (codes, values, anything) replaced by any other digit."""
+    start, end = _positions(data)
+    digits = [i for i in range(start, end) if 0x30 <= data[i] <= 0x39]
+    position = rng.choice(digits)
+    value = rng.choice([b for b in range(0x30, 0x3A) if b != data[position]])
+    return data[:position] + bytes((value,)) + data[position + 1 :]
+
+
+def bit_gain(data: bytes, rng: random.Random) -> bytes:
+    """One character gains 1 to 3 bits (0 becomes 1): the opposite of the line's usual fault."""
+    start, end = _positions(data)
+    while True:
+        position = rng.randrange(start, end)
+        byte = data[position]
+        zeros = [bit for bit in range(8) if not byte >> bit & 1]
+        if zeros:
+            break
+    for bit in rng.sample(zeros, min(len(zeros), rng.choice((1, 1, 1, 2, 3)))):
+        byte |= 1 << bit
+    return data[:position] + bytes((byte,)) + data[position + 1 :]
+
+
+def _burst_of(length: int) -> Callable[[bytes, random.Random], bytes]:
+    def burst_n(data: bytes, rng: random.Random) -> bytes:
+        start, end = _positions(data)
+        position = rng.randrange(start, max(start + 1, end - length))
+        noise = bytes(rng.randrange(256) for _ in range(length))
+        return data[:position] + noise + data[position + length :]
+
+    burst_n.__doc__ = f"{length} consecutive bytes replaced by noise."
+    return burst_n
+
+
+def bang(data: bytes, rng: random.Random) -> bytes:
+    """The ``!`` that ends the telegram replaced by any byte, or lost."""
+    at = data.rindex(b"!")
+    if rng.random() < 0.25:
+        return data[:at] + data[at + 1 :]
+    value = rng.choice([b for b in range(256) if b != 0x21])
+    return data[:at] + bytes((value,)) + data[at + 1 :]
+
+
+def slash(data: bytes, rng: random.Random) -> bytes:
+    """The ``/`` that starts the telegram replaced by any byte, or lost (no garbage before it)."""
+    if rng.random() < 0.25:
+        return data[1:]
+    value = rng.choice([b for b in range(256) if b != 0x2F])
+    return bytes((value,)) + data[1:]
+
+
+def _edit(data: bytes, rng: random.Random) -> bytes:
+    start, end = _positions(data)
+    position = rng.randrange(start, end)
+    kind = rng.random()
+    if kind < 0.6:
+        value = rng.choice([b for b in range(256) if b != data[position]])
+        return data[:position] + bytes((value,)) + data[position + 1 :]
+    if kind < 0.8:
+        return data[:position] + data[position + 1 :]
+    return data[:position] + bytes((rng.randrange(256),)) + data[position:]
+
+
+def two_any(data: bytes, rng: random.Random) -> bytes:
+    """Two arbitrary byte faults (replaced by any value, lost, or a byte inserted), anywhere."""
+    return _edit(_edit(data, rng), rng)
+
+
+def bit_errors(data: bytes, rng: random.Random) -> bytes:
+    """A different noise process: independent bit flips, both ways, anywhere in the telegram
+    (frame bytes and CRC field included); 1 flip, plus 1 more with probability 1/2 each time."""
+    damaged = bytearray(data)
+    flips = 1
+    while rng.random() < 0.5:
+        flips += 1
+    for _ in range(flips):
+        bit = rng.randrange(8 * len(data))
+        damaged[bit // 8] ^= 1 << (bit % 8)
+    return bytes(damaged)
+
+
+_NEAR_KINDS = frozenset(
+    (Kind.VOLTAGE, Kind.CURRENT, Kind.POWER, Kind.POWER_FACTOR, Kind.FREQUENCY, Kind.REACTIVE_POWER)
+)
+
+
+def _plausible_positions(data: bytes) -> list[int]:
+    """The last two digits of instantaneous values (a change there stays near the neighbours)."""
+    positions = []
+    start = 0
+    while True:
+        end = data.find(b"\r\n", start)
+        if end < 0:
+            break
+        line = data[start:end]
+        open_at = line.find(b"(")
+        info = lookup(line[:open_at].decode("latin-1")) if open_at > 0 else None
+        if info is not None and info.kind in _NEAR_KINDS and info.code != "0-0:17.0.0":
+            close = line.find(b"*", open_at)
+            close = line.find(b")", open_at) if close < 0 else close
+            digits = [start + i for i in range(open_at + 1, close) if 0x30 <= line[i] <= 0x39]
+            positions += digits[-2:]
+        start = end + 2
+    return positions
+
+
+def plausible_digit(data: bytes, rng: random.Random) -> bytes:
+    """Adversarial: a low digit of an instantaneous value moved by 1 to 3, so the telegram stays
+    plausible next to its neighbours and nothing locates the damage."""
+    positions = _plausible_positions(data)
+    if not positions:
+        return digit_any(data, rng)
+    position = rng.choice(positions)
+    digit = data[position] - 0x30
+    choices = [d for d in range(10) if d != digit and abs(d - digit) <= 3]
+    return data[:position] + bytes((0x30 + rng.choice(choices),)) + data[position + 1 :]
+
+
+def two_plausible(data: bytes, rng: random.Random) -> bytes:
+    """Adversarial and outside every model: two plausible low-digit changes."""
+    return plausible_digit(plausible_digit(data, rng), rng)
+
+
+OUTSIDE: dict[str, Callable[[bytes, random.Random], bytes]] = {
+    "any_byte": any_byte,
+    "digit_any": digit_any,
+    "bit_gain": bit_gain,
+    "bang": bang,
+    "slash": slash,
+    "burst_8": _burst_of(8),
+    "burst_16": _burst_of(16),
+    "two_any": two_any,
+    "bit_errors": bit_errors,
+    "plausible_digit": plausible_digit,
+    "two_plausible": two_plausible,
+}
+"""Faults outside the repair engine's model of the line."""
+
+ALL_FAULTS = {**FAULTS, **OUTSIDE}
+
+
 def inject(data: bytes, fault: str, rng: random.Random) -> bytes:
     """Damage one telegram (``/`` ... ``!CRC`` CRLF) with the named fault class; always changes it."""
-    damage = FAULTS[fault]
+    damage = ALL_FAULTS[fault]
     for _ in range(100):
         damaged = damage(data, rng)
         if damaged != data:
