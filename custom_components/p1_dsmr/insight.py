@@ -100,6 +100,7 @@ class InsightFeed:
         cleared at the first check when no phase is above the limit any more)."""
         self._store = _store(hass, entry_id)
         self._refreshed = -math.inf
+        self._failed = False
 
     def _fresh(self) -> PhaseInsight:
         return PhaseInsight(self.threshold, keep_windows=144, rebase_after=REBASE_AFTER)
@@ -133,7 +134,13 @@ class InsightFeed:
     def update(self, telegram: Telegram) -> None:
         """An accepted telegram (the coordinator's hook: O(1), about 20-90 us; once a minute the
         estimates, a few milliseconds to some tens)."""
-        self.insight.update(telegram)
+        try:
+            self.insight.update(telegram)
+        except Exception:  # a bug here must not stop the telegram's values: said once
+            if not self._failed:
+                LOGGER.exception("Phase insight could not take a telegram; it skips such ones")
+                self._failed = True
+            return
         now = self.hass.loop.time()
         if now - self._refreshed >= REFRESH_INTERVAL:
             self.refresh(now)

@@ -318,3 +318,27 @@ async def test_unreadable_evidence_file_starts_afresh(
     assert "its saved state is unreadable" in caplog.text
     assert impedance(hass, 1)[0] is None
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_failing_insight_never_stops_the_values(
+    hass: HomeAssistant, tmp_path: Path, stream: list[bytes], caplog: pytest.LogCaptureFixture
+) -> None:
+    entry = await setup(
+        hass, tmp_path / "meter.log", stream[0] + stream[1], {CONF_UPDATE_INTERVAL: 0}
+    )
+    feed_state = entry.runtime_data.insight
+    assert feed_state is not None
+
+    def broken(telegram: Any) -> None:
+        raise RuntimeError("a bug")
+
+    feed_state.insight.update = broken  # type: ignore[method-assign]
+    coordinator = entry.runtime_data
+    before = coordinator.decoder.stats.valid
+    coordinator.feed(b"".join(stream[2:5]))
+    await hass.async_block_till_done()
+    assert coordinator.decoder.stats.valid == before + 3
+    assert coordinator.data is not None
+    assert coordinator.data.telegram is not None
+    assert caplog.text.count("Phase insight could not take a telegram") == 1
+    assert await hass.config_entries.async_unload(entry.entry_id)

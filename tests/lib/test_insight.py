@@ -202,3 +202,28 @@ def test_state_survives_a_restart_and_broken_state_is_refused() -> None:
     broken["impedance"]["histograms"][1][1]["total"] = -1.0
     with pytest.raises(ValueError, match="not a weight"):
         fresh.restore(broken)
+
+
+def test_values_no_meter_can_send_are_left_out() -> None:
+    # A telegram that passed its CRC with an infinite or absurd voltage (the coordinator drops
+    # such values; the insight must neither raise nor count them).
+    hostile = reading(
+        parse(
+            "0-0:1.0.0(230601120000S)",
+            "1-0:32.7.0(" + "9" * 400 + ".0*V)",
+            "1-0:52.7.0(5230.0*V)",
+            "1-0:72.7.0(231.0*V)",
+            "1-0:31.7.0(" + "9" * 400 + "*A)",
+            "1-0:1.7.0(01.000*kW)",
+        )
+    )
+    assert hostile is not None
+    assert hostile.voltage == (None, None, 231.0)
+    assert hostile.amps[0] is None
+    insight = PhaseInsight()
+    insight.add(hostile, START)
+    insight.add(hostile._replace(seconds=hostile.seconds + 10), START + timedelta(seconds=10))
+    assert insight.snapshot().voltage[0] is None
+    phase3 = insight.snapshot().voltage[2]
+    assert phase3 is not None
+    assert phase3.maximum == 231.0

@@ -54,12 +54,24 @@ _FIELDS = Fields(
 )
 
 
+_LIMIT = 1e6
+"""Beyond this (and for inf or nan) a value is no measurement: left out."""
+MAX_VOLTS = 1000.0
+"""A voltage above this is no low-voltage supply's: left out (no meter sends it; a damaged
+telegram that passed its CRC can)."""
+
+
 def reading(telegram: Telegram) -> Reading | None:
-    """What the estimator needs from a telegram (None without the meter's clock)."""
+    """What the estimator needs from a telegram (None without the meter's clock; a value no meter
+    can send, infinite or absurd, is left out as if the meter had not sent it)."""
     timestamp = telegram.timestamp
     if timestamp is None:
         return None
-    u1, u2, u3, c1, c2, c3, i1, i2, i3, e1, e2, e3, total_in, total_out = telegram.numbers(_FIELDS)
+    numbers = telegram.numbers(_FIELDS)
+    if not all(x is None or -_LIMIT < x < _LIMIT for x in numbers):  # inf, nan, absurd: none
+        numbers = tuple(x if x is None or -_LIMIT < x < _LIMIT else None for x in numbers)
+    u1, u2, u3, c1, c2, c3, i1, i2, i3, e1, e2, e3, total_in, total_out = numbers
+    u1, u2, u3 = (None if u is None or u > MAX_VOLTS else u for u in (u1, u2, u3))
     voltage: Triple = (u1, u2, u3)
     active: Triple | None = None
     if i1 is not None or i2 is not None or i3 is not None or e1 is not None:
