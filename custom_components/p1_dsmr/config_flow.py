@@ -19,8 +19,11 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.const import CONF_HOST, CONF_PORT
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import section
+from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import selector
+from homeassistant.util import dt as dt_util
 
 from .const import (
     CONF_ARCHIVE_DAYS,
@@ -359,12 +362,18 @@ def _number(minimum: float, maximum: float, step: float, unit: str) -> selector.
 
 
 class P1OptionsFlow(OptionsFlow):
-    """How often to update, the thresholds, repair on or off."""
+    """How often to update, the thresholds, repair on or off; and importing old logs."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """The options form."""
+        """The options form (with a folded section that imports a log into the statistics)."""
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            history = user_input.pop(SECTION_IMPORT_HISTORY, None) or {}
+            error = await _async_start_history_import(self.hass, self.config_entry, history)
+            if error is None:
+                return self.async_create_entry(data=user_input)
+            errors["base"] = error
+            user_input[SECTION_IMPORT_HISTORY] = history
         options = self.config_entry.options
         schema = vol.Schema(
             {
@@ -397,6 +406,45 @@ class P1OptionsFlow(OptionsFlow):
                         )
                     },
                 ): _number(0, 100, 0.1, "%"),
+                vol.Optional(SECTION_IMPORT_HISTORY): section(
+                    _IMPORT_HISTORY_SCHEMA, {"collapsed": not errors}
+                ),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        if user_input is not None:
+            schema = self.add_suggested_values_to_schema(schema, user_input)
+        return self.async_show_form(step_id="init", data_schema=schema, errors=errors)
+
+
+SECTION_IMPORT_HISTORY = "import_history"
+_IMPORT_HISTORY_SCHEMA = vol.Schema(
+    {
+        vol.Optional("path"): selector.TextSelector(),
+        vol.Optional("start"): selector.DateTimeSelector(),
+        vol.Optional("end"): selector.DateTimeSelector(),
+        vol.Optional("overwrite", default=False): selector.BooleanSelector(),
+    }
+)
+
+
+async def _async_start_history_import(
+    hass: HomeAssistant, entry: ConfigEntry, fields: dict[str, Any]
+) -> str | None:
+    """Start importing the log the options form names (nothing when no path is given); the
+    form's error key when it cannot start. Progress and the outcome show in a notification."""
+    path = str(fields.get("path") or "").strip()
+    if not path:
+        return None
+    from .history_import import ImportRequest, async_start_import, async_validate, aware
+
+    start, end = (
+        aware(dt_util.parse_datetime(fields[key])) if fields.get(key) else None
+        for key in ("start", "end")
+    )  # the form's selector has checked the times
+    request = ImportRequest(path, start, end, bool(fields.get("overwrite", False)))
+    try:
+        await async_validate(hass, entry, request)
+    except ServiceValidationError as err:
+        return err.translation_key or "import_unreadable"
+    async_start_import(hass, entry, request)
+    return None

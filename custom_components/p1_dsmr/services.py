@@ -17,6 +17,7 @@ from homeassistant.util import dt as dt_util
 
 from .archive import ArchiveWindow, ChunkReader
 from .const import CONF_REPAIR, DEFAULT_REPAIR, DOMAIN
+from .history_import import async_setup_history_services
 from .p1lib.converter import ConvertOptions, convert_to_directory
 from .records import FILE_MODE, make_private_dirs
 
@@ -55,6 +56,7 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=EXPORT_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+    async_setup_history_services(hass)
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -516,3 +516,14 @@ def test_fault_classes_change_the_telegram() -> None:
     original = stream("hu_sanxing", 23)[1]
     for name in [*FAULTS, *OUTSIDE]:
         assert inject(original, name, random.Random(name)) != original
+
+
+def test_a_flood_of_short_frames_is_not_searched() -> None:
+    # A wrong baud rate or a flaky dongle sends headers that never end: none can be this meter's
+    # telegram, and each costs a comparison of sizes, not a search against the neighbours.
+    good = list(MeterSimulator("nl_dsmr5", seed=1).telegrams(2))
+    decoder = Decoder(repair=RepairEngine())
+    results = decoder.feed(good[0] + b"/ABC5\r\n" * 300 + good[1]) + decoder.flush()
+    assert [r.status for r in results] == [Status.VALID, *[Status.INVALID] * 300, Status.VALID]
+    assert decoder.stats.candidates == 0
+    assert all("7 bytes, this meter's telegrams have" in r.attempts[0] for r in results[1:-1])

@@ -104,6 +104,7 @@ class RepairEngine:
         self._widths: deque[int] = deque(maxlen=HISTORY)
         self.crc_lower = False
         self._parser = Parser(cache_size=256)
+        self._structures: dict[bytes, Structure] = {}
 
     # --- learning ------------------------------------------------------------------------
 
@@ -145,6 +146,22 @@ class RepairEngine:
         """
         started = time.perf_counter()
         outcome = RepairOutcome(None, frame.crc_text, None, None)
+        sizes = [
+            len(data)
+            for data in (
+                self._history[-1][0] if self._history else None,
+                following[0] if following is not None else None,
+            )
+            if data
+        ]
+        if sizes and not min(sizes) // 2 <= len(frame.data) <= 2 * max(sizes):
+            # More than half of it lost, or twice its size: nothing of this meter's telegram to
+            # repair (and a flood of short frames costs nothing more than this comparison).
+            outcome.attempts.append(
+                f"none: {len(frame.data)} bytes, this meter's telegrams have {min(sizes)}"
+            )
+            outcome.seconds = time.perf_counter() - started
+            return outcome
         history = [Neighbour(data) for data, _ in self._history]
         previous = history[-1] if history else None
         after = Neighbour(following[0]) if following is not None else None
@@ -155,7 +172,7 @@ class RepairEngine:
         if previous is None and after is None:
             outcome.attempts.append("none: no good telegram from this meter yet to learn from")
             return outcome
-        structures = [Structure(n.data) for n in (previous, after) if n is not None]
+        structures = [self._structure(n.data) for n in (previous, after) if n is not None]
         if len(structures) == 2 and structures[0].compatible(structures[1]):
             structures.pop()
         period = _period(history)
@@ -210,6 +227,16 @@ class RepairEngine:
                 )
         outcome.seconds = time.perf_counter() - started
         return outcome
+
+    def _structure(self, data: bytes) -> Structure:
+        """The structure of a good telegram (kept for the few the repairs are made against)."""
+        cache = self._structures
+        structure = cache.get(data)
+        if structure is None:
+            if len(cache) >= 4:
+                del cache[next(iter(cache))]
+            structure = cache[data] = Structure(data)
+        return structure
 
     @staticmethod
     def _variants(
