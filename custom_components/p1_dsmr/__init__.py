@@ -13,6 +13,7 @@ from homeassistant.helpers.typing import ConfigType
 from .archive import Archive
 from .const import CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS, DOMAIN
 from .coordinator import P1Coordinator
+from .insight import InsightFeed, async_remove_insight
 from .services import async_setup_services
 from .source import SourceError, create_source
 
@@ -44,6 +45,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
         hass, entry.entry_id, int(entry.options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS))
     )
     entry.async_on_unload(coordinator.add_raw_listener(archive.add))
+    insight = coordinator.insight = InsightFeed(
+        hass, entry.entry_id, dict(entry.options), coordinator.async_update_listeners
+    )
+    await insight.async_load()
     coordinator.start()
     # The one place that reloads a loaded entry: after the options flow, or after the reconfigure
     # flow changed the connection (which does not reload by itself, see config_flow._finish).
@@ -60,7 +65,14 @@ async def async_unload_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
         await coordinator.async_stop()
         if coordinator.archive is not None:
             await coordinator.archive.async_close()
+        if coordinator.insight is not None:
+            await coordinator.insight.async_unload()
     return unloaded
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> None:
+    """The entry is deleted: its phase insight's saved evidence and repair issue go too."""
+    await async_remove_insight(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

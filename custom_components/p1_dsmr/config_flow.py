@@ -36,6 +36,7 @@ from .const import (
     CONF_FILE_PATH,
     CONF_KEY,
     CONF_LOOP,
+    CONF_OVERVOLTAGE_SHARE,
     CONF_PARITY,
     CONF_REPAIR,
     CONF_SOURCE,
@@ -43,6 +44,7 @@ from .const import (
     CONF_VOLTAGE_THRESHOLD,
     DEFAULT_ARCHIVE_DAYS,
     DEFAULT_CURRENT_THRESHOLD,
+    DEFAULT_OVERVOLTAGE_SHARE,
     DEFAULT_REPAIR,
     DEFAULT_VOLTAGE_THRESHOLD,
     DOMAIN,
@@ -619,6 +621,16 @@ class P1OptionsFlow(OptionsFlow):
                     CONF_ARCHIVE_DAYS,
                     default=options.get(CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS),
                 ): _number(0, 3650, 1, "d"),
+                # Optional, shown with its value: an entry saved before it existed keeps the
+                # default (phase insight's repair issue; 0 never raises it).
+                vol.Optional(
+                    CONF_OVERVOLTAGE_SHARE,
+                    description={
+                        "suggested_value": options.get(
+                            CONF_OVERVOLTAGE_SHARE, DEFAULT_OVERVOLTAGE_SHARE
+                        )
+                    },
+                ): _number(0, 100, 0.1, "%"),
                 vol.Optional(SECTION_IMPORT_HISTORY): section(
                     _IMPORT_HISTORY_SCHEMA, {"collapsed": not errors}
                 ),

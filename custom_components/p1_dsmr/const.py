@@ -31,11 +31,13 @@ CONF_VOLTAGE_THRESHOLD: Final = "voltage_threshold"
 CONF_CURRENT_THRESHOLD: Final = "current_threshold"
 CONF_REPAIR: Final = "repair"
 CONF_ARCHIVE_DAYS: Final = "archive_days"
+CONF_OVERVOLTAGE_SHARE: Final = "overvoltage_share"
 
 DEFAULT_VOLTAGE_THRESHOLD: Final = 253.0  # V: EN 50160's upper limit, where inverters trip
 DEFAULT_CURRENT_THRESHOLD: Final = 25.0  # A
 DEFAULT_REPAIR: Final = True
 DEFAULT_ARCHIVE_DAYS: Final = 14  # 0: no archive
+DEFAULT_OVERVOLTAGE_SHARE: Final = 1.0  # % of a day above the voltage threshold: a repair issue
 
 # Line settings tried in order when setting up a serial port: (baud rate, byte size, parity).
 # 115200 8N1 also reads a 115200 7E1 meter (same frame length; the parity bit is masked off).

@@ -55,6 +55,7 @@ from .values import DERIVED_KEYS, P1Data, Value, ValueMapper
 if TYPE_CHECKING:
     from . import P1ConfigEntry
     from .archive import Archive
+    from .insight import InsightFeed
 
 __all__ = ["DERIVED_KEYS", "LinkStats", "P1Coordinator", "P1Data", "Value"]
 
@@ -136,6 +137,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         # on damaged telegrams that wait for a next good one when the meter falls silent.
         self._decoder_lock = asyncio.Lock()
         self._pending_timer: Callable[[], None] | None = None
+        self.insight: InsightFeed | None = None
+        """The phase insight (set up by the entry), fed every accepted telegram."""
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -381,6 +384,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             LOGGER.info("%s is back", self.source.description)
             self._lost_logged = False
         telegram = result.telegram
+        if self.insight is not None:
+            self.insight.update(telegram)
         derived = self.calculator.update(telegram)
         self.last_result = result
         self.last_telegram_at = now

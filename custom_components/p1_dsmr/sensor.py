@@ -33,6 +33,7 @@ from homeassistant.helpers.typing import StateType
 from . import P1ConfigEntry
 from .coordinator import P1Coordinator
 from .entity import P1Entity, add_entities_as_they_appear
+from .insight_sensor import P1InsightSensor, insight_descriptions
 from .link import Pacer
 from .p1lib.derived import ESTIMATED
 from .p1lib.obis import Kind
@@ -426,6 +427,7 @@ async def async_setup_entry(
     if coordinator.archive is not None and coordinator.archive.enabled:
         async_add_entities([P1ArchiveSensor(coordinator, ARCHIVE_SENSOR)])
     add_entities_as_they_appear(entry, async_add_entities, available_descriptions, P1Sensor)
+    add_entities_as_they_appear(entry, async_add_entities, insight_descriptions, P1InsightSensor)
 
 
 ATTR_MINIMUM = "minimum"

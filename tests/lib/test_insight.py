@@ -168,3 +168,62 @@ def test_the_bundled_sample_feeds_without_error() -> None:
     assert all(v is not None for v in snapshot.voltage)
     # Thirty minutes of a generated meter with few load steps: no impedance is claimed.
     assert snapshot.impedance.impedance.count(None) >= 2
+
+
+def test_state_survives_a_restart_and_broken_state_is_refused() -> None:
+    insight, _ = insight_with_overvoltage(250.0)
+    saved = insight.as_dict()
+    import json
+
+    saved = json.loads(json.dumps(saved))  # what a Store writes and reads
+    again = PhaseInsight(250.0)
+    again.restore(saved)
+    before, after = insight.snapshot(), again.snapshot()
+    assert after.impedance.impedance == before.impedance.impedance
+    assert again.voltage.days_as_list(2) == insight.voltage.days_as_list(2)
+    assert after.share_above_today == (None, None, None)  # no voltage yet since the restart
+    other = PhaseInsight(245.0)  # another threshold: the days were counted against 250 V
+    other.restore(saved)
+    assert other.voltage.days == {}
+    assert other.snapshot().impedance.impedance == before.impedance.impedance
+    PhaseInsight().restore({"version": 99})  # unknown: ignored
+    broken = json.loads(json.dumps(saved))
+    broken["impedance"]["histograms"][0][0]["bins"] = {"100000": 1.0}
+    fresh = PhaseInsight(250.0)
+    with pytest.raises(ValueError, match="no bin"):
+        fresh.restore(broken)
+    assert fresh.voltage.days == {}
+    assert fresh.snapshot().impedance.impedance == (None, None, None)
+    broken = json.loads(json.dumps(saved))
+    broken["impedance"]["histograms"] = broken["impedance"]["histograms"][:2]
+    with pytest.raises(ValueError, match="3 x 3"):
+        fresh.restore(broken)
+    broken = json.loads(json.dumps(saved))
+    broken["impedance"]["histograms"][1][1]["total"] = -1.0
+    with pytest.raises(ValueError, match="not a weight"):
+        fresh.restore(broken)
+
+
+def test_values_no_meter_can_send_are_left_out() -> None:
+    # A telegram that passed its CRC with an infinite or absurd voltage (the coordinator drops
+    # such values; the insight must neither raise nor count them).
+    hostile = reading(
+        parse(
+            "0-0:1.0.0(230601120000S)",
+            "1-0:32.7.0(" + "9" * 400 + ".0*V)",
+            "1-0:52.7.0(5230.0*V)",
+            "1-0:72.7.0(231.0*V)",
+            "1-0:31.7.0(" + "9" * 400 + "*A)",
+            "1-0:1.7.0(01.000*kW)",
+        )
+    )
+    assert hostile is not None
+    assert hostile.voltage == (None, None, 231.0)
+    assert hostile.amps[0] is None
+    insight = PhaseInsight()
+    insight.add(hostile, START)
+    insight.add(hostile._replace(seconds=hostile.seconds + 10), START + timedelta(seconds=10))
+    assert insight.snapshot().voltage[0] is None
+    phase3 = insight.snapshot().voltage[2]
+    assert phase3 is not None
+    assert phase3.maximum == 231.0

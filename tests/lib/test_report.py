@@ -277,3 +277,137 @@ def test_a_meter_without_voltages_and_a_log_without_telegrams(
         assert data["voltage"] == {"l1": None, "l2": None, "l3": None}
         assert data["best_phase_for_load"] is None
         check_tables(data, Path(data["report"]).read_text(encoding="utf-8"))
+
+
+def short_log(path: Path, start: datetime, count: int = 360, seed: int = 2) -> list[bytes]:
+    """An hour of a simulated Sanxing meter from ``start`` (its telegrams, also written)."""
+    sim = MeterSimulator("hu_sanxing", seed=seed, start=start, solar=True, feeder=Feeder())
+    telegrams = list(sim.telegrams(count))
+    path.write_bytes(b"".join(telegrams))
+    return telegrams
+
+
+def test_logs_in_any_order_give_the_same_figures(tmp_path: Path) -> None:
+    # F9: aug.log before may.log (a shell glob) must not drop the earlier log.
+    may, june = tmp_path / "b-may.log", tmp_path / "a-june.log"
+    short_log(may, datetime(2023, 5, 2, 10, 0, 0))
+    short_log(june, datetime(2023, 6, 2, 10, 0, 0), seed=3)
+    given = analyse([may, june])
+    swapped = analyse([june, may])
+    assert given.reordered == []
+    assert swapped.reordered == [str(may), str(june)]
+    first, second = figures(given), figures(swapped)
+    assert second["hours"] == first["hours"] > 700
+    assert second["voltage"] == first["voltage"]
+    assert second["impedance_ohm"] == first["impedance_ohm"]
+    assert first["left_out"] == {"out_of_order": 0, "clock_ahead": 0}
+    # The same log twice (an overlap): counted once, the repeat said.
+    twice = figures(analyse([may, may]))
+    single = figures(analyse([may]))
+    assert twice["voltage"] == single["voltage"]
+    assert twice["left_out"]["out_of_order"] == 360
+    assert twice["impedance"] == single["impedance"]  # its load events are not counted twice
+    assert "left out of the voltage statistics" in render_html(twice, {})
+
+
+def test_one_clock_ahead_hides_nothing(tmp_path: Path) -> None:
+    # F9: a valid telegram dated a day ahead, the 11th of a log, is left out; the rest counts.
+    clean = tmp_path / "clean.log"
+    telegrams = short_log(clean, datetime(2023, 5, 2, 10, 0, 0))
+    ahead = list(
+        MeterSimulator("hu_sanxing", seed=9, start=datetime(2023, 5, 3, 10, 0, 0)).telegrams(1)
+    )
+    odd = tmp_path / "odd.log"
+    odd.write_bytes(b"".join([*telegrams[:10], *ahead, *telegrams[10:]]))
+    without, with_ahead = figures(analyse([clean])), figures(analyse([odd]))
+    assert with_ahead["voltage"] == without["voltage"]
+    assert (with_ahead["start"], with_ahead["end"]) == (without["start"], without["end"])
+    assert with_ahead["left_out"] == {"out_of_order": 0, "clock_ahead": 1}
+    assert "jumped ahead" in render_html(with_ahead, {})
+
+
+def test_inputs_are_read_like_the_converter_reads_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # F10: compressed logs are read; FIFOs and devices are refused at once; no log, no page.
+    pytest.importorskip("matplotlib")
+    import gzip
+
+    plain = tmp_path / "solar.log"
+    short_log(plain, datetime(2023, 8, 24, 10, 0, 0), count=60)
+    packed = tmp_path / "solar.log.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert figures(analyse([packed]))["voltage"] == figures(analyse([plain]))["voltage"]
+    code, data = run_report([str(packed), "--out", str(tmp_path / "out")], capsys)
+    assert code == 0
+    assert data["telegrams"] == data["valid"] == 60
+    assert Path(data["report"]).name == "solar.report.html"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    out = tmp_path / "none"
+    assert main(["report", str(fifo), "/dev/zero", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "FIFO" in err
+    assert "device" in err
+    assert "no report written" in err
+    assert not out.exists()
+
+
+def test_small_report_details(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # F17: unverified telegrams counted; --out naming a file; named after a log that was read.
+    pytest.importorskip("matplotlib")
+    from tests.lib.builders import telegram
+
+    body = telegram("0-0:1.0.0(230601120000S)", "1-0:32.7.0(230.0*V)")
+    unverified = tmp_path / "v2.log"
+    unverified.write_bytes(body[: body.rindex(b"!") + 1] + b"\r\n")
+    code, data = run_report(
+        [str(tmp_path / "gone.log"), str(unverified), "--out", str(tmp_path / "o")], capsys
+    )
+    assert code == 2
+    assert (data["telegrams"], data["unverified"]) == (1, 1)
+    assert Path(data["report"]).name == "v2.report.html"
+    assert "1 unverified" in Path(data["report"]).read_text(encoding="utf-8")
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    assert main(["report", str(unverified), "--out", str(a_file)]) == 2
+    assert "not a directory" in capsys.readouterr().err
+
+
+def test_sigint_leaves_no_page_and_no_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("matplotlib")
+    log = tmp_path / "m.log"
+    short_log(log, datetime(2023, 5, 2, 10, 0, 0), count=20)
+
+    def interrupted(analysis: Any) -> dict[str, str]:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("p1lib.report_plots.draw", interrupted)
+    out = tmp_path / "out"
+    assert main(["report", str(log), "--out", str(out)]) == 130
+    assert "interrupted (SIGINT)" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_encrypted_logs_need_the_key(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("matplotlib")
+    from p1lib.cipher import encrypt_telegram
+
+    key = bytes(range(16))
+    telegrams = short_log(tmp_path / "plain.log", datetime(2023, 5, 2, 10, 0, 0), count=30)
+    try:
+        frames = [encrypt_telegram(t, key, counter=i + 1) for i, t in enumerate(telegrams)]
+    except (ImportError, RuntimeError):
+        pytest.skip("no AES-GCM here")
+    log = tmp_path / "smarty.bin"
+    log.write_bytes(b"".join(frames))
+    assert main(["report", str(log), "--out", str(tmp_path / "o")]) == 2
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["valid"] == 0
+    assert "--key HEX" in captured.err
+    code, data = run_report([str(log), "--key", key.hex(), "--out", str(tmp_path / "o")], capsys)
+    assert code == 0
+    assert data["valid"] == 30
+    assert data["voltage"] == figures(analyse([tmp_path / "plain.log"]))["voltage"]

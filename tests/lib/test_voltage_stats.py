@@ -123,3 +123,70 @@ def test_days_and_their_limit() -> None:
     assert today.share_above(1) == pytest.approx(4 / 6)
     assert today.maximum[0] == 255.0
     assert VoltageStatistics().today() is None
+
+
+def test_one_clock_ahead_hides_nothing_after_it() -> None:
+    # F9: a telegram dated a day ahead among 10-second telegrams is left out, not the rest.
+    stats = VoltageStatistics(250.0)
+    for i in range(30):
+        when = START + timedelta(seconds=10 * i)
+        if i == 10:
+            stats.add(START + timedelta(days=1), (240.0, None, None))
+        stats.add(when, (255.0, None, None))
+    stats.flush()
+    phase = stats.phase(1)
+    assert phase is not None
+    assert phase.maximum == 255.0
+    assert phase.hours == pytest.approx(30 * 10 / 3600)  # as without the outlier
+    assert stats.clock_outliers == 1
+    assert stats.last == START + timedelta(seconds=290)
+    # A real gap (the next telegram is after the jump) counts.
+    gap = VoltageStatistics(250.0)
+    gap.add(START, (240.0, None, None))
+    gap.add(START + timedelta(seconds=10), (240.0, None, None))
+    gap.add(START + timedelta(hours=1), (255.0, None, None))
+    assert gap.add(START + timedelta(hours=1, seconds=10), (255.0, None, None)) != ()
+    assert gap.clock_outliers == 0
+    assert gap.last == START + timedelta(hours=1, seconds=10)
+
+
+def test_earlier_clocks_are_counted_not_mixed_in_and_rebase_when_asked() -> None:
+    stats = VoltageStatistics(250.0)
+    for i in range(10):
+        stats.add(START + timedelta(seconds=10 * i), (240.0, None, None))
+    for i in range(10):  # an overlapping log: left out
+        assert stats.add(START + timedelta(seconds=10 * i), (260.0, None, None)) == ()
+    assert stats.out_of_order == 10
+    phase = stats.phase(1)
+    assert phase is not None
+    assert phase.maximum == 240.0
+    live = VoltageStatistics(250.0, rebase_after=3)
+    for i in range(10):
+        live.add(START + timedelta(seconds=10 * i), (240.0, None, None))
+    back = START - timedelta(hours=1)  # the meter's clock set back an hour
+    accepted = [live.add(back + timedelta(seconds=10 * i), (260.0, None, None)) for i in range(6)]
+    assert [len(a) for a in accepted] == [0, 0, 1, 1, 1, 1]
+    assert live.rebased == 1
+    assert live.last == back + timedelta(seconds=50)
+
+
+def test_days_round_trip_and_refuse_what_was_never_saved() -> None:
+    from p1lib.voltage_stats import days_from_list
+
+    stats = VoltageStatistics(250.0)
+    for i in range(6):
+        stats.add(START + timedelta(seconds=10 * i), (255.0 if i < 3 else 240.0, None, None))
+    saved = stats.days_as_list(2)
+    again = VoltageStatistics(250.0)
+    again.restore_days(days_from_list(saved))
+    assert again.days_as_list(2) == saved
+    assert stats.days_as_list(0) == []
+    for broken in (
+        [{**saved[0], "above": [1.0, 2.0]}],
+        [{**saved[0], "seconds": float("nan")}],
+        [{**saved[0], "seconds": -1}],
+        [{**saved[0], "day": "yesterday"}],
+        [{"day": "2023-06-01"}],
+    ):
+        with pytest.raises((ValueError, KeyError, TypeError)):
+            days_from_list(broken)

@@ -248,17 +248,31 @@ class RatioHistogram:
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> RatioHistogram:
-        """The histogram :meth:`as_dict` saved."""
+        """The histogram :meth:`as_dict` saved (ValueError for bins or sums it cannot have
+        written: out of range, negative, not finite)."""
         histogram = cls()
         for index, weight in state["bins"].items():
-            histogram.weights[int(index)] = float(weight)
-        histogram.below = float(state["below"])
-        histogram.above = float(state["above"])
+            position = int(index)
+            if not 0 <= position < _BINS:
+                raise ValueError(f"no bin {index}")
+            histogram.weights[position] = _amount(weight)
+        histogram.below = _amount(state["below"])
+        histogram.above = _amount(state["above"])
         histogram.count = int(state["count"])
-        histogram.total = float(state["total"])
-        histogram.squares = float(state["squares"])
-        histogram.systematic = float(state.get("systematic", 0.0))
+        histogram.total = _amount(state["total"])
+        histogram.squares = _amount(state["squares"])
+        histogram.systematic = _amount(state.get("systematic", 0.0))
+        if histogram.count < 0:
+            raise ValueError("a negative count")
         return histogram
+
+
+def _amount(value: Any) -> float:
+    """A saved weight or sum: finite, not negative."""
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"not a weight: {value!r}")
+    return number
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,10 +648,12 @@ class ImpedanceEstimator:
         }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back the evidence :meth:`as_dict` saved."""
+        """Take back the evidence :meth:`as_dict` saved (all or nothing: ValueError, TypeError,
+        KeyError or IndexError for anything else)."""
+        histograms = [[RatioHistogram.from_dict(h) for h in row] for row in state["histograms"]]
+        if len(histograms) != 3 or any(len(row) != 3 for row in histograms):
+            raise ValueError("the evidence is a 3 x 3 matrix of histograms")
         self.method = str(state.get("method", ""))
-        self.histograms = [
-            [RatioHistogram.from_dict(h) for h in row] for row in state["histograms"]
-        ]
+        self.histograms = histograms
         self._snapshot = None
         self._refresh_matrix()

@@ -22,7 +22,7 @@ from typing import Any
 
 from .impedance import Estimate, Event, ImpedanceEstimator, ImpedanceSnapshot, Reading
 from .telegram import Fields, Telegram
-from .voltage_stats import EN50160_HIGH, PhaseVoltage, VoltageStatistics
+from .voltage_stats import EN50160_HIGH, PhaseVoltage, VoltageStatistics, days_from_list
 
 __all__ = [
     "InsightSnapshot",
@@ -54,12 +54,24 @@ _FIELDS = Fields(
 )
 
 
+_LIMIT = 1e6
+"""Beyond this (and for inf or nan) a value is no measurement: left out."""
+MAX_VOLTS = 1000.0
+"""A voltage above this is no low-voltage supply's: left out (no meter sends it; a damaged
+telegram that passed its CRC can)."""
+
+
 def reading(telegram: Telegram) -> Reading | None:
-    """What the estimator needs from a telegram (None without the meter's clock)."""
+    """What the estimator needs from a telegram (None without the meter's clock; a value no meter
+    can send, infinite or absurd, is left out as if the meter had not sent it)."""
     timestamp = telegram.timestamp
     if timestamp is None:
         return None
-    u1, u2, u3, c1, c2, c3, i1, i2, i3, e1, e2, e3, total_in, total_out = telegram.numbers(_FIELDS)
+    numbers = telegram.numbers(_FIELDS)
+    if not all(x is None or -_LIMIT < x < _LIMIT for x in numbers):  # inf, nan, absurd: none
+        numbers = tuple(x if x is None or -_LIMIT < x < _LIMIT else None for x in numbers)
+    u1, u2, u3, c1, c2, c3, i1, i2, i3, e1, e2, e3, total_in, total_out = numbers
+    u1, u2, u3 = (None if u is None or u > MAX_VOLTS else u for u in (u1, u2, u3))
     voltage: Triple = (u1, u2, u3)
     active: Triple | None = None
     if i1 is not None or i2 is not None or i3 is not None or e1 is not None:
@@ -153,11 +165,17 @@ class PhaseInsight:
         estimator: ImpedanceEstimator | None = None,
         keep_windows: int | None = 7 * 144,
         max_days: int = 400,
+        rebase_after: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.estimator = estimator or ImpedanceEstimator()
-        self.voltage = VoltageStatistics(threshold, keep_windows=keep_windows, max_days=max_days)
+        self.voltage = VoltageStatistics(
+            threshold, keep_windows=keep_windows, max_days=max_days, rebase_after=rebase_after
+        )
         self.telegrams = 0
+        self.accepted: tuple[tuple[datetime, Triple], ...] = ()
+        """The readings the last telegram let into the voltage statistics (see
+        :meth:`.VoltageStatistics.add`: a clock that jumps ahead waits for the next telegram)."""
 
     def update(self, telegram: Telegram) -> Event | None:
         """Take the next accepted telegram; returns the load event it completed, if any."""
@@ -171,8 +189,17 @@ class PhaseInsight:
         self.telegrams += 1
         if when is None:
             when = datetime.fromtimestamp(found.seconds, UTC)
-        self.voltage.add(when, found.voltage)
+        voltage = self.voltage
+        behind = voltage.out_of_order
+        self.accepted = voltage.add(when, found.voltage)
+        if voltage.out_of_order != behind and not self.accepted:
+            return None  # an earlier clock (an overlapping log): no new evidence either
         return self.estimator.add(found)
+
+    def flush(self) -> tuple[tuple[datetime, Triple], ...]:
+        """The end of the stream (a log): see :meth:`.VoltageStatistics.flush`."""
+        self.accepted = self.voltage.flush()
+        return self.accepted
 
     def snapshot(self) -> InsightSnapshot:
         """The estimates and statistics now."""
@@ -274,12 +301,25 @@ class PhaseInsight:
         """The phase a load of ``load_kw`` belongs on (None when it cannot be told)."""
         return self.what_if(load_kw).best_phase
 
-    def as_dict(self) -> dict[str, Any]:
-        """The impedance evidence, JSON-ready, to keep across restarts (the voltage statistics
-        describe a period and start afresh)."""
-        return {"version": 1, "impedance": self.estimator.as_dict()}
+    def as_dict(self, days: int = 2) -> dict[str, Any]:
+        """The impedance evidence and the newest ``days`` days' time above the threshold,
+        JSON-ready, to keep across restarts (the rest of the voltage statistics describe a period
+        and start afresh). Fresh objects: safe to serialise in another thread."""
+        return {
+            "version": 1,
+            "impedance": self.estimator.as_dict(),
+            "days": {"threshold": self.threshold, "records": self.voltage.days_as_list(days)},
+        }
 
     def restore(self, state: dict[str, Any]) -> None:
-        """Take back what :meth:`as_dict` saved (ignored when its version is unknown)."""
-        if state.get("version") == 1:
-            self.estimator.restore(state["impedance"])
+        """Take back what :meth:`as_dict` saved, before the first telegram (ignored when its
+        version is unknown; the days only when saved with this threshold). Raises ValueError,
+        TypeError, KeyError or IndexError for what :meth:`as_dict` cannot have made; nothing is
+        taken then."""
+        if state.get("version") != 1:
+            return
+        days = state.get("days") or {}
+        records = days["records"] if days.get("threshold") == self.threshold else []
+        parsed = days_from_list(records)
+        self.estimator.restore(state["impedance"])
+        self.voltage.restore_days(parsed)

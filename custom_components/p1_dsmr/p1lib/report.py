@@ -27,7 +27,9 @@ from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from .decoder import Decoder
+from .cipher import parse_key
+from .encrypted import EncryptedDecoder
+from .files import display_name, open_log, output_stems
 from .impedance import Estimate, Event
 from .insight import PhaseInsight, WhatIf
 from .repair import RepairEngine
@@ -119,12 +121,20 @@ class Analysis:
     files: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     counts: dict[str, int] = field(
-        default_factory=lambda: {"telegrams": 0, "valid": 0, "repaired": 0, "invalid": 0}
+        default_factory=lambda: {
+            "telegrams": 0,
+            "valid": 0,
+            "repaired": 0,
+            "unverified": 0,
+            "invalid": 0,
+        }
     )
     timeline: Timeline = field(default_factory=Timeline)
     events: list[list[Event]] = field(default_factory=lambda: [[], [], []])
     start: datetime | None = None
     end: datetime | None = None
+    reordered: list[str] = field(default_factory=list)
+    """The logs in the order analysed, when that is not the order given (empty otherwise)."""
 
     @property
     def zone(self) -> tzinfo | None:
@@ -132,19 +142,66 @@ class Analysis:
         return None if self.start is None else self.start.tzinfo
 
 
+def _first_clock(path: Path, key: bytes | None, limit: int = 4 * CHUNK) -> datetime | None:
+    """The clock of the log's first accepted telegram within ``limit`` bytes (None without one);
+    raises :class:`~.files.InputError` when the log cannot be read."""
+    decoder = EncryptedDecoder(key=key)
+    with open_log(path) as source:
+        read = 0
+        while read < limit and (chunk := source.read(CHUNK)):
+            read += len(chunk)
+            for result in decoder.feed(chunk):
+                telegram = result.telegram
+                if telegram is not None and result.accepted and telegram.timestamp is not None:
+                    return telegram.timestamp
+    return None
+
+
 def analyse(
     paths: Sequence[Path],
     threshold: float = EN50160_HIGH,
     load_kw: float = 2.0,
     repair: bool = True,
+    key: bytes | None = None,
+    auth_key: bytes | None = None,
 ) -> Analysis:
-    """Decode the logs and feed the insight (unreadable logs are listed in ``errors``)."""
+    """Decode the logs, earliest first, and feed the insight (unreadable logs and logs read only
+    in part are listed in ``errors``).
+
+    Logs are read through the converter's :func:`~.files.open_log` (compressed logs, no FIFOs or
+    devices) and decrypted with ``key``. They are analysed in the order of their first telegram's
+    clock (``reordered`` says when that is not the order given); within the period, a telegram
+    whose clock is not after the newest (overlapping logs) or whose clock alone jumps ahead is
+    left out of the voltage statistics and counted (see :mod:`.voltage_stats`)."""
     analysis = Analysis(PhaseInsight(threshold, keep_windows=None), load_kw)
     insight = analysis.insight
-    for path in paths:
+    readable: list[tuple[bool, float, int, Path]] = []
+    for index, path in enumerate(paths):
         try:
-            with path.open("rb") as source:
-                decoder = Decoder(repair=RepairEngine() if repair else None)
+            first = _first_clock(path, key)
+        except OSError as err:
+            analysis.errors.append(f"{display_name(path)}: {err.strerror or err}")
+            continue
+        readable.append((first is None, 0.0 if first is None else first.timestamp(), index, path))
+    ordered = [path for *_, path in sorted(readable)]
+    if ordered != [path for *_, path in readable]:
+        analysis.reordered = [display_name(path) for path in ordered]
+
+    def take(readings: tuple[tuple[datetime, Any], ...]) -> None:
+        for when, volts in readings:
+            if analysis.start is None or when < analysis.start:
+                analysis.start = when
+            if analysis.end is None or when > analysis.end:
+                analysis.end = when
+            analysis.timeline.add(when.timestamp(), volts)
+
+    counters: dict[bytes, int] = {}
+    for path in ordered:
+        decoder = EncryptedDecoder(
+            RepairEngine() if repair else None, key=key, auth_key=auth_key, counters=counters
+        )
+        try:
+            with open_log(path) as source:
                 while True:
                     chunk = source.read(CHUNK)
                     results = decoder.feed(chunk) if chunk else decoder.flush()
@@ -152,25 +209,27 @@ def analyse(
                         telegram = result.telegram
                         if telegram is None or not result.accepted:
                             continue
-                        when = telegram.timestamp
                         event = insight.update(telegram)
-                        if when is not None:
-                            if analysis.start is None:
-                                analysis.start = when
-                            analysis.end = when
-                            analysis.timeline.add(when.timestamp(), insight.voltage.latest)
+                        take(insight.accepted)
                         if event is not None and len(analysis.events[event.phase - 1]) < MAX_EVENTS:
                             analysis.events[event.phase - 1].append(event)
                     if not chunk:
                         break
-        except OSError as err:
-            analysis.errors.append(f"{path}: {err.strerror or err}")
+                problem = source.problem
+        except OSError as err:  # it vanished or failed after its first look
+            analysis.errors.append(f"{display_name(path)}: {err.strerror or err}")
             continue
+        counters = decoder.counters
         analysis.files.append(str(path))
+        if problem:
+            analysis.errors.append(f"{display_name(path)}: {problem}; what came before was read")
+        if decoder.problem:
+            hint = " (--key HEX)" if key is None else ""
+            analysis.errors.append(f"{display_name(path)}: {decoder.problem}{hint}")
         stats = decoder.stats
-        for key in analysis.counts:
-            analysis.counts[key] += getattr(stats, key)
-    insight.voltage.flush()
+        for name in analysis.counts:
+            analysis.counts[name] += getattr(stats, name)
+    take(insight.flush())
     return analysis
 
 
@@ -237,6 +296,11 @@ def figures(analysis: Analysis, report: Path | None = None) -> dict[str, Any]:
         "start": None if analysis.start is None else analysis.start.isoformat(),
         "end": None if analysis.end is None else analysis.end.isoformat(),
         "hours": round(hours, 2),
+        "reordered": analysis.reordered or None,
+        "left_out": {
+            "out_of_order": insight.voltage.out_of_order,
+            "clock_ahead": insight.voltage.clock_outliers,
+        },
         "threshold_v": insight.threshold,
         "method": impedance.method or None,
         "impedance_ohm": {
@@ -298,6 +362,29 @@ def _impedance_text(key: str, data: dict[str, Any]) -> str:
         f"{phase}: {estimate['value']} Ω, 95 % interval {estimate['low']}{DASH}{estimate['high']} Ω"
         f" from {estimate['events']} load events ({estimate['confidence']} confidence)."
     )
+
+
+def _left_out(data: dict[str, Any]) -> str:
+    """Notes on the logs' order and on telegrams left out of the voltage statistics."""
+    notes = []
+    if data.get("reordered"):
+        notes.append(
+            "The logs were analysed in the order of their clocks: "
+            + ", ".join(data["reordered"])
+            + "."
+        )
+    left = data["left_out"]
+    if left["out_of_order"]:
+        notes.append(
+            f"{left['out_of_order']} telegrams whose clock was not after the newest one"
+            " (overlapping logs, a repeated telegram) are left out of the voltage statistics."
+        )
+    if left["clock_ahead"]:
+        notes.append(
+            f"{left['clock_ahead']} telegrams whose clock alone jumped ahead of the telegrams"
+            " around them are left out of the voltage statistics."
+        )
+    return "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes)
 
 
 _STYLE = """
@@ -463,9 +550,10 @@ def render_html(data: dict[str, Any], plots: dict[str, str]) -> str:
 <style>{_STYLE}</style></head><body>
 <h1>Phase and voltage report</h1>
 <p>{html.escape(", ".join(data["files"]) or "no log read")}: {data["telegrams"]} telegrams
-({data["valid"]} valid, {data["repaired"]} repaired, {data["invalid"]} rejected),
-{html.escape(str(data["start"]))} to {html.escape(str(data["end"]))} ({data["hours"]} h).
-Threshold {threshold} V.</p>{errors}
+({data["valid"]} valid, {data["repaired"]} repaired, {data["unverified"]} unverified (no CRC),
+{data["invalid"]} rejected), {html.escape(str(data["start"]))} to
+{html.escape(str(data["end"]))} ({data["hours"]} h). Threshold {threshold} V.</p>{errors}
+{_left_out(data)}
 <h2>Source impedance</h2>
 <p>Estimated {method}. Each load event (a change of current on one phase between quiet
 telegrams) gives the ratio of the voltage change to the current change; the estimate is their
@@ -501,9 +589,9 @@ def add_parser(commands: Any) -> None:
     report = commands.add_parser(
         "report",
         help="phase and voltage insight: impedances, statistics, which phase a load belongs on",
-        description="Analyse P1 logs together (in the order given) and write S.report.html "
-        "(S: the first log's stem), a self-contained page with plots; print its figures as one "
-        "line of JSON. Needs matplotlib.",
+        description="Analyse P1 logs together (in the order of their clocks) and write "
+        "S.report.html (S: the first log's stem), a self-contained page with plots; print its "
+        "figures as one line of JSON. Reads compressed logs like convert. Needs matplotlib.",
     )
     report.add_argument("logs", nargs="*", type=Path, metavar="LOG", help="log files to analyse")
     report.add_argument("--out", type=Path, default=Path("p1-dsmr-out"), help="output directory")
@@ -518,34 +606,93 @@ def add_parser(commands: Any) -> None:
         "--load", type=float, default=2.0, metavar="KW", help="the what-if's load (default 2 kW)"
     )
     report.add_argument("--no-repair", action="store_true", help="use valid telegrams only")
+    report.add_argument(
+        "--key",
+        type=_key("key"),
+        metavar="HEX",
+        help="decrypt encrypted telegrams (Luxembourg Smarty...) with this key",
+    )
+    report.add_argument(
+        "--auth-key",
+        type=_key("authentication key"),
+        metavar="HEX",
+        help="verify each encrypted frame with this authentication key",
+    )
+
+
+def _key(name: str) -> Any:
+    def check(text: str) -> bytes:
+        try:
+            return parse_key(text, name)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    check.__name__ = name
+    return check
 
 
 def run(args: argparse.Namespace, default_log: Path) -> int:
-    """The ``report`` subcommand; returns the exit code."""
+    """The ``report`` subcommand; returns the exit code (2: bad options, an input that could not
+    be read (in full), or the page could not be written; 130 on SIGINT)."""
     if importlib.util.find_spec("matplotlib") is None:
         print(INSTALL_HINT, file=sys.stderr)
         return 2
     if not 100 <= args.threshold <= 400 or not math.isfinite(args.load) or args.load == 0:
         print("p1-dsmr: --threshold must be 100-400 V and --load a non-zero kW", file=sys.stderr)
         return 2
+    if args.auth_key is not None and args.key is None:
+        print("p1-dsmr: --auth-key needs --key", file=sys.stderr)
+        return 2
+    out: Path = args.out
+    if out.exists() and not out.is_dir():
+        print(
+            f"p1-dsmr: cannot write {display_name(out)}: not a directory (a file has that name)",
+            file=sys.stderr,
+        )
+        return 2
     from .files import atomic_outputs
     from .report_plots import draw
 
     logs: list[Path] = args.logs or [default_log]
-    analysis = analyse(logs, args.threshold, args.load, repair=not args.no_repair)
-    for error in analysis.errors:
-        print(f"p1-dsmr: cannot read {error}", file=sys.stderr)
-    stem = logs[0].name.rsplit(".", 1)[0] if "." in logs[0].name else logs[0].name
-    path = args.out / f"{stem}.report.html"
-    data = figures(analysis, path)
-    page = render_html({**data, "errors": analysis.errors}, draw(analysis))
     try:
-        args.out.mkdir(parents=True, exist_ok=True)
-        with atomic_outputs([path]) as (temporary,):
-            temporary.write(page.encode("utf-8"))
-    except OSError as err:
-        print(f"p1-dsmr: cannot write {path}: {err.strerror or err}", file=sys.stderr)
-        return 2
+        analysis = analyse(
+            logs,
+            args.threshold,
+            args.load,
+            repair=not args.no_repair,
+            key=args.key,
+            auth_key=args.auth_key,
+        )
+        for error in analysis.errors:
+            print(f"p1-dsmr: cannot read {error}", file=sys.stderr)
+        if analysis.reordered:
+            print(
+                "p1-dsmr: the logs are analysed in the order of their clocks: "
+                + ", ".join(analysis.reordered),
+                file=sys.stderr,
+            )
+        if not analysis.files:
+            print("p1-dsmr: no log could be read: no report written", file=sys.stderr)
+            return 2
+        # Named after the first log given that could be read.
+        named = next((log for log in logs if str(log) in analysis.files), logs[0])
+        stem = output_stems([named], out, (".report.html",))[0]
+        path = out / f"{stem}.report.html"
+        data = figures(analysis, path)
+        page = render_html({**data, "errors": analysis.errors}, draw(analysis))
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            with atomic_outputs([path]) as (temporary,):
+                temporary.write(page.encode("utf-8"))
+        except OSError as err:
+            print(
+                f"p1-dsmr: cannot write {display_name(path)}: {err.strerror or err}",
+                file=sys.stderr,
+            )
+            return 2
+    except KeyboardInterrupt:
+        print("p1-dsmr: interrupted (SIGINT): no report written", file=sys.stderr)
+        return 130
     with contextlib.suppress(BrokenPipeError):  # `| head`
         print(json.dumps(data))
     return 2 if analysis.errors else 0

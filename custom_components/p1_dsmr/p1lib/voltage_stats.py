@@ -14,6 +14,16 @@ meter period). Per phase:
   (207-253 V), and all of them within 230 V +10 % / -15 % (195.5-253 V);
 * per day (the meter's local date): time observed and time above the threshold, the highest
   voltage, 10-minute means above 253 V.
+
+Telegrams are taken in the order of their clocks. One whose clock is not after the newest is left
+out (counted in :attr:`VoltageStatistics.out_of_order`): a repeated telegram, an overlapping log.
+A clock that jumps ahead (more than ``gap_s``, or three meter periods) waits for the next telegram:
+when that one is between the two, the jump was a wrong clock (a telegram dated a day ahead) and is
+left out (:attr:`VoltageStatistics.clock_outliers`), so one bad clock never hides what follows it;
+when it is after the jump, the jump was a gap and counts. A first telegram the second one is
+before is left out alike. With ``rebase_after``, that many telegrams in a row behind the newest
+clock, and in order among themselves, make their clock the new timeline (a meter's clock set
+back, a replayed log that starts again).
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from itertools import accumulate
+from typing import Any
 
 __all__ = [
     "EN50160_FLOOR",
@@ -35,9 +46,12 @@ __all__ = [
     "VoltageHistogram",
     "VoltageStatistics",
     "Window",
+    "days_from_list",
 ]
 
 Triple = tuple[float | None, float | None, float | None]
+Timed = tuple[datetime, Triple]
+"""A telegram's clock and voltages."""
 
 NOMINAL = 230.0
 EN50160_HIGH = 253.0
@@ -180,10 +194,14 @@ class VoltageStatistics:
         gap_s: float = 30.0,
         max_days: int = 400,
         keep_windows: int | None = 7 * 144,
+        rebase_after: int | None = None,
     ) -> None:
         self.threshold = threshold
         self.gap_s = gap_s
         self.max_days = max_days
+        self.rebase_after = rebase_after
+        """Telegrams behind the newest clock, in a row, that become the new timeline (None:
+        never, as for a report, where an overlapping log must not be counted twice)."""
         self.histograms = [VoltageHistogram() for _ in range(3)]
         self.above = [0.0, 0.0, 0.0]
         """Seconds above the threshold per phase."""
@@ -198,23 +216,87 @@ class VoltageStatistics:
         self.first: datetime | None = None
         self.last: datetime | None = None
         self.latest: Triple = (None, None, None)
+        """The newest telegram's voltages (whatever its clock)."""
+        self.out_of_order = 0
+        """Telegrams left out because their clock was not after the newest one."""
+        self.clock_outliers = 0
+        """Telegrams left out because their clock alone jumped ahead (or, first, stood apart)."""
+        self.rebased = 0
+        """Times the clock was taken back (``rebase_after``)."""
         self._pending: Triple | None = None
+        self._held: Timed | None = None
+        self._behind: datetime | None = None
+        self._behind_run = 0
         self._window: Window | None = None
 
-    def add(self, when: datetime, voltages: Triple) -> None:
-        """The next telegram's voltages (None or 0 where a phase has none)."""
+    def add(self, when: datetime, voltages: Triple) -> tuple[Timed, ...]:
+        """The next telegram's voltages (None or 0 where a phase has none); returns the readings
+        it let into the statistics, in order: usually itself, none while a jump ahead waits for
+        the next telegram (or when it is left out), two when the jump is confirmed."""
+        self.latest = voltages
         previous = self.last
         if previous is None:
             self.first = self.last = when
             self._pending = voltages  # its weight is known at the next telegram
-            self.latest = voltages
-            return
+            return ((when, voltages),)
+        held = self._held
+        if held is not None:
+            if when > held[0]:  # after the jump: it was a gap
+                self._held = None
+                if self._pending is not None:  # a lone first telegram, then the jump: it was wrong
+                    self.clock_outliers += 1
+                    self._pending = None
+                    self.first = self.last = held[0]
+                    self._pending = held[1]
+                    return (held, *self.add(when, voltages))
+                self._accept(*held)
+                return (held, *self.add(when, voltages))
+            if when < held[0] and when > previous:  # between: the jump was a wrong clock
+                self._held = None
+                self.clock_outliers += 1
+            else:
+                return self._left_behind(when, voltages)
         seconds = (when - previous).total_seconds()
         if seconds <= 0:
-            return  # a repeated or earlier clock: nothing new
+            if seconds < 0 and self._pending is not None:  # the first stood ahead of the second
+                self.clock_outliers += 1
+                self.first = self.last = when
+                self._pending = voltages
+                return ((when, voltages),)
+            return self._left_behind(when, voltages)
+        if seconds > self.gap_s or (self.period is not None and seconds > 3 * self.period):
+            self._held = (when, voltages)  # a jump ahead: the next telegram tells
+            return ()
+        self._accept(when, voltages)
+        return ((when, voltages),)
+
+    def _left_behind(self, when: datetime, voltages: Triple) -> tuple[Timed, ...]:
+        """A telegram behind the newest clock: left out, unless ``rebase_after`` of them in a row
+        make the new timeline."""
+        self.out_of_order += 1
+        behind = self._behind
+        self._behind_run = self._behind_run + 1 if behind is not None and when > behind else 1
+        self._behind = when
+        if self.rebase_after is None or self._behind_run < self.rebase_after:
+            return ()
+        if self._held is not None:
+            self._held = None
+            self.clock_outliers += 1
+        self.rebased += 1
+        self._behind, self._behind_run = None, 0
+        self.first = min(self.first or when, when)
+        self.last = when
+        self._add(when, voltages, self.period or self.gap_s)
+        return ((when, voltages),)
+
+    def _accept(self, when: datetime, voltages: Triple) -> None:
+        """A telegram after the newest clock, into the statistics."""
+        previous = self.last
+        assert previous is not None
+        seconds = (when - previous).total_seconds()
         self.period = seconds if self.period is None else min(self.period, seconds)
         self.last = when
-        self.latest = voltages
+        self._behind, self._behind_run = None, 0
         if self._pending is not None:
             self._add(previous, self._pending, min(seconds, self.gap_s))
             self._pending = None
@@ -268,11 +350,16 @@ class VoltageStatistics:
             if high is None or mean > high:
                 self.window_max[k] = mean
 
-    def flush(self) -> None:
-        """Close the open 10-minute window (the end of a log)."""
+    def flush(self) -> tuple[Timed, ...]:
+        """The end of the stream: a jump ahead that waits for confirmation counts (nothing
+        follows to refute it), and the open 10-minute window closes. Returns the readings let in."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._accept(*held)
         if self._window is not None:
             self._close(self._window)
             self._window = None
+        return () if held is None else (held,)
 
     def phase(self, phase: int) -> PhaseVoltage | None:
         """Statistics of phase ``phase`` (1-3); None when it had no voltage."""
@@ -303,7 +390,46 @@ class VoltageStatistics:
         """The newest day."""
         return next(reversed(self.days.values()), None)
 
+    def days_as_list(self, count: int) -> list[dict[str, Any]]:
+        """The newest ``count`` days, JSON-ready, oldest first (see :meth:`restore_days`)."""
+        days = list(self.days.values())[-count:] if count > 0 else []
+        return [
+            {
+                "day": d.day.isoformat(),
+                "seconds": d.seconds,
+                "above": list(d.above),
+                "maximum": list(d.maximum),
+                "windows_above": list(d.windows_above),
+            }
+            for d in days
+        ]
+
+    def restore_days(self, days: list[DayRecord]) -> None:
+        """Take back days (:func:`days_from_list`) counted with the same threshold, before the
+        first telegram; later telegrams of a restored day add to it."""
+        for day in sorted(days, key=lambda d: d.day):
+            self.days.setdefault(day.day, day)
+        while len(self.days) > self.max_days:
+            self.days.popitem(last=False)
+
     def minutes_above_if(self, phase: int, shift: float) -> float:
         """Minutes phase ``phase`` would have spent above the threshold with every reading
         ``shift`` V higher."""
         return self.histograms[phase - 1].seconds_above(self.threshold, shift) / 60.0
+
+
+def days_from_list(records: list[dict[str, Any]]) -> list[DayRecord]:
+    """The days :meth:`VoltageStatistics.days_as_list` saved. Raises ValueError, TypeError or
+    KeyError for anything else."""
+    days: list[DayRecord] = []
+    for record in records:
+        above = [float(s) for s in record["above"]]
+        maximum = [None if m is None else float(m) for m in record["maximum"]]
+        windows = [int(w) for w in record["windows_above"]]
+        seconds = float(record["seconds"])
+        if not len(above) == len(maximum) == len(windows) == 3:
+            raise ValueError("a day has three phases")
+        if not all(0 <= s <= 86400 * 2 for s in (seconds, *above)):  # not NaN; a 25-hour day
+            raise ValueError(f"not a day's seconds: {record}")
+        days.append(DayRecord(date.fromisoformat(record["day"]), seconds, above, maximum, windows))
+    return days
