@@ -71,7 +71,7 @@ def _headroom_attributes(phase: int) -> Callable[[InsightFeed], dict[str, Any]]:
 
 
 def _best_phase(feed: InsightFeed) -> StateType:
-    return None if feed.best_phase is None else str(feed.best_phase)
+    return None if feed.best_phase is None else f"l{feed.best_phase}"
 
 
 INSIGHT_SENSORS: tuple[P1InsightSensorEntityDescription, ...] = (
@@ -98,6 +98,9 @@ INSIGHT_SENSORS: tuple[P1InsightSensorEntityDescription, ...] = (
             state_class=SensorStateClass.MEASUREMENT,
             native_unit_of_measurement=UnitOfElectricPotential.VOLT,
             suggested_display_precision=1,
+            # The voltage seen from the threshold: a row for every voltage row if recorded, so
+            # off until wanted (the overvoltage binary sensors and the repair issue are on).
+            entity_registry_enabled_default=False,
             value_fn=_headroom(phase),
             attributes_fn=_headroom_attributes(phase),
             phase=phase,
@@ -109,7 +112,7 @@ INSIGHT_SENSORS: tuple[P1InsightSensorEntityDescription, ...] = (
         translation_key="best_phase_for_load",
         entity_category=EntityCategory.DIAGNOSTIC,
         device_class=SensorDeviceClass.ENUM,
-        options=["1", "2", "3"],
+        options=["l1", "l2", "l3"],  # as the phase with the highest voltage
         value_fn=_best_phase,
         attributes_fn=lambda feed: {"load_kw": LOAD_KW},
         phase=3,  # a three-phase meter's

@@ -35,6 +35,8 @@ HOURS = 30
 TRUTH = [Feeder().truth()[k][k] for k in range(3)]  # 0.2, 0.35, 0.5 ohm
 IMPEDANCE = "sensor.electricity_meter_grid_impedance_l{}"
 HEADROOM = "sensor.electricity_meter_voltage_headroom_l{}"
+# The voltage headroom sensors are off by default (a row per voltage row); these tests use them.
+pytestmark = pytest.mark.usefixtures("entity_registry_enabled_by_default")
 BEST = "sensor.electricity_meter_best_phase_for_a_new_load"
 COMPONENT = Path(__file__).parents[2] / "custom_components" / "p1_dsmr"
 
@@ -148,7 +150,7 @@ async def test_no_estimate_until_confident_then_the_known_impedances(
         expected = reference.snapshot().impedance.impedance[phase - 1]
         assert expected is not None
         assert value == round(expected.value, 4)
-    assert state(hass, BEST) == str(reference.best_phase(2.0))
+    assert state(hass, BEST) == f"l{reference.best_phase(2.0)}"
     assert entry.runtime_data.insight is not None
     assert entry.runtime_data.insight.insight.telegrams == len(stream) - 1
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -235,7 +237,7 @@ async def test_repair_issue_names_the_phase_and_clears(
     days = list(feed_state.insight.voltage.days.values())
     shares = [max(d.share_above(k) or 0.0 for d in days) for k in (1, 2, 3)]
     assert placeholders["phases"] == ", ".join(f"L{k + 1}" for k in range(3) if shares[k] > 0.01)
-    assert placeholders["best"] == f"L{state(hass, BEST)}"
+    assert placeholders["best"] == str(state(hass, BEST)).upper()
     assert placeholders["share"] == f"{100 * max(shares):.1f}"
     for key in ("overvoltage", "overvoltage_no_advice"):
         text = ENGLISH["issues"][key]["description"] + ENGLISH["issues"][key]["title"]
