@@ -1,0 +1,186 @@
+"""Continuity: a telegram whose CRC matches is still judged against the meter's previous one.
+
+A 16-bit CRC cannot see every damage: two digits changed a few bytes apart ('4' -> '8' and, two
+bytes on, '3' -> '6', the same change of the CRC twice) match it, and so does one damaged telegram
+in 65,536 of any other kind. Such a telegram parses; only what it says gives it away: an energy
+register that runs backwards or grows faster than the meter's maximum power allows, a setup line
+(the limiter threshold, the current limits) that changed.
+
+:class:`Continuity` keeps the counters and setup values of the last accepted telegram and checks
+the next one against them. On the common path (the same layout as the previous telegram) that is
+one accessor call, compiled once per layout, and a few comparisons; the meter's clocks are read only
+when a counter moved further than the maximum power allows in :data:`QUICK_SECONDS`.
+
+A telegram that fails the check is not rejected at once: a counter reset or a meter exchange also
+jumps. The decoder holds it until the next good telegram (:meth:`Continuity.between`): when that
+one continues from the held telegram, the jump was real and it is accepted; when it continues from
+the previous one (a jump and back), the held telegram was damaged and is rejected with the reason.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from operator import sub
+
+from .obis import Kind
+from .telegram import Fields, Telegram
+
+__all__ = ["DEFAULT_MAX_POWER", "QUICK_SECONDS", "Continuity"]
+
+DEFAULT_MAX_POWER = 100.0
+"""kW a meter may pass, when it sends no plausible limiter threshold (``0-0:17.0.0``)."""
+QUICK_SECONDS = 10.0
+"""Counters may grow by the maximum power times this many seconds before the clocks are read."""
+_SLACK = 0.01
+"""kWh (or kvarh) a counter may grow beyond the maximum power, for the meters' own rounding."""
+_COUNTER_KINDS = frozenset((Kind.ENERGY, Kind.REACTIVE_ENERGY))
+_SETUP_CODES = frozenset(("0-0:17.0.0", "1-0:31.4.0", "1-0:51.4.0", "1-0:71.4.0", "1-1:31.4.0"))
+"""Setup values a meter sends as numbers: the limiter threshold, the current limits."""
+_SETUP_KINDS = frozenset((Kind.IDENTIFIER, Kind.VERSION))
+
+
+class _Reading:
+    """What the check reads from one telegram."""
+
+    __slots__ = ("counters", "fields", "setup", "telegram", "values")
+
+    def __init__(self, telegram: Telegram, fields: Fields, counters: int) -> None:
+        self.telegram = telegram
+        self.fields = fields
+        self.counters = counters
+        """How many of ``fields``' codes are counters (the others are setup values)."""
+        self.values = telegram.numbers(fields)
+        self.setup: dict[str, str] | None = None
+        """Identifiers and versions (read only when the layout changed)."""
+
+
+def _fields(telegram: Telegram) -> tuple[Fields, int]:
+    """The counters and the numeric setup values ``telegram`` holds, and how many are counters."""
+    counters: list[str] = []
+    setup: list[str] = []
+    for obj in telegram.objects:
+        info = obj.info
+        if info is None or obj.number is None or len(obj.values) != 1:
+            continue
+        if info.kind in _COUNTER_KINDS and obj.code not in counters:
+            counters.append(obj.code)
+        elif info.code in _SETUP_CODES and obj.code not in setup:
+            setup.append(obj.code)
+    return Fields((*counters, *setup)), len(counters)
+
+
+def _setup_texts(telegram: Telegram) -> dict[str, str]:
+    return {
+        obj.code: "".join(value.raw for value in obj.values)
+        for obj in telegram.objects
+        if obj.info is not None and obj.info.kind in _SETUP_KINDS
+    }
+
+
+def _max_power(reading: _Reading) -> float:
+    limiter = reading.telegram.number("0-0:17.0.0")
+    if limiter is not None and 1.0 <= limiter <= 250.0:
+        return limiter
+    return DEFAULT_MAX_POWER
+
+
+class Continuity:
+    """The last accepted telegram's counters and setup values, and the check of the next one."""
+
+    __slots__ = ("_fields", "_layout", "_quick", "_reference")
+
+    def __init__(self) -> None:
+        self._reference: _Reading | None = None
+        self._layout: object = None
+        self._fields: tuple[Fields, int] | None = None
+        self._quick = DEFAULT_MAX_POWER * QUICK_SECONDS / 3600.0 + _SLACK
+
+    def reset(self) -> None:
+        """Forget the reference (a new meter, or a stream that starts again)."""
+        self._reference = None
+        self._layout = None
+
+    def _read(self, telegram: Telegram) -> _Reading:
+        layout = telegram.layout
+        fields = self._fields
+        if layout is not self._layout or fields is None:
+            fields = self._fields = _fields(telegram)
+            self._layout = layout
+            reference = self._reference
+            if reference is not None and reference.fields.codes == fields[0].codes:
+                self._fields = fields = (reference.fields, fields[1])  # comparable as tuples
+        return _Reading(telegram, *fields)
+
+    def check(self, telegram: Telegram) -> str | None:
+        """Why ``telegram`` cannot follow the last accepted one (None: it can, and it becomes the
+        reference)."""
+        reading = self._read(telegram)
+        reference = self._reference
+        if reference is not None:
+            if reference.fields is reading.fields and reference.telegram.layout is telegram.layout:
+                diffs = list(map(sub, reading.values, reference.values))
+                counters = reading.counters
+                if diffs and (
+                    min(diffs) < 0
+                    or (counters and max(diffs[:counters]) > self._quick)
+                    or any(diffs[counters:])
+                ):
+                    problem = _problem(reference, reading)
+                    if problem is not None:
+                        return problem
+            else:
+                problem = _problem(reference, reading)
+                if problem is not None:
+                    return problem
+        self._reference = reading
+        return None
+
+    def accept(self, telegram: Telegram) -> None:
+        """Take ``telegram`` as the reference without a check (a repaired or held one, decided)."""
+        self._reference = self._read(telegram)
+
+    def between(self, earlier: Telegram, later: Telegram) -> str | None:
+        """Why ``later`` cannot follow ``earlier`` (None: it can). Neither becomes the reference."""
+        return _problem(_Reading(earlier, *_fields(earlier)), _Reading(later, *_fields(later)))
+
+
+def _unit(reading: _Reading, code: str) -> str:
+    obj = reading.telegram.get(code)
+    return f" {obj.unit}" if obj is not None and obj.unit else ""
+
+
+def _problem(before: _Reading, after: _Reading) -> str | None:
+    """Why ``after`` cannot follow ``before``: the full check, clocks read."""
+    old = dict(zip(before.fields.codes, before.values, strict=True))
+    seconds: float | None = None
+    earlier: datetime | None = before.telegram.timestamp
+    later: datetime | None = after.telegram.timestamp
+    if earlier is not None and later is not None:
+        seconds = max(0.0, (later - earlier).total_seconds())
+    power = _max_power(before)
+    # A clock reads whole seconds: one more for the meter's own timing.
+    limit = None if seconds is None else power * (seconds + 1.0) / 3600.0 + _SLACK
+    codes = after.fields.codes
+    for index, (code, value) in enumerate(zip(codes, after.values, strict=True)):
+        previous = old.get(code)
+        if value is None or previous is None:
+            continue
+        if index >= after.counters:
+            if value != previous:
+                return f"{code} changed from {previous:g} to {value:g}"
+        elif value < previous:
+            return f"{code} goes backwards from {previous:.3f} to {value:.3f}{_unit(after, code)}"
+        elif limit is not None and value - previous > limit:
+            return (
+                f"{code} grows by {value - previous:.3f}{_unit(after, code)} in {seconds or 0:.0f} s,"
+                f" more than {power:g} kW allow"
+            )
+    if before.telegram.layout is not after.telegram.layout:
+        old_setup = before.setup if before.setup is not None else _setup_texts(before.telegram)
+        before.setup = old_setup
+        new_setup = after.setup = _setup_texts(after.telegram)
+        for code, text in new_setup.items():
+            previous_text = old_setup.get(code)
+            if previous_text is not None and previous_text != text:
+                return f"{code} changed from {previous_text!r} to {text!r}"
+    return None
