@@ -4,7 +4,8 @@ A 16-bit CRC cannot see every damage: two digits changed a few bytes apart ('4' 
 bytes on, '3' -> '6', the same change of the CRC twice) match it, and so does one damaged telegram
 in 65,536 of any other kind. Such a telegram parses; only what it says gives it away: an energy
 register that runs backwards or grows faster than the meter's maximum power allows, a setup line
-(the limiter threshold, the current limits) that changed.
+(the limiter threshold, the current limits, an identifier, a version) that changed, a line whose code
+changed.
 
 :class:`Continuity` keeps the counters and setup values of the last accepted telegram and checks
 the next one against them. On the common path (the same layout as the previous telegram) that is
@@ -176,6 +177,14 @@ def _problem(before: _Reading, after: _Reading) -> str | None:
                 f" more than {power:g} kW allow"
             )
     if before.telegram.layout is not after.telegram.layout:
+        old_codes = [obj.code for obj in before.telegram.objects]
+        new_codes = [obj.code for obj in after.telegram.objects]
+        if len(old_codes) == len(new_codes):
+            # The same number of lines, but one of another code: a damaged code, not a line a
+            # meter adds or drops (an M-Bus device, a message).
+            for old_code, new_code in zip(old_codes, new_codes, strict=True):
+                if old_code != new_code:
+                    return f"the line {old_code} became {new_code}"
         old_setup = before.setup if before.setup is not None else _setup_texts(before.telegram)
         before.setup = old_setup
         new_setup = after.setup = _setup_texts(after.telegram)
