@@ -29,7 +29,7 @@ from .telegram import Fields, Telegram
 __all__ = ["DEFAULT_MAX_POWER", "QUICK_SECONDS", "Continuity"]
 
 DEFAULT_MAX_POWER = 100.0
-"""kW a meter may pass, when it sends no plausible limiter threshold (``0-0:17.0.0``)."""
+"""kW a meter may pass, at least (more when its limiter threshold ``0-0:17.0.0`` says so)."""
 QUICK_SECONDS = 10.0
 """Counters may grow by the maximum power times this many seconds before the clocks are read."""
 _SLACK = 0.01
@@ -79,8 +79,10 @@ def _setup_texts(telegram: Telegram) -> dict[str, str]:
 
 
 def _max_power(reading: _Reading) -> float:
+    """The limiter threshold when it is above :data:`DEFAULT_MAX_POWER` (a limiter below it may
+    trip late, and never limits export), else that."""
     limiter = reading.telegram.number("0-0:17.0.0")
-    if limiter is not None and 1.0 <= limiter <= 250.0:
+    if limiter is not None and DEFAULT_MAX_POWER < limiter <= 250.0:
         return limiter
     return DEFAULT_MAX_POWER
 
