@@ -43,20 +43,21 @@ _SETUP_KINDS = frozenset((Kind.IDENTIFIER, Kind.VERSION))
 class _Reading:
     """What the check reads from one telegram."""
 
-    __slots__ = ("counters", "fields", "setup", "telegram", "values")
+    __slots__ = ("fields", "setup", "setups", "telegram", "values")
 
-    def __init__(self, telegram: Telegram, fields: Fields, counters: int) -> None:
+    def __init__(self, telegram: Telegram, fields: Fields, setups: int) -> None:
         self.telegram = telegram
         self.fields = fields
-        self.counters = counters
-        """How many of ``fields``' codes are counters (the others are setup values)."""
+        self.setups = setups
+        """How many of ``fields``' codes are setup values (first; the others are counters)."""
         self.values = telegram.numbers(fields)
         self.setup: dict[str, str] | None = None
         """Identifiers and versions (read only when the layout changed)."""
 
 
 def _fields(telegram: Telegram) -> tuple[Fields, int]:
-    """The counters and the numeric setup values ``telegram`` holds, and how many are counters."""
+    """The numeric setup values and the counters ``telegram`` holds, and how many are setup
+    values."""
     counters: list[str] = []
     setup: list[str] = []
     for obj in telegram.objects:
@@ -67,7 +68,7 @@ def _fields(telegram: Telegram) -> tuple[Fields, int]:
             counters.append(obj.code)
         elif info.code in _SETUP_CODES and obj.code not in setup:
             setup.append(obj.code)
-    return Fields((*counters, *setup)), len(counters)
+    return Fields((*setup, *counters)), len(setup)
 
 
 def _setup_texts(telegram: Telegram) -> dict[str, str]:
@@ -90,51 +91,52 @@ def _max_power(reading: _Reading) -> float:
 class Continuity:
     """The last accepted telegram's counters and setup values, and the check of the next one."""
 
-    __slots__ = ("_fields", "_layout", "_quick", "_reference")
+    __slots__ = ("_quick", "_reference")
 
     def __init__(self) -> None:
         self._reference: _Reading | None = None
-        self._layout: object = None
-        self._fields: tuple[Fields, int] | None = None
         self._quick = DEFAULT_MAX_POWER * QUICK_SECONDS / 3600.0 + _SLACK
 
     def reset(self) -> None:
         """Forget the reference (a new meter, or a stream that starts again)."""
         self._reference = None
-        self._layout = None
 
     def _read(self, telegram: Telegram) -> _Reading:
-        layout = telegram.layout
-        fields = self._fields
-        if layout is not self._layout or fields is None:
-            fields = self._fields = _fields(telegram)
-            self._layout = layout
-            reference = self._reference
-            if reference is not None and reference.fields.codes == fields[0].codes:
-                self._fields = fields = (reference.fields, fields[1])  # comparable as tuples
+        reference = self._reference
+        fields = _fields(telegram)
+        if reference is not None and reference.fields.codes == fields[0].codes:
+            fields = (reference.fields, fields[1])  # the same accessor, compiled once
         return _Reading(telegram, *fields)
 
     def check(self, telegram: Telegram) -> str | None:
         """Why ``telegram`` cannot follow the last accepted one (None: it can, and it becomes the
         reference)."""
-        reading = self._read(telegram)
         reference = self._reference
-        if reference is not None:
-            if reference.fields is reading.fields and reference.telegram.layout is telegram.layout:
-                diffs = list(map(sub, reading.values, reference.values))
-                counters = reading.counters
-                if diffs and (
-                    min(diffs) < 0
-                    or (counters and max(diffs[:counters]) > self._quick)
-                    or any(diffs[counters:])
+        if reference is not None and telegram.layout is reference.telegram.layout:
+            # The common path: the same layout, so the same codes at the same places.
+            values = telegram.numbers(reference.fields)
+            old = reference.values
+            if values != old:
+                setups = reference.setups
+                diffs = list(map(sub, values, old))
+                if (
+                    (setups and values[:setups] != old[:setups])
+                    or min(diffs) < 0
+                    or max(diffs) > self._quick
                 ):
+                    reading = _Reading(telegram, reference.fields, setups)
                     problem = _problem(reference, reading)
                     if problem is not None:
                         return problem
-            else:
-                problem = _problem(reference, reading)
-                if problem is not None:
-                    return problem
+            reference.telegram = telegram
+            reference.values = values
+            reference.setup = None
+            return None
+        reading = self._read(telegram)
+        if reference is not None:
+            problem = _problem(reference, reading)
+            if problem is not None:
+                return problem
         self._reference = reading
         return None
 
@@ -168,7 +170,7 @@ def _problem(before: _Reading, after: _Reading) -> str | None:
         previous = old.get(code)
         if value is None or previous is None:
             continue
-        if index >= after.counters:
+        if index < after.setups:
             if value != previous:
                 return f"{code} changed from {previous:g} to {value:g}"
         elif value < previous:
