@@ -23,6 +23,7 @@ from __future__ import annotations
 from datetime import datetime
 from operator import sub
 
+from .crc import telegram_number
 from .obis import Kind
 from .telegram import Fields, Telegram
 
@@ -43,16 +44,59 @@ _SETUP_KINDS = frozenset((Kind.IDENTIFIER, Kind.VERSION))
 class _Reading:
     """What the check reads from one telegram."""
 
-    __slots__ = ("fields", "setup", "setups", "telegram", "values")
+    __slots__ = ("_values", "fields", "mask", "number", "setup", "setups", "telegram")
 
-    def __init__(self, telegram: Telegram, fields: Fields, setups: int) -> None:
+    def __init__(
+        self, telegram: Telegram, fields: Fields, setups: int, number: int | None = None
+    ) -> None:
         self.telegram = telegram
         self.fields = fields
         self.setups = setups
         """How many of ``fields``' codes are setup values (first; the others are counters)."""
-        self.values = telegram.numbers(fields)
+        self._values: tuple[float | None, ...] | None = None
+        self.number = number
+        """The telegram read as :func:`.crc.telegram_number`, when the caller had it."""
+        self.mask = 0
+        """Over :attr:`number`: the digits of the setup values and of the counters down to
+        their tenths (0: not made)."""
         self.setup: dict[str, str] | None = None
         """Identifiers and versions (read only when the layout changed)."""
+
+    @property
+    def values(self) -> tuple[float | None, ...]:
+        values = self._values
+        if values is None:
+            values = self._values = self.telegram.numbers(self.fields)
+        return values
+
+    def take(self, telegram: Telegram, number: int | None) -> None:
+        """Become the reading of ``telegram``, of the same layout."""
+        self.telegram = telegram
+        self.number = number
+        self._values = None
+        self.setup = None
+
+
+def _mask(reading: _Reading, data: bytes) -> int:
+    """:attr:`_Reading.mask` for a telegram of ``data``: its setup values' digits and its
+    counters' digits down to their tenths."""
+    mask = bytearray(len(data))
+    for index, code in enumerate(reading.fields.codes):
+        obj = reading.telegram.get(code)
+        if obj is None:
+            return 0
+        at = data.find(b"\r\n" + obj.obis.encode("latin-1") + b"(")
+        if at < 0:
+            return 0
+        start = data.index(b"(", at) + 1
+        end = start
+        while data[end] in b"0123456789.":
+            end += 1
+        point = data.find(b".", start, end)
+        if index >= reading.setups and point >= 0:
+            end = point + 2  # a counter: its tenths, not what one period adds below them
+        mask[start:end] = b"\xff" * (end - start)
+    return telegram_number(mask)
 
 
 def _fields(telegram: Telegram) -> tuple[Fields, int]:
@@ -108,12 +152,26 @@ class Continuity:
             fields = (reference.fields, fields[1])  # the same accessor, compiled once
         return _Reading(telegram, *fields)
 
-    def check(self, telegram: Telegram) -> str | None:
+    def check(
+        self, telegram: Telegram, data: bytes | None = None, number: int | None = None
+    ) -> str | None:
         """Why ``telegram`` cannot follow the last accepted one (None: it can, and it becomes the
-        reference)."""
+        reference). ``data`` (``/`` through ``!``) and ``number`` (its
+        :func:`.crc.telegram_number`), when the caller has them, make the common case one big-integer
+        comparison: nothing changed in the setup values nor in the counters down to their tenths."""
         reference = self._reference
         if reference is not None and telegram.layout is reference.telegram.layout:
             # The common path: the same layout, so the same codes at the same places.
+            mask = reference.mask
+            previous = reference.number
+            if (
+                mask
+                and number is not None
+                and previous is not None
+                and not (number ^ previous) & mask
+            ):
+                reference.take(telegram, number)
+                return None
             values = telegram.numbers(reference.fields)
             old = reference.values
             if values != old:
@@ -128,11 +186,12 @@ class Continuity:
                     problem = _problem(reference, reading)
                     if problem is not None:
                         return problem
-            reference.telegram = telegram
-            reference.values = values
-            reference.setup = None
+            reference.take(telegram, number)
             return None
         reading = self._read(telegram)
+        if data is not None and number is not None:
+            reading.number = number
+            reading.mask = _mask(reading, data)
         if reference is not None:
             problem = _problem(reference, reading)
             if problem is not None:

@@ -243,7 +243,7 @@ class Decoder:
         if not self._pending:
             repair = self.repair
             if repair is not None:
-                problem = self._continuity.check(telegram)
+                problem = self._continuity.check(telegram, data, number)
                 if problem is not None:
                     self._hold(frame, result, problem)
                     return None
