@@ -243,11 +243,12 @@ def _problem(before: _Reading, after: _Reading) -> str | None:
         old_codes = [obj.code for obj in before.telegram.objects]
         new_codes = [obj.code for obj in after.telegram.objects]
         if len(old_codes) == len(new_codes):
-            # The same number of lines, but one of another code: a damaged code, not a line a
-            # meter adds or drops (an M-Bus device, a message).
-            for old_code, new_code in zip(old_codes, new_codes, strict=True):
-                if old_code != new_code:
-                    return f"the line {old_code} became {new_code}"
+            # The same number of lines, one or two of another code: damaged codes (damage the
+            # CRC cannot see touches two places at most), not lines a meter adds or drops (an
+            # M-Bus device, a message) nor another set of lines.
+            changed = [(a, b) for a, b in zip(old_codes, new_codes, strict=True) if a != b]
+            if 1 <= len(changed) <= 2:
+                return f"the line {changed[0][0]} became {changed[0][1]}"
         old_setup = before.setup if before.setup is not None else _setup_texts(before.telegram)
         before.setup = old_setup
         new_setup = after.setup = _setup_texts(after.telegram)
