@@ -58,7 +58,7 @@ class _Reading:
         """The telegram read as :func:`.crc.telegram_number`, when the caller had it."""
         self.mask = 0
         """Over :attr:`number`: the digits of the setup values and of the counters down to
-        their tenths (0: not made)."""
+        their tenths (0: not made yet; -1: every byte, when they could not be placed)."""
         self.setup: dict[str, str] | None = None
         """Identifiers and versions (read only when the layout changed)."""
 
@@ -84,10 +84,10 @@ def _mask(reading: _Reading, data: bytes) -> int:
     for index, code in enumerate(reading.fields.codes):
         obj = reading.telegram.get(code)
         if obj is None:
-            return 0
+            return -1
         at = data.find(b"\r\n" + obj.obis.encode("latin-1") + b"(")
         if at < 0:
-            return 0
+            return -1
         start = data.index(b"(", at) + 1
         end = start
         while data[end] in b"0123456789.":
@@ -96,7 +96,7 @@ def _mask(reading: _Reading, data: bytes) -> int:
         if index >= reading.setups and point >= 0:
             end = point + 2  # a counter: its tenths, not what one period adds below them
         mask[start:end] = b"\xff" * (end - start)
-    return telegram_number(mask)
+    return telegram_number(mask) or -1
 
 
 def _fields(telegram: Telegram) -> tuple[Fields, int]:
@@ -187,6 +187,8 @@ class Continuity:
                     if problem is not None:
                         return problem
             reference.take(telegram, number)
+            if not mask and data is not None and number is not None:
+                reference.mask = _mask(reference, data)  # after a reference taken without one
             return None
         reading = self._read(telegram)
         if data is not None and number is not None:
