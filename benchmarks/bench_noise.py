@@ -5,7 +5,10 @@ the same streams through the original tool's five fixes and through dsmr_parser.
 Run via scripts/bench-noise. Each damaged telegram sits between good ones, as on a real line, and
 the stream is decoded in order, so the engine sees exactly what it sees live: the telegrams
 before, and (it waits for it) the one after. Stream classes: ``first`` damages the first telegram
-of a stream (nothing before it to learn from), ``run`` three consecutive telegrams.
+of a stream (nothing before it to learn from), ``run`` three consecutive telegrams. ``crc_blind``
+damages two digits so that the telegram still matches its CRC: no reader can see it from the CRC;
+what a reader accepts shows as miscorrected, what the continuity check of valid telegrams rejects
+(a counter that jumps and comes back) as rejected.
 
 Per class the table prints recovered / rejected / miscorrected, and for the engine the sum of the
 expected false matches of the repairs it accepted ("E sum": what a 16-bit CRC leaves to chance if
@@ -35,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_original import OriginalRepair  # noqa: E402
 from p1lib.crc import crc16, parse_crc_field  # noqa: E402
 from p1lib.decoder import Decoder  # noqa: E402
-from p1lib.faults import OUTSIDE, SINGLE_FAULTS, inject, same_telegram  # noqa: E402
+from p1lib.faults import CRC_BLIND, OUTSIDE, SINGLE_FAULTS, inject, same_telegram  # noqa: E402
 from p1lib.framing import Frame, Framer, normalize_line_ends  # noqa: E402
 from p1lib.generator import STYLES, MeterSimulator  # noqa: E402
 from p1lib.repair import BOUND, RepairEngine, RepairOutcome  # noqa: E402
@@ -53,7 +56,7 @@ STREAM_CLASSES = ("first", "run")
 CLEAN_SAMPLE = 100
 """Clean telegrams per stream given to dsmr_parser (about 1 ms each)."""
 MODELLED = (*SINGLE_FAULTS, "burst", "two_faults", "first")
-CLASSES = (*MODELLED, *OUTSIDE, "run")
+CLASSES = (*MODELLED, *OUTSIDE, "run", *CRC_BLIND)
 TOOLS = ("ours", "original", "dsmr_parser")
 
 
@@ -336,6 +339,8 @@ def table(title: str, tallies: dict[str, Tally], classes: list[str], engine: boo
         print(line)
         if name == MODELLED[-1]:
             print(f"  {'-- outside the model --':16s}")
+        if name == "run" and any(c in tallies for c in CRC_BLIND):
+            print("  -- damage the CRC cannot see (it still matches): only the values tell --")
     clean = tallies.get("")
     if clean is not None:
         print(
@@ -389,7 +394,7 @@ def main() -> int:
             for tool, by_class in tallies.items():
                 for name, tally in by_class.items():
                     totals[tool][name].add(tally)
-                    if tool == "ours" and name:
+                    if tool == "ours" and name and name not in CRC_BLIND:
                         per_source[source][name].add(tally)
             if done % max(1, len(futures) // 20) == 0:
                 print(
@@ -404,7 +409,9 @@ def main() -> int:
             classes,
             False,
         )
-    print("\nP1 DSMR repair engine per source (recovered / miscorrected, all classes)")
+    print(
+        "\nP1 DSMR repair engine per source (recovered / miscorrected, every class the CRC can see)"
+    )
     for source, by_class in per_source.items():
         total = Tally()
         for tally in by_class.values():
@@ -423,7 +430,10 @@ def main() -> int:
     ]
     verdicts = [
         ("clean telegrams kept 100%", ours_[""].recovered == ours_[""].injected),
-        ("0 miscorrected in every class", all(t.miscorrected == 0 for t in ours_.values())),
+        (
+            "0 miscorrected in every class the CRC can see",
+            all(t.miscorrected == 0 for name, t in ours_.items() if name not in CRC_BLIND),
+        ),
         (
             "modelled single faults >= 99% recovered (each class, first telegrams included)",
             all(t.recovered >= 0.99 * t.injected for t in singles),

@@ -230,3 +230,21 @@ def test_a_rejected_frame_does_not_cut_the_wait_short() -> None:
     assert [r.status for r in results] == [Status.REPAIRED, Status.INVALID, Status.VALID]
     assert results[0].data == second
     assert results[1].reason == "unparseable: header"
+
+
+def test_every_dialect_that_sends_a_crc_is_known() -> None:
+    """F8: a Lithuanian (ESO) or Austrian (EST) telegram whose CRC was lost is damaged, not a
+    meter without CRC (its digits may be damaged too: 9360.152 kWh for 360.152); so is any
+    telegram with a DSMR version line, whatever its digits say."""
+    lines = ("0-0:1.0.0(240214101735W)", "1-0:1.8.0(009360.152*kWh)", "1-0:32.7.0(230.1*V)")
+    for header in ("/ESO5\\000000000_A", "/EST5\\253710000_A"):
+        (result,) = decode(telegram(*lines, header=header, crc=False))
+        assert result.status is Status.INVALID, header
+        assert result.reason.startswith("crc missing")
+    (result,) = decode(telegram("1-3:0.2.8(10)", *lines, crc=False))
+    assert result.status is Status.INVALID
+    # Meters that send none: DSMR 2.2/3.0 (no version line) and Q3D stay unverified.
+    assert decode(NL22)[0].status is Status.UNVERIFIED
+    q3d_lines = ("1-0:1.8.0(00001234.5678*kWh)", "1-0:96.5.5(80)")
+    q3d = telegram(*q3d_lines, header="/ESY5Q3DA1004 V3.04", crc=False)
+    assert decode(q3d)[0].status is Status.UNVERIFIED

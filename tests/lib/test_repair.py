@@ -131,7 +131,10 @@ def test_telegrams_with_any_values(
     sent = [_mutate(t, m) for t, m in zip(stream(style, seed), mutations, strict=True)]
     results = decode(sent[0], _apply(sent[1], edits), sent[2])
     only_accepted_are_sent(results, sent)
-    assert results[-1].data == sent[2]
+    last = results[-1]
+    # The last one is accepted, or (when its values jump against the telegram before it and no
+    # next one shows the jump is real) rejected as implausible: never another telegram.
+    assert last.data == sent[2] or last.reason.startswith("implausible")
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

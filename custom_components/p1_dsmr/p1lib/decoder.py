@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+from .continuity import Continuity
 from .crc import crc16, crc16_number, parse_crc_field, telegram_number
 from .framing import Frame, Framer, normalize_line_ends
 from .parsing import Dialect, Parser, Telegram
@@ -124,18 +125,21 @@ def suspicious_bytes(data: bytes, limit: int = 32) -> tuple[tuple[int, int], ...
     return tuple(found)
 
 
-_CRC_DIALECTS = frozenset((Dialect.HU, Dialect.BE, Dialect.LU, Dialect.SE, Dialect.IE))
+_CRC_DIALECTS = frozenset(
+    (Dialect.HU, Dialect.BE, Dialect.LU, Dialect.SE, Dialect.LT, Dialect.AT, Dialect.IE)
+)
+"""Every dialect whose meters all send a CRC: each one but the Dutch (DSMR 2.2/3.0 send none), Q3D
+(sends none) and the generic one (a meter this library cannot place: its own first telegrams say)."""
 
 
 def sends_crc(telegram: Telegram) -> bool:
     """Whether this kind of meter always sends a CRC (DSMR 4+, every non-Dutch P1 dialect but Q3D).
 
     Only DSMR 2.2/3.0 and Q3D meters send none; a telegram of any other kind without a CRC is damaged.
+    A version line ``1-3:0.2.8`` came with DSMR 4.0 and its CRC: with one, whatever its digits
+    say (they may be damaged too), the meter sends a CRC.
     """
-    if telegram.dialect in _CRC_DIALECTS:
-        return True
-    version = telegram.get("1-3:0.2.8")
-    return version is not None and version.number is not None and version.number >= 40
+    return telegram.dialect in _CRC_DIALECTS or telegram.get("1-3:0.2.8") is not None
 
 
 MAX_PENDING = 16
@@ -152,6 +156,12 @@ class Decoder:
     telegram's; a run of damaged telegrams waits likewise (at most :data:`MAX_PENDING`).
     :meth:`decide_pending` decides what waits with what is known (for a caller whose meter fell
     silent); :meth:`flush` does at the end of a stream.
+
+    With a repair engine, a telegram whose CRC matches is also checked against the last accepted
+    one (:mod:`.continuity`: counters that run backwards or faster than the meter's maximum power,
+    setup values that change): one that fails waits for the next good telegram like a damaged one,
+    and is accepted when that one continues from it (a counter reset, a new meter) or rejected when
+    it continues from the telegram before (damage the CRC cannot see).
     """
 
     def __init__(self, repair: RepairEngine | None = None, parser: Parser | None = None) -> None:
@@ -162,6 +172,10 @@ class Decoder:
         self._crc_seen = False  # this meter sends CRCs: a telegram without one is damaged
         self._clean = False  # the last accepted telegram parsed line for line
         self._pending: list[Frame] = []
+        self._continuity = Continuity()  # used with a repair engine: held telegrams wait
+        self._held: dict[int, tuple[DecodeResult, str]] = {}
+        """Pending frames whose CRC matched but which do not continue from the last accepted
+        telegram (by ``id``), with why."""
 
     @property
     def pending(self) -> int:
@@ -227,21 +241,35 @@ class Decoder:
             ),
         )
         if not self._pending:
+            repair = self.repair
+            if repair is not None:
+                problem = self._continuity.check(telegram, data, number)
+                if problem is not None:
+                    self._hold(frame, result, problem)
+                    return None
+                repair.learn(data, telegram, crc_text)
             self._crc_seen = self._clean = True
             stats = self.stats
             stats.telegrams += 1
             stats.valid += 1
-            if self.repair is not None:
-                self.repair.learn(data, telegram, crc_text)
         return result
+
+    def _hold(self, frame: Frame, result: DecodeResult, problem: str) -> None:
+        """Keep a telegram whose CRC matches but which does not continue from the last accepted
+        one until the next good telegram tells a real jump from damage."""
+        self._held[id(frame)] = (result, problem)
+        self._pending.append(frame)
 
     def _other(self, frame: Frame, valid: DecodeResult | None, out: list[DecodeResult]) -> None:
         """A frame off the common path: a good telegram after damaged ones, or anything else."""
+        if self._held and self._pending and self._pending[-1] is frame:
+            return  # held by the common path: it waits
         if valid is not None:
             out += self._decide(valid)
-            self._crc_seen = self._clean = True
-            self._finish(valid)
-            out.append(valid)
+            if self._continues(frame, valid):
+                self._crc_seen = self._clean = True
+                self._finish(valid)
+                out.append(valid)
             return
         if self.repair is None:
             out.append(self._finish(self._decode(frame, None, 1, 1)))
@@ -249,7 +277,8 @@ class Decoder:
         immediate = self._immediate(frame)
         if immediate is not None and (immediate.status is not Status.INVALID or not self._pending):
             out += self._decide(immediate if immediate.status is Status.VALID else None)
-            out.append(self._finish(immediate))
+            if immediate.status is not Status.VALID or self._continues(frame, immediate):
+                out.append(self._finish(immediate))
             return
         # Damaged (or rejected while damaged telegrams wait for a next good one: in order).
         self._pending.append(frame)
@@ -277,6 +306,17 @@ class Decoder:
             Status.VALID, frame, telegram, data + frame.crc_text + b"\r\n", crc_sent, crc_sent
         )
 
+    def _continues(self, frame: Frame, result: DecodeResult) -> bool:
+        """Whether a telegram whose CRC matches continues from the last accepted one (if not,
+        it is held)."""
+        if self.repair is None or result.telegram is None:
+            return True
+        problem = self._continuity.check(result.telegram)
+        if problem is None:
+            return True
+        self._hold(frame, result, problem)
+        return False
+
     def _decide(self, following: DecodeResult | None) -> list[DecodeResult]:
         """Decide every waiting frame, ``following`` being the good telegram after them (if any).
 
@@ -291,16 +331,23 @@ class Decoder:
         if following is not None and following.telegram is not None:
             bang = following.data.rindex(b"!")
             after = (following.data[: bang + 1], following.data[bang + 1 :].rstrip(b"\r\n"))
+        clean_after = following is not None and following.telegram is not None
+        clean_after = clean_after and not following.telegram.unparsed  # type: ignore[union-attr]
         out: list[DecodeResult] = []
         run = len(pending)
         index = 0
         while index < run:
             frame = pending[index]
-            result = self._decode(frame, after, index + 1, run)
+            held = self._held.pop(id(frame), None)
+            if held is not None:
+                out.append(self._finish(self._judge(held, following)))
+                index += 1
+                continue
+            result = self._decode(frame, after, index + 1, run, clean_after)
             if not result.accepted and not frame.complete and index + 1 < run:
                 joined = _join(frame, pending[index + 1])
                 if joined is not None:
-                    merged = self._decode(joined, after, index + 1, run)
+                    merged = self._decode(joined, after, index + 1, run, clean_after)
                     if merged.accepted:
                         out.append(self._finish(merged))
                         index += 2
@@ -309,6 +356,31 @@ class Decoder:
             index += 1
         return out
 
+    def _judge(
+        self, held: tuple[DecodeResult, str], following: DecodeResult | None
+    ) -> DecodeResult:
+        """A held telegram, now that the next good telegram (if any) is known."""
+        result, problem = held
+        assert result.telegram is not None
+        if following is not None and following.telegram is not None:
+            back = self._continuity.between(result.telegram, following.telegram)
+            if back is None:
+                self._continuity.accept(result.telegram)
+                reason = f"kept: {problem}, and the next telegram continues from it"
+                return result._replace(reason=reason)
+            reason = (
+                f"implausible: the CRC matches but {problem}, and the next telegram does not"
+                f" continue from it ({back}): damage the CRC cannot see"
+            )
+        else:
+            reason = (
+                f"implausible: the CRC matches but {problem}, and no next telegram shows whether"
+                " the meter really jumped"
+            )
+        return self._invalid(
+            result.frame, result.data, result.crc_sent, result.crc_computed, reason
+        )
+
     def _finish(self, result: DecodeResult) -> DecodeResult:
         """Count a result; a valid one teaches the repair engine (a repaired one does not: only
         what the meter demonstrably sent is evidence)."""
@@ -316,6 +388,8 @@ class Decoder:
         if result.telegram is not None and result.status is not Status.INVALID:
             self._clean = not result.telegram.unparsed
             self._crc_seen = self._crc_seen or result.crc_sent is not None
+            if result.status is Status.REPAIRED:
+                self._continuity.accept(result.telegram)
         if (
             result.status is Status.VALID
             and result.telegram is not None
@@ -333,8 +407,12 @@ class Decoder:
         following: tuple[bytes, bytes] | None,
         position: int,
         run: int,
+        clean_after: bool = False,
     ) -> DecodeResult:
-        """Verify, repair if needed and allowed, and parse one frame off the common path."""
+        """Verify, repair if needed and allowed, and parse one frame off the common path.
+
+        ``clean_after``: the next good telegram parsed line for line (a line that does not parse
+        in this one alone is damage, not a line the meter started sending)."""
         data = normalize_line_ends(frame.data)
         crc_sent = parse_crc_field(frame.crc_text)
         computed: int | None = None
@@ -395,10 +473,24 @@ class Decoder:
                 )
             attempts = tuple(outcome.attempts)
         if received is not None:
-            # No repair explains the unparsed lines: a meter may start sending a line this parser
-            # does not know, so the telegram is kept as the meter sent it.
-            return DecodeResult(
-                Status.VALID, frame, received, data + frame.crc_text + b"\r\n", crc_sent, crc_sent
+            lines = ", ".join(str(number + 1) for number, _ in received.unparsed)
+            garbage = bool(suspicious_bytes(data, 1))
+            if not garbage and not clean_after:
+                # No repair explains the unparsed lines: a meter may start sending a line this
+                # parser does not know, so the telegram is kept as the meter sent it.
+                return DecodeResult(
+                    Status.VALID,
+                    frame,
+                    received,
+                    data + frame.crc_text + b"\r\n",
+                    crc_sent,
+                    crc_sent,
+                    f"kept as sent: line(s) {lines} do not parse",
+                )
+            reason += (
+                " and hold bytes no meter sends: a chance match of damaged bytes"
+                if garbage
+                else ", in this telegram alone (the next one parses): a chance match of damaged bytes"
             )
         return self._invalid(frame, data, crc_sent, computed, reason, attempts)
 

@@ -21,7 +21,15 @@ from collections.abc import Callable
 from .crc import parse_crc_field
 from .obis import Kind, lookup
 
-__all__ = ["ALL_FAULTS", "FAULTS", "OUTSIDE", "SINGLE_FAULTS", "inject", "same_telegram"]
+__all__ = [
+    "ALL_FAULTS",
+    "CRC_BLIND",
+    "FAULTS",
+    "OUTSIDE",
+    "SINGLE_FAULTS",
+    "inject",
+    "same_telegram",
+]
 
 
 def _positions(data: bytes) -> tuple[int, int]:
@@ -279,6 +287,35 @@ def two_plausible(data: bytes, rng: random.Random) -> bytes:
     return plausible_digit(plausible_digit(data, rng), rng)
 
 
+_BLIND = ((0x0C, 0x05, 2), (0x05, 0x09, 28), (0x04, 0x07, 30), (0x08, 0x0E, 30))
+"""Pairs of byte changes (XOR at a position, XOR ``distance`` bytes on) that change the CRC-16
+alike, so together they leave it as it was: among them, digits that stay digits."""
+_IS_DIGIT = frozenset(range(0x30, 0x3A))
+
+
+def crc_blind(data: bytes, rng: random.Random) -> bytes:
+    """Two digits changed so that the telegram still matches its CRC ('4' -> '8' and two bytes
+    on '3' -> '6'...): damage no CRC-16 can see, only what the values say (falls back to
+    :func:`digit_any` in a telegram without such a pair)."""
+    start, end = _positions(data)
+    pairs = [
+        (position, first, position + distance, second)
+        for first, second, distance in _BLIND
+        for position in range(start, end - distance)
+        if data[position] in _IS_DIGIT
+        and data[position] ^ first in _IS_DIGIT
+        and data[position + distance] in _IS_DIGIT
+        and data[position + distance] ^ second in _IS_DIGIT
+    ]
+    if not pairs:
+        return digit_any(data, rng)
+    position, first, other, second = rng.choice(pairs)
+    damaged = bytearray(data)
+    damaged[position] ^= first
+    damaged[other] ^= second
+    return bytes(damaged)
+
+
 OUTSIDE: dict[str, Callable[[bytes, random.Random], bytes]] = {
     "any_byte": any_byte,
     "digit_any": digit_any,
@@ -294,7 +331,12 @@ OUTSIDE: dict[str, Callable[[bytes, random.Random], bytes]] = {
 }
 """Faults outside the repair engine's model of the line."""
 
-ALL_FAULTS = {**FAULTS, **OUTSIDE}
+CRC_BLIND: dict[str, Callable[[bytes, random.Random], bytes]] = {"crc_blind": crc_blind}
+"""Damage the CRC cannot see: the telegram still matches it. Only its values can give it away (a
+counter that jumps and comes back: see :mod:`.continuity`); a change of an instantaneous value,
+a clock or a history line that stays plausible is accepted, by any reader."""
+
+ALL_FAULTS = {**FAULTS, **OUTSIDE, **CRC_BLIND}
 
 
 def inject(data: bytes, fault: str, rng: random.Random) -> bytes:
