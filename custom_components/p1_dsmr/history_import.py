@@ -13,6 +13,7 @@ returns a summary.
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -144,9 +145,16 @@ def _invalid(key: str, **placeholders: str) -> ServiceValidationError:
 
 
 def _archive_files(path: Path) -> list[Path] | None:
-    """The telegram archive files a path names (a day's file or an entry's archive folder)."""
+    """The telegram archive files a path names (a day's file or an entry's archive folder): in a
+    folder, the regular files that are really in it (a link out of it, a pipe or a device is
+    left out: the folder was allowed, not what its entries point at)."""
     if path.is_dir():
-        return sorted(p for p in path.iterdir() if p.name.endswith(_ARCHIVE_SUFFIXES))
+        folder = path.resolve()
+        return sorted(
+            p
+            for p in path.iterdir()
+            if p.name.endswith(_ARCHIVE_SUFFIXES) and p.is_file() and p.resolve().parent == folder
+        )
     if path.name.endswith(_ARCHIVE_SUFFIXES):
         return [path]
     return None
@@ -166,6 +174,8 @@ def _check_path(hass: HomeAssistant, text: str) -> Path:
             files = _archive_files(path)
             if not files:
                 raise IsADirectoryError(21, "a folder without telegram archive files", text)
+        elif not path.is_file():  # a pipe would hold the import (and a thread) for ever
+            raise OSError(errno.EINVAL, "not a regular file", text)
         else:
             with path.open("rb") as handle:
                 handle.read(1)

@@ -18,6 +18,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from demo_assets import energy_prefs, unified_grid_sources
 
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
 
@@ -188,38 +189,15 @@ def test_the_energy_dashboard_shows_the_imported_week(tmp_path: Path, socket_ena
         wait_for_entity(hass, IMPORT_T1)
 
         async def prepare(socket: Socket) -> Any:
-            price = {"stat_cost": None, "entity_energy_price": None, "number_energy_price": None}
-            await socket.call(
-                {
-                    "type": "energy/save_prefs",
-                    "energy_sources": [
-                        {
-                            "type": "grid",
-                            "flow_from": [
-                                {"stat_energy_from": IMPORT_T1, **price},
-                                {"stat_energy_from": IMPORT_T2, **price},
-                            ],
-                            "flow_to": [
-                                {
-                                    "stat_energy_to": EXPORT_T1,
-                                    "stat_compensation": None,
-                                    "entity_energy_price": None,
-                                    "number_energy_price": None,
-                                },
-                                {
-                                    "stat_energy_to": EXPORT_T2,
-                                    "stat_compensation": None,
-                                    "entity_energy_price": None,
-                                    "number_energy_price": None,
-                                },
-                            ],
-                            "cost_adjustment_day": 0,
-                        },
-                        {"type": "gas", "stat_energy_from": GAS, **price},
-                    ],
-                    "device_consumption": [],
-                }
-            )
+            # The format of the release under test (2026.x: unified grid sources)
+            counters = {
+                "energy_import_t1": IMPORT_T1,
+                "energy_import_t2": IMPORT_T2,
+                "energy_export_t1": EXPORT_T1,
+                "energy_export_t2": EXPORT_T2,
+            }
+            prefs = energy_prefs(counters, GAS, unified=unified_grid_sources())
+            await socket.call({"type": "energy/save_prefs", **prefs})
             return await socket.call(
                 {
                     "type": "call_service",
@@ -241,10 +219,14 @@ def test_the_energy_dashboard_shows_the_imported_week(tmp_path: Path, socket_ena
             )
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(f"{hass.url}/", wait_until="domcontentloaded")
-            page.get_by_label("Username").fill(hass.username)
+            page.get_by_label("Username").fill(hass.username, timeout=90_000)
             page.get_by_label("Password", exact=True).fill(hass.password)
             page.keyboard.press("Enter")
-            page.wait_for_url(f"{hass.url}/lovelace/**", timeout=60_000)
+            # Logged in once the frontend keeps its tokens (it lands on /lovelace/0 in 2025.4,
+            # on / in 2026.11)
+            page.wait_for_function(
+                "() => window.localStorage.getItem('hassTokens') !== null", timeout=90_000
+            )
             page.goto(f"{hass.url}/energy")
             page.locator("ha-date-range-picker").first.click(timeout=60_000)
             page.get_by_text("Last 7 days", exact=True).first.click(timeout=10_000)

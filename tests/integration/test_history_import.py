@@ -8,6 +8,7 @@ import gzip
 import inspect
 import io
 import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -629,6 +630,15 @@ async def test_every_refusal(
     garbage.write_bytes(bytes(range(256)) * 100)
     empty_folder = tmp_path / "folder"
     empty_folder.mkdir()
+    pipe = tmp_path / "pipe.log"
+    os.mkfifo(pipe)  # would hold the import, and a thread, for ever
+    outside = tmp_path.parent / f"{tmp_path.name}-outside"
+    outside.mkdir()
+    (outside / "2024-01-08.p1a").write_bytes(encode_record(start, meter.log(start, end)))
+    escaping = tmp_path / "archive"  # allowed, but its only entries point out of it or block
+    escaping.mkdir()
+    (escaping / "2024-01-08.p1a").symlink_to(outside / "2024-01-08.p1a")
+    os.mkfifo(escaping / "2024-01-09.p1a")
     cases: list[tuple[dict[str, Any], str]] = [
         ({"path": str(dutch)}, "import_other_meter"),
         ({"path": str(garbage)}, "import_no_telegram"),
@@ -638,6 +648,8 @@ async def test_every_refusal(
         ({"path": "good.log"}, "import_path_not_allowed"),
         ({"path": str(tmp_path / "missing.log")}, "import_unreadable"),
         ({"path": str(empty_folder)}, "import_unreadable"),
+        ({"path": str(pipe)}, "import_unreadable"),
+        ({"path": str(escaping)}, "import_unreadable"),
         ({"path": str(good), "config_entry_id": "nope"}, "entry_not_loaded"),
     ]
     for data, key in cases:

@@ -305,3 +305,67 @@ def test_a_water_meter_on_its_own_channel() -> None:
     hours = list(history.series["mbus2_mbus_reading"].counters())
     assert [h.last for h in hours] == [12.555, 12.615]
     assert hours[-1].sum_last == pytest.approx(0.115)
+
+
+# --- hostile records CSVs and files (found from outside) -----------------------------------------
+
+
+def _csv(*rows: str) -> io.BytesIO:
+    return io.BytesIO(
+        ("timestamp,status,voltage_l1_v\n" + "".join(r + "\n" for r in rows)).encode()
+    )
+
+
+def test_numbers_no_meter_sends_are_bad_rows_not_statistics() -> None:
+    history = read_history(
+        _csv(
+            "2024-01-08T01:10:00+01:00,valid,230",
+            "2024-01-08T01:20:00+01:00,valid,nan",
+            "2024-01-08T02:20:00+01:00,valid,inf",
+            "2024-01-08T03:20:00+01:00,valid,-1e999",
+            "2024-01-08T03:30:00+01:00,valid,231",
+        ),
+        records_csv=True,
+    )
+    hours = list(history.series["voltage_l1"].means())
+    assert [(h.min, h.max) for h in hours] == [(230.0, 230.0), (231.0, 231.0)]
+    assert history.stats.bad_rows == 3
+
+
+def test_a_header_that_is_no_records_csv_is_refused_without_a_traceback() -> None:
+    for header in (b'timestamp"status"voltage_l1_v\n', b"timestamp\rstatus\n", b"timestamp\n"):
+        with pytest.raises(NoTelegram):
+            read_history(
+                io.BytesIO(header + b"2024-01-08T01:10:00+01:00,valid,230\n"), records_csv=True
+            )
+
+
+def test_a_line_without_end_costs_a_chunk_not_the_file() -> None:
+    # 8 MiB without a line end between two good rows: one bad row, the rows around it read.
+    data = (
+        b"timestamp,status,voltage_l1_v\n2024-01-08T01:10:00+01:00,valid,230\n"
+        + b"2" * (8 << 20)
+        + b"\n2024-01-08T02:10:00+01:00,valid,232\n"
+    )
+    history = read_history(io.BytesIO(data), records_csv=True)
+    assert [h.max for h in history.series["voltage_l1"].means()] == [230.0, 232.0]
+    assert history.stats.bad_rows == 1
+
+
+def test_a_time_without_offset_is_the_meters_local_time() -> None:
+    data = _csv("2024-01-08 01:10:00,valid,230")
+    budapest = read_history(data, records_csv=True, default_zone="Europe/Budapest")
+    start = next(budapest.series["voltage_l1"].means()).start
+    assert datetime.fromtimestamp(start, UTC) == datetime(2024, 1, 8, 0, 0, tzinfo=UTC)
+    data.seek(0)
+    london = read_history(data, records_csv=True, default_zone="Europe/London")
+    assert next(london.series["voltage_l1"].means()).start == start + 3600
+
+
+def test_a_pipe_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+
+    pipe = tmp_path / "meter.log"
+    os.mkfifo(pipe)
+    with pytest.raises(OSError, match="not a regular file"):
+        read_history_file(pipe)

@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import gzip
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, tzinfo
+from math import isfinite
 from operator import itemgetter
 from pathlib import Path
+from stat import S_ISDIR, S_ISREG
 from typing import IO, NamedTuple, cast
 
+from .clock import DEFAULT_ZONE, zone
 from .converter import CHUNK, ByteSource
 from .decoder import Decoder, DecodeResult, Status
 from .derived import Derived, DerivedCalculator
@@ -268,26 +272,54 @@ def _csv_columns(header: list[str]) -> tuple[list[int], list[str], list[bool], l
     return indexes, keys, counters, kinds
 
 
+MAX_LINE = 1 << 16
+"""Longest records CSV line read (a row is a few hundred characters): a longer one is a bad row,
+dropped as it arrives, so a file without line ends costs no more memory than a chunk."""
+_BAD_LINE = "?\n"  # what stands for a dropped line: a row too short, counted as bad
+
+
 def _text_lines(chunks: Iterator[bytes]) -> Iterator[str]:
-    """Lines of UTF-8 text (a BOM dropped), with their line ends."""
+    """Lines of UTF-8 text (a BOM dropped), with their line ends; a line over :data:`MAX_LINE`
+    characters comes as :data:`_BAD_LINE`."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     rest = ""
+    skipping = False  # inside a line that was too long: its end is dropped too
     for chunk in chunks:
         lines = (rest + decoder.decode(chunk)).splitlines(keepends=True)
         rest = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""
+        if skipping:
+            if lines:
+                lines.pop(0)
+                skipping = False
+            else:
+                rest = ""
+        if len(rest) > MAX_LINE:
+            rest, skipping = "", True
+            lines.append(_BAD_LINE)
         yield from lines
     rest += decoder.decode(b"", final=True)
     if rest:
         yield rest
 
 
-def _read_csv(chunks: Iterator[bytes], aggregator: HourlyAggregator) -> None:
+_DELIMITERS = frozenset(",;\t|")
+
+
+def _read_csv(
+    chunks: Iterator[bytes], aggregator: HourlyAggregator, default_zone: str | tzinfo | None
+) -> None:
     stats = aggregator.history.stats
     lines = _text_lines(chunks)
     first = next(lines, "")
     # The delimiter is what follows "timestamp" (",", ";", tab...); a non-comma delimiter may come
     # with a decimal comma (Hungarian Excel), which no cell needs otherwise.
     delimiter = first[len("timestamp") : len("timestamp") + 1] or ","
+    if delimiter not in _DELIMITERS:
+        return  # not a records CSV: nothing is read (NoTelegram)
+    # A time without offset (a CSV saved again by a spreadsheet) is the meter's local time.
+    local = (
+        zone(default_zone or DEFAULT_ZONE) if not isinstance(default_zone, tzinfo) else default_zone
+    )
     header = next(csv.reader([first], delimiter=delimiter))
     indexes, names, counters, kinds = _csv_columns(header)
     if not indexes:
@@ -308,12 +340,18 @@ def _read_csv(chunks: Iterator[bytes], aggregator: HourlyAggregator) -> None:
             continue
         *texts, stamp = pick(row)
         try:
-            when = datetime.fromisoformat(stamp).timestamp()
+            moment = datetime.fromisoformat(stamp)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=local)
+            when = moment.timestamp()
             if comma:
                 texts = [text.replace(",", ".") for text in texts]
             values = tuple([float(text) if text else None for text in texts])
         except (ValueError, OverflowError):
             stats.bad_rows += 1
+            continue
+        if not all(v is None or isfinite(v) for v in values):
+            stats.bad_rows += 1  # nan, inf or a number past float range: no meter sends them
             continue
         by_status[status if status in by_status else "valid"] += 1
         add(when, keys, values)
@@ -358,7 +396,7 @@ def read_history(
     )
     chunks = _chunks(source, stats, progress, cancel)
     if records_csv:
-        _read_csv(chunks, aggregator)
+        _read_csv(chunks, aggregator, default_zone)
     else:
         _read_log(chunks, aggregator, repair, meter, default_zone)
     aggregator.finish()
@@ -371,7 +409,11 @@ def read_history(
 
 def open_history_file(path: Path) -> tuple[IO[bytes], IO[bytes], bool, bool]:
     """Open a log, a gzip-compressed log or a records CSV: (the stream to read, the file itself,
-    whose position tells the progress; compressed; records CSV). Close the stream, then the file."""
+    whose position tells the progress; compressed; records CSV). Close the stream, then the file.
+    Raises OSError for what is not a regular file (a pipe would block the reader for ever)."""
+    mode = path.stat().st_mode  # (FileNotFoundError when it is missing)
+    if not (S_ISREG(mode) or S_ISDIR(mode)):  # a folder raises IsADirectoryError on opening
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     raw = path.open("rb")
     try:
         compressed = raw.read(2) == b"\x1f\x8b"
