@@ -23,6 +23,7 @@ from demo_assets import energy_prefs, unified_grid_sources
 from custom_components.p1_dsmr.p1lib.generator import MeterSimulator, putty_header
 
 from .conftest import HassProcess, free_port
+from .test_browser import confirm_http_settings
 
 METER_ZONE = zoneinfo.ZoneInfo("Europe/Amsterdam")
 IMPORT_T1 = "sensor.electricity_meter_energy_import_tariff_1"
@@ -228,6 +229,7 @@ def test_the_energy_dashboard_shows_the_imported_week(tmp_path: Path, socket_ena
                 "() => window.localStorage.getItem('hassTokens') !== null", timeout=90_000
             )
             page.goto(f"{hass.url}/energy")
+            confirm_http_settings(page)  # 2026.x's dialog over every page
             page.locator("ha-date-range-picker").first.click(timeout=60_000)
             page.get_by_text("Last 7 days", exact=True).first.click(timeout=10_000)
             page.wait_for_timeout(6000)  # the charts load the statistics
