@@ -105,7 +105,11 @@ async def test_the_reader_decides_what_waits_in_turn_with_its_own_decoding(
     valid = coordinator.decoder.stats.valid
     with path.open("ab") as handle:
         handle.write(inject(data[2], "bit_loss", random.Random(3)))
-    await wait_for(hass, lambda: coordinator.decoder.pending == 1)
+    # (pending as soon as the executor's job ends; the timer once the reader is back in the loop)
+    await wait_for(
+        hass,
+        lambda: coordinator.decoder.pending == 1 and coordinator._pending_timer is not None,
+    )
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=60))
     await wait_for(hass, lambda: state(hass, REPAIRED) == "1")
     assert coordinator.decoder.pending == 0
