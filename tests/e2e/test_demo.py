@@ -26,6 +26,8 @@ from demo_assets import grid_statistics
 from demo_checks import ONBOARDING_DEFAULTS
 from hass_demo import CLIENT_ID
 
+from tests.processes import untraced
+
 from .conftest import HassProcess, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -220,6 +222,7 @@ def test_demo_stops_home_assistant_on_sigterm(tmp_path: Path, socket_enabled: No
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=untraced(),
     )
     lines: queue.Queue[str] = queue.Queue()
     threading.Thread(

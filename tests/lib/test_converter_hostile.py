@@ -23,6 +23,8 @@ from p1lib import files
 from p1lib.converter import main
 from p1lib.generator import MeterSimulator, putty_header
 
+from tests.processes import untraced
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "p1-dsmr"
 LIBRARY = ROOT / "custom_components" / "p1_dsmr"
@@ -384,6 +386,7 @@ def test_a_signal_during_a_conversion_leaves_nothing(tmp_path: Path, name: str, 
         text=True,
         timeout=60,
         check=False,
+        env=untraced(),
     )
     assert done.returncode == code, done.stderr
     assert f"interrupted ({name})" in done.stderr
@@ -409,6 +412,7 @@ def test_a_signal_from_outside_leaves_no_part_file(
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=untraced(),
     )
     try:
         deadline = time.monotonic() + 60
@@ -780,6 +784,7 @@ def test_ctrl_c_while_it_starts_prints_no_traceback(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            env=untraced(),
         )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
