@@ -22,11 +22,14 @@ def nl(
     export_t1: str = "000010.000",
     limiter: str = "999.9",
     ident: str = "4530303034303031353934373534343134",
+    clock: str | None = None,
+    failures: str = "(1)(0-0:96.7.19)(231201120000W)(0000000240*s)",
+    header: str = "/ISK5\\2M550T-1012",
 ) -> bytes:
-    """A DSMR 5 telegram of our own, ``second`` seconds after 12:00:00."""
+    """A DSMR 5 telegram of our own, ``second`` seconds after 12:00:00 (or at ``clock``)."""
     return telegram(
         "1-3:0.2.8(50)",
-        f"0-0:1.0.0(2401151200{second:02d}W)",
+        f"0-0:1.0.0({clock or f'2401151200{second:02d}W'})",
         f"0-0:96.1.1({ident})",
         f"1-0:1.8.1({import_t1}*kWh)",
         "1-0:1.8.2(001250.250*kWh)",
@@ -37,7 +40,8 @@ def nl(
         "1-0:1.7.0(01.193*kW)",
         "1-0:2.7.0(00.000*kW)",
         "1-0:32.7.0(230.1*V)",
-        header="/ISK5\\2M550T-1012",
+        f"1-0:99.97.0{failures}",
+        header=header,
     )
 
 
@@ -270,3 +274,81 @@ def test_crc_blind_fault_keeps_the_crc() -> None:
         assert damaged[damaged.rindex(b"!") :] == original[original.rindex(b"!") :]
         body = damaged[: damaged.rindex(b"!") + 1]
         assert crc16(body) == int(damaged[damaged.rindex(b"!") + 1 :], 16)
+
+
+def test_a_counter_a_few_wh_backwards_and_back_is_rejected() -> None:
+    """Below the tenths too: a register that reads 38 Wh less, then continues as before, would be
+    a reset to Home Assistant's statistics."""
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    damaged = nl(10, "004231.528")
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    assert "1-0:1.8.1 goes backwards from 4231.566 to 4231.528" in results[1].reason
+    assert "continues from the one before it" in results[1].reason
+
+
+_NEW_LOG = "(2)(0-0:96.7.19)(231201120000W)(0000000240*s)(240115115950W)(0000000003*s)"
+
+
+def test_a_history_line_changed_and_back_is_rejected() -> None:
+    """The power failure log (a slow line: no value of it is a register) read another entry in
+    one telegram only."""
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    damaged = nl(10, "004231.568", failures=_NEW_LOG)
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    assert "1-0:99.97.0 changed from" in results[1].reason
+
+
+def test_a_new_history_entry_that_stays_is_kept() -> None:
+    """A power failure ended: the log has a new entry from now on."""
+    sent = [nl(0, "004231.566"), *(nl(10 * k, "004231.570", failures=_NEW_LOG) for k in (1, 2))]
+    results = decode(*sent)
+    assert [r.data for r in results] == sent
+    assert all(r.status is Status.VALID for r in results)
+    assert results[1].reason.startswith("kept: 1-0:99.97.0 changed")
+
+
+def test_a_header_changed_and_back_is_rejected() -> None:
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    damaged = nl(10, "004231.568", header="/ISK5\\2M550T-1016")
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    assert "the header changed from" in results[1].reason
+
+
+def test_a_clock_set_back_by_damage_is_rejected() -> None:
+    """12:00:10 read as 11:40:10 (a digit of the minutes): behind the telegram before it, and
+    20 minutes before the next one."""
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    damaged = nl(10, "004231.568", clock="240115114010W")
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    assert "the meter's clock goes back" in results[1].reason
+    assert "the next telegram's clock is 1210 s after it" in results[1].reason
+
+
+def test_a_clock_that_reads_no_time_is_rejected() -> None:
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    damaged = nl(10, "004231.568", clock="240145120010W")  # the 45th of January
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    assert "the meter's clock reads no time" in results[1].reason
+
+
+def test_a_clock_set_back_for_good_is_kept() -> None:
+    """The meter's clock was an hour fast and is set right: the telegrams go on from there."""
+    sent = [nl(0, "004231.566"), nl(0, "004231.568", clock="240115110010W")]
+    sent.append(nl(0, "004231.570", clock="240115110020W"))
+    results = decode(*sent)
+    assert [r.data for r in results] == sent
+    assert all(r.status is Status.VALID for r in results)
+    assert results[1].reason.startswith("kept: the meter's clock goes back")
+
+
+def test_a_small_resync_of_the_clock_is_not_held() -> None:
+    decoder = Decoder(repair=RepairEngine())
+    for clock in ("240115120010W", "240115120007W", "240115120017W"):
+        (result,) = decoder.feed(nl(0, "004231.566", clock=clock))
+        assert result.status is Status.VALID
+        assert result.reason == ""

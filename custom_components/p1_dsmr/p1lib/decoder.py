@@ -363,9 +363,8 @@ class Decoder:
         result, problem = held
         assert result.telegram is not None
         if following is not None and following.telegram is not None:
-            back = self._continuity.between(result.telegram, following.telegram)
+            back = self._continuity.confirms(result.telegram, following.telegram)
             if back is None:
-                self._continuity.accept(result.telegram)
                 reason = f"kept: {problem}, and the next telegram continues from it"
                 return result._replace(reason=reason)
             reason = (
