@@ -293,16 +293,21 @@ def dsmr_parser(
     return True
 
 
-def task(source_name: str, fault: str, count: int, seed: int) -> tuple[str, Tallies, bool]:
-    """One source, one class: build the streams and decode them with every tool."""
+def task(
+    source_name: str, fault: str, count: int, seed: int, tools: tuple[str, ...] = TOOLS
+) -> tuple[str, Tallies, bool]:
+    """One source, one class: build the streams and decode them with ``tools``."""
     rng = random.Random(f"{seed}:{source_name}:{fault}")
     source = Source(source_name, seed * 1000 + CLASSES.index(fault) * 10)
     tallies: Tallies = {tool: defaultdict(Tally) for tool in TOOLS}
     have_dsmr = True
     for stream in build(source, fault, count, rng):
-        ours(stream, tallies["ours"])
-        original_tool(stream, tallies["original"])
-        have_dsmr = dsmr_parser(source_name, stream, tallies["dsmr_parser"]) and have_dsmr
+        if "ours" in tools:
+            ours(stream, tallies["ours"])
+        if "original" in tools:
+            original_tool(stream, tallies["original"])
+        if "dsmr_parser" in tools:
+            have_dsmr = dsmr_parser(source_name, stream, tallies["dsmr_parser"]) and have_dsmr
     return source_name, {tool: dict(t) for tool, t in tallies.items()}, have_dsmr
 
 
@@ -365,7 +370,15 @@ def main() -> int:
     parser.add_argument("--sources", default=",".join((*STYLES, "real_sanxing")))
     parser.add_argument("--classes", default=",".join(CLASSES))
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument(
+        "--tools",
+        default=",".join(TOOLS),
+        help="what decodes the streams (ours: the engine alone, for large runs)",
+    )
     args = parser.parse_args()
+    tools = tuple(t for t in args.tools.split(",") if t)
+    if "ours" not in tools or not set(tools) <= set(TOOLS):
+        parser.error(f"--tools: ours and any of {', '.join(TOOLS[1:])}")
     sources = [s for s in args.sources.split(",") if s]
     if "real_sanxing" in sources and not REAL_LOG.is_file():
         print(f"({REAL_LOG} is not available: the real telegrams are skipped)")
@@ -381,7 +394,7 @@ def main() -> int:
             share = args.faults // len(sources) + (number < args.faults % len(sources))
             step = 2000 if fault not in ("first",) else 500
             for chunk in range(0, share, step):
-                jobs.append((source, fault, min(step, share - chunk), args.seed + chunk))
+                jobs.append((source, fault, min(step, share - chunk), args.seed + chunk, tools))
     totals: Tallies = {tool: defaultdict(Tally) for tool in TOOLS}
     per_source: dict[str, dict[str, Tally]] = defaultdict(lambda: defaultdict(Tally))
     have_dsmr = True
@@ -401,8 +414,9 @@ def main() -> int:
                     f"  {done}/{len(futures)} ({time.perf_counter() - started:.0f} s)", flush=True
                 )
     table("P1 DSMR repair engine", totals["ours"], classes, engine=True)
-    table("Original tool's five fixes (baseline)", totals["original"], classes, engine=False)
-    if have_dsmr:
+    if "original" in tools:
+        table("Original tool's five fixes (baseline)", totals["original"], classes, engine=False)
+    if have_dsmr and "dsmr_parser" in tools:
         table(
             "dsmr_parser (drops what fails the CRC; clean telegrams: a sample)",
             totals["dsmr_parser"],
