@@ -187,7 +187,12 @@ class MeterSimulator:
         net = self._phase_net()
         imp = [max(p, 0.0) for p in net]
         exp = [max(-p, 0.0) for p in net]
-        amps = [abs(p) * 1000 / u for p, u in zip(net, state.voltage, strict=True)]
+        # A meter measures the current the load draws: its active power over the voltage and the
+        # power factor (the Hungarian styles send the factors; the others are taken as 1).
+        pf = self._power_factors() if self.style.startswith("hu_") else [1.0, 1.0, 1.0]
+        amps = [
+            abs(p) * 1000 / (u * f) for p, u, f in zip(net, state.voltage, pf, strict=True)
+        ]
         return {
             "ts": _ts(self.now, self._fold),
             "p_imp": f"{sum(imp):06.3f}",
@@ -203,9 +208,12 @@ class MeterSimulator:
             "x0": f"{sum(state.export_t):010.3f}",
         }
 
+    def _power_factors(self) -> list[float]:
+        return [min(1.0, 0.85 + 0.15 * min(1.0, p / 2)) for p in self.state.load]
+
     def _hungarian_common(self, v: dict[str, str], ints: bool) -> list[str]:
         state = self.state
-        pf = [min(1.0, 0.85 + 0.15 * min(1.0, p / 2)) for p in state.load]
+        pf = self._power_factors()
         total_pf = sum(pf) / 3
         q = [f"{state.reactive[0]:010.3f}", f"{state.reactive[1]:010.3f}"]
         reactive_power = sum(state.load) * 0.08
