@@ -73,3 +73,15 @@ def test_faults_fall_back_when_their_target_is_missing() -> None:
     assert message(plain, rng) != plain  # no 0xFF message: a bit is lost instead
     no_crc = plain[: plain.rindex(b"!") + 1] + b"\r\n"
     assert crc_field(no_crc, rng) != no_crc
+
+
+@pytest.mark.parametrize("style", ["hu_sanxing", "hu_sagemcom"])
+@pytest.mark.parametrize("solar", [False, True])
+def test_hungarian_currents_agree_with_the_power_totals(style: str, solar: bool) -> None:
+    """A real meter's whole amps carry the active power over voltage and power factor: the
+    power-factor fit finds a fraction for every telegram, never ``inputs_disagree``."""
+    sim = MeterSimulator(style, seed=4, solar=solar)
+    results = Decoder().feed(b"".join(sim.telegrams(400)))
+    derived = DerivedCalculator()
+    methods = {derived.update(r.telegram).current_method for r in results if r.telegram}
+    assert methods == {"power_factor_fit"}
