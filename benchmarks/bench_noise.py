@@ -458,8 +458,16 @@ def main() -> int:
         ),
         ("p99 repair time of a 2.3 kB telegram < 50 ms", p99(big_times) < 0.050),
     ]
+    ran = {
+        "modelled single faults >= 99% recovered (each class, first telegrams included)": singles,
+        "bursts and two faults >= 90% recovered": multi,
+        "p99 repair time of a 2.3 kB telegram < 50 ms": big_times,
+    }
     print()
     for text, ok in verdicts:
+        if text in ran and not ran[text]:
+            print(f"  [not run] {text}")
+            continue
         print(f"  [{'met' if ok else 'MISSED'}] {text}")
     print(f"  ({time.perf_counter() - started:.0f} s)")
     return 0
