@@ -190,9 +190,7 @@ class MeterSimulator:
         # A meter measures the current the load draws: its active power over the voltage and the
         # power factor (the Hungarian styles send the factors; the others are taken as 1).
         pf = self._power_factors() if self.style.startswith("hu_") else [1.0, 1.0, 1.0]
-        amps = [
-            abs(p) * 1000 / (u * f) for p, u, f in zip(net, state.voltage, pf, strict=True)
-        ]
+        amps = [abs(p) * 1000 / (u * f) for p, u, f in zip(net, state.voltage, pf, strict=True)]
         return {
             "ts": _ts(self.now, self._fold),
             "p_imp": f"{sum(imp):06.3f}",
