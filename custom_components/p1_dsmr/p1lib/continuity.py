@@ -10,15 +10,17 @@ went back.
 
 :class:`Continuity` keeps the counters and setup values of the last accepted telegram and checks
 the next one against them. On the common path (the same layout as the previous telegram) that is
-one accessor call, compiled once per layout, and a few comparisons; the meter's clocks are read only
+one big-integer comparison when none of their bytes changed, else one accessor call, compiled once
+per layout, and a few comparisons; the meter's clocks are compared every time, read in full only
 when a counter moved further than the maximum power allows in :data:`QUICK_SECONDS`, and the slow
-lines only when a byte of them changed.
+lines are read only when a byte of them changed.
 
 A telegram that fails the check is not rejected at once: a counter reset, a meter exchange, the turn
 of a month (a new line in the history) or a clock set back also change them. The decoder holds it
-until the next good telegram (:meth:`Continuity.between`): when that one continues from the held
-telegram, the change was real and it is accepted; when it continues from the previous one (a jump
-and back), the held telegram was damaged and is rejected with the reason.
+until the next good telegram (:meth:`Continuity.confirms`): when that one continues from the held
+telegram and not from the one before it, the change was real and it is accepted; when it continues
+from the one before (a jump and back), the held telegram was damaged and is rejected with the
+reason.
 """
 
 from __future__ import annotations
