@@ -11,8 +11,9 @@ from homeassistant.helpers import device_registry as dr
 from homeassistant.helpers.typing import ConfigType
 
 from .archive import Archive
-from .const import CONF_ARCHIVE_DAYS, DEFAULT_ARCHIVE_DAYS, DOMAIN
-from .coordinator import P1Coordinator
+from .const import CONF_ARCHIVE_DAYS, CONF_SOURCE, DEFAULT_ARCHIVE_DAYS, DOMAIN, SOURCE_FILE
+from .coordinator import P1Coordinator, entry_key
+from .counters import CounterKeeper, async_remove_counters
 from .insight import InsightFeed, async_remove_insight
 from .services import async_setup_services
 from .source import SourceError, create_source
@@ -31,7 +32,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
     """Open the source, start reading, set up the platforms."""
-    coordinator = P1Coordinator(hass, entry, create_source(hass, dict(entry.data)))
+    keeper: CounterKeeper | None = None
+    key = entry_key(entry)
+    if key is not None and entry.data.get(CONF_SOURCE) != SOURCE_FILE:
+        keeper = CounterKeeper(hass, entry.entry_id, key)
+    counters = await keeper.async_load() if keeper is not None else None
+    coordinator = P1Coordinator(hass, entry, create_source(hass, dict(entry.data)), counters)
+    coordinator.counter_keeper = keeper
     try:
         await coordinator.async_connect()
     except SourceError as err:
@@ -67,12 +74,15 @@ async def async_unload_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> bool:
             await coordinator.archive.async_close()
         if coordinator.insight is not None:
             await coordinator.insight.async_unload()
+        if coordinator.counter_keeper is not None:
+            await coordinator.counter_keeper.async_unload(dict(coordinator.decoder.counters))
     return unloaded
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: P1ConfigEntry) -> None:
     """The entry is deleted: its phase insight's saved evidence and repair issue go too."""
     await async_remove_insight(hass, entry.entry_id)
+    await async_remove_counters(hass, entry.entry_id)
 
 
 async def async_remove_config_entry_device(

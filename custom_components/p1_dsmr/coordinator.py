@@ -55,6 +55,7 @@ from .values import DERIVED_KEYS, P1Data, Value, ValueMapper
 if TYPE_CHECKING:
     from . import P1ConfigEntry
     from .archive import Archive
+    from .counters import CounterKeeper
     from .insight import InsightFeed
 
 __all__ = ["DERIVED_KEYS", "LinkStats", "P1Coordinator", "P1Data", "Value"]
@@ -81,7 +82,14 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
 
     config_entry: P1ConfigEntry
 
-    def __init__(self, hass: HomeAssistant, entry: P1ConfigEntry, source: P1Source) -> None:
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: P1ConfigEntry,
+        source: P1Source,
+        counters: dict[bytes, int] | None = None,
+    ) -> None:
+        """``counters``: an encrypted meter's last invocation counters (see :mod:`.counters`)."""
         super().__init__(
             hass,
             LOGGER,
@@ -96,7 +104,7 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         repair = options.get(CONF_REPAIR, DEFAULT_REPAIR)
         # Plain telegrams, and an encrypted meter's frames with the entry's keys (without a key
         # its frames are reported as needing one).
-        self.key = _key(entry.data.get(CONF_KEY))
+        self.key = entry_key(entry)
         """An encrypted meter's decryption key (None for a plain meter)."""
         self.auth_key = _key(entry.data.get(CONF_AUTH_KEY)) if self.key else None
         """... and its authentication key (None: the unverified mode)."""
@@ -106,7 +114,10 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             parser=Parser(default_zone=hass.config.time_zone),
             key=self.key,
             auth_key=self.auth_key,
+            counters=counters,
         )
+        self.counter_keeper: CounterKeeper | None = None
+        """Keeps the invocation counters across restarts (an encrypted meter on a live source)."""
         self._decryption_issue = False
         self.calculator = DerivedCalculator(
             Thresholds(
@@ -289,13 +300,17 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             listener(chunk, now)
         for result in self.decoder.feed(chunk):
             self._handle(result, now)
-        self._cipher_changed()
+        self._cipher_changed(self.decoder.counters)
         self._watch_pending()
 
     @callback
-    def _cipher_changed(self) -> None:
+    def _cipher_changed(self, counters: dict[bytes, int]) -> None:
         """Log once what changed in how the meter's frames decrypt (the first frame without a key,
-        with a wrong key, decrypting again), and keep a repair issue up while they cannot be read."""
+        with a wrong key, decrypting again), and keep a repair issue up while they cannot be read;
+        ``counters`` (the decoder's invocation counters, copied while it was not feeding) go to
+        the :attr:`counter_keeper`."""
+        if self.counter_keeper is not None:
+            self.counter_keeper.note(counters)
         decoder = self.decoder
         for notice in decoder.take_notices():
             if notice.outcome is Outcome.DECRYPTED:
@@ -326,7 +341,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
             piece = data[start : start + DECODE_SLICE]
             async with self._decoder_lock:
                 results = await self.hass.async_add_executor_job(self.decoder.feed, piece)
-            self._cipher_changed()
+                counters = dict(self.decoder.counters)
+            self._cipher_changed(counters)
             await self._async_handle_all(results, now)
         self._watch_pending()
 
@@ -484,3 +500,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
 def _key(text: str | None) -> bytes | None:
     """A key stored in the entry (32 hexadecimal digits, checked by the config flow)."""
     return bytes.fromhex(text) if text else None
+
+
+def entry_key(entry: P1ConfigEntry) -> bytes | None:
+    """The entry's decryption key (None: a plain meter)."""
+    return _key(entry.data.get(CONF_KEY))

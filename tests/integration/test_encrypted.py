@@ -30,6 +30,7 @@ from custom_components.p1_dsmr.const import (
     SOURCE_FILE,
     SOURCE_NETWORK,
 )
+from custom_components.p1_dsmr.counters import CounterKeeper
 from tests.lib.sealing import AUTH_KEY, HAVE_CRYPTOGRAPHY, KEY, OTHER_KEY, TITLE, flip, seal
 
 from .conftest import TcpMeter, telegrams
@@ -213,3 +214,48 @@ async def test_a_counter_replayed_on_the_line_is_rejected(
     assert coordinator.decoder.stats.valid == 4
     assert coordinator.decoder.cipher.by_outcome.get("replayed counter") == 1
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_frame_replayed_after_a_restart_is_rejected(
+    hass: HomeAssistant, socket_enabled: None
+) -> None:
+    """The invocation counters outlive the entry (a reload, a restart): a frame captured before
+    it and replayed after it is a replay; the meter's next frame is read."""
+    sealed = frames(4)
+    meter = await TcpMeter([b"".join(sealed[:3])], interval=3600).start()
+    data = {CONF_SOURCE: SOURCE_NETWORK, "host": "127.0.0.1", "port": meter.port}
+    try:
+        entry = await setup(hass, data)
+        coordinator = entry.runtime_data
+        await wait_for(hass, lambda: coordinator.decoder.stats.valid >= 3)
+        assert await hass.config_entries.async_unload(entry.entry_id)
+    finally:
+        await meter.stop()
+    meter = await TcpMeter([sealed[1] + sealed[3]], interval=3600).start(meter.port)
+    try:
+        assert await hass.config_entries.async_setup(entry.entry_id)
+        coordinator = entry.runtime_data
+        await wait_for(hass, lambda: coordinator.decoder.stats.telegrams >= 2)
+        outcomes = dict(coordinator.decoder.cipher.by_outcome)
+        valid = coordinator.decoder.stats.valid
+    finally:
+        assert await hass.config_entries.async_unload(entry.entry_id)
+        await meter.stop()
+    assert outcomes.get("replayed counter") == 1
+    assert valid == 1
+
+
+async def test_kept_counters_belong_to_their_key(
+    hass: HomeAssistant, hass_storage: dict[str, Any]
+) -> None:
+    """Counters saved under another key (another meter) or damaged are not used."""
+    keeper = CounterKeeper(hass, "entry", KEY)
+    assert await keeper.async_load() == {}
+    keeper.note({TITLE: 5})
+    await keeper.async_unload({TITLE: 7})
+    assert await CounterKeeper(hass, "entry", KEY).async_load() == {TITLE: 7}
+    assert await CounterKeeper(hass, "entry", OTHER_KEY).async_load() == {}
+    saved = hass_storage["p1_dsmr.counters.entry"]["data"]
+    assert KEY.hex() not in json.dumps(saved).lower()
+    saved["counters"] = {"not hex": 1, TITLE.hex(): -1, "00" * 8: "7", "11" * 8: 2**40}
+    assert await CounterKeeper(hass, "entry", KEY).async_load() == {}
