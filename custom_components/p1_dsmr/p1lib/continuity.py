@@ -44,11 +44,12 @@ _COUNTER_KINDS = frozenset((Kind.ENERGY, Kind.REACTIVE_ENERGY))
 _SETUP_CODES = frozenset(("0-0:17.0.0", "1-0:31.4.0", "1-0:51.4.0", "1-0:71.4.0", "1-1:31.4.0"))
 """Setup values a meter sends as numbers: the limiter threshold, the current limits."""
 _SETUP_KINDS = frozenset((Kind.IDENTIFIER, Kind.VERSION))
-_SLOW_KINDS = frozenset((Kind.PROFILE, Kind.COUNT))
+_SLOW_KINDS = frozenset((Kind.PROFILE, Kind.COUNT, Kind.TEXT))
 """Lines a meter changes seldom: histories (the monthly peaks ``0-0:98.1.0``, the power failure
-log ``1-0:99.97.0``) and event counts. With the lines of several values that are no M-Bus reading
-(the month's peak ``1-0:1.6.0`` with its time) and the header, a change of one is held until the
-next telegram confirms it: damage the CRC cannot see changes them there and nowhere else."""
+log ``1-0:99.97.0``), event counts and the operator's text messages. With the lines of several
+values that are no M-Bus reading (the month's peak ``1-0:1.6.0`` with its time) and the header, a
+change of one is held until the next telegram confirms it: damage the CRC cannot see changes them
+there and nowhere else."""
 CLOCK_SLACK = 5.0
 """Seconds the meter's clock may go back between telegrams (its own timing, a small resync); more
 is held."""
