@@ -276,15 +276,21 @@ def test_crc_blind_fault_keeps_the_crc() -> None:
         assert crc16(body) == int(damaged[damaged.rindex(b"!") + 1 :], 16)
 
 
+def between_clean_neighbours(damaged: bytes) -> DecodeResult:
+    """``damaged`` (sent 10 s after 12:00:00) decoded between two telegrams of the meter that
+    continue from each other: they are kept, it is rejected; its result."""
+    first, third = nl(0, "004231.566"), nl(20, "004231.570")
+    results = decode(first, damaged, third)
+    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
+    return results[1]
+
+
 def test_a_counter_a_few_wh_backwards_and_back_is_rejected() -> None:
     """Below the tenths too: a register that reads 38 Wh less, then continues as before, would be
     a reset to Home Assistant's statistics."""
-    first, third = nl(0, "004231.566"), nl(20, "004231.570")
-    damaged = nl(10, "004231.528")
-    results = decode(first, damaged, third)
-    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
-    assert "1-0:1.8.1 goes backwards from 4231.566 to 4231.528" in results[1].reason
-    assert "continues from the one before it" in results[1].reason
+    rejected = between_clean_neighbours(nl(10, "004231.528"))
+    assert "1-0:1.8.1 goes backwards from 4231.566 to 4231.528" in rejected.reason
+    assert "continues from the one before it" in rejected.reason
 
 
 _NEW_LOG = "(2)(0-0:96.7.19)(231201120000W)(0000000240*s)(240115115950W)(0000000003*s)"
@@ -293,11 +299,8 @@ _NEW_LOG = "(2)(0-0:96.7.19)(231201120000W)(0000000240*s)(240115115950W)(0000000
 def test_a_history_line_changed_and_back_is_rejected() -> None:
     """The power failure log (a slow line: no value of it is a register) read another entry in
     one telegram only."""
-    first, third = nl(0, "004231.566"), nl(20, "004231.570")
-    damaged = nl(10, "004231.568", failures=_NEW_LOG)
-    results = decode(first, damaged, third)
-    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
-    assert "1-0:99.97.0 changed from" in results[1].reason
+    rejected = between_clean_neighbours(nl(10, "004231.568", failures=_NEW_LOG))
+    assert "1-0:99.97.0 changed from" in rejected.reason
 
 
 def test_a_new_history_entry_that_stays_is_kept() -> None:
@@ -310,30 +313,22 @@ def test_a_new_history_entry_that_stays_is_kept() -> None:
 
 
 def test_a_header_changed_and_back_is_rejected() -> None:
-    first, third = nl(0, "004231.566"), nl(20, "004231.570")
-    damaged = nl(10, "004231.568", header="/ISK5\\2M550T-1016")
-    results = decode(first, damaged, third)
-    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
-    assert "the header changed from" in results[1].reason
+    rejected = between_clean_neighbours(nl(10, "004231.568", header="/ISK5\\2M550T-1016"))
+    assert "the header changed from" in rejected.reason
 
 
 def test_a_clock_set_back_by_damage_is_rejected() -> None:
     """12:00:10 read as 11:40:10 (a digit of the minutes): behind the telegram before it, and
     20 minutes before the next one."""
-    first, third = nl(0, "004231.566"), nl(20, "004231.570")
-    damaged = nl(10, "004231.568", clock="240115114010W")
-    results = decode(first, damaged, third)
-    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
-    assert "the meter's clock goes back" in results[1].reason
-    assert "the next telegram's clock is 1210 s after it" in results[1].reason
+    rejected = between_clean_neighbours(nl(10, "004231.568", clock="240115114010W"))
+    assert "the meter's clock goes back" in rejected.reason
+    assert "the next telegram's clock is 1210 s after it" in rejected.reason
 
 
 def test_a_clock_that_reads_no_time_is_rejected() -> None:
-    first, third = nl(0, "004231.566"), nl(20, "004231.570")
-    damaged = nl(10, "004231.568", clock="240145120010W")  # the 45th of January
-    results = decode(first, damaged, third)
-    assert [r.status for r in results] == [Status.VALID, Status.INVALID, Status.VALID]
-    assert "the meter's clock reads no time" in results[1].reason
+    # the 45th of January
+    rejected = between_clean_neighbours(nl(10, "004231.568", clock="240145120010W"))
+    assert "the meter's clock reads no time" in rejected.reason
 
 
 def test_a_clock_set_back_for_good_is_kept() -> None:
