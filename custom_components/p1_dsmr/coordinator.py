@@ -271,6 +271,8 @@ class P1Coordinator(DataUpdateCoordinator[P1Data | None]):
         if not self._lost_logged:
             LOGGER.warning("Lost %s: %s; reconnecting", self.source.description, err)
             self._lost_logged = True
+        else:  # once a warning per outage; each failed attempt for who debugs it
+            LOGGER.debug("Still cannot read %s: %s", self.source.description, err)
         if (
             isinstance(err, SourceMissing)
             and self.config_entry.data.get(CONF_SOURCE) == SOURCE_SERIAL

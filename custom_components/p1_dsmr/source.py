@@ -217,6 +217,8 @@ class FileSource(P1Source):
             await self.hass.async_add_executor_job(self._open_blocking)
         except FileNotFoundError as err:
             raise SourceMissing(f"{self.path} does not exist") from err
+        except IsADirectoryError as err:
+            raise SourceError(f"{self.path} is not a file") from err
         except OSError as err:
             raise SourceError(f"cannot read {self.path}: {err}") from err
         self.finished = False

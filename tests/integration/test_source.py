@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from unittest.mock import patch
@@ -32,7 +33,7 @@ async def test_read_before_open() -> None:
 
 
 async def test_directory_is_not_a_file(hass: HomeAssistant, tmp_path: Path) -> None:
-    with pytest.raises(SourceError, match="cannot read"):
+    with pytest.raises(SourceError, match="is not a file"):
         await FileSource(hass, str(tmp_path)).open()
 
 
@@ -179,13 +180,37 @@ async def test_file_replaced_by_a_directory(
     path.unlink()
     path.mkdir()
     await wait_for(hass, lambda: state(hass, power) == STATE_UNAVAILABLE)
-    assert "is no longer a file" in caplog.text or "is not a file" in caplog.text
+    # Seen while followed, or (when the follower saw the file vanish before the directory came)
+    # as the file gone; the reconnections then meet the directory (next test).
+    assert "is no longer a file" in caplog.text or "disappeared" in caplog.text
     assert "Unexpected error" not in caplog.text
     assert not [r for r in caplog.records if r.name.startswith(DOMAIN_LOGGER) and r.exc_info]
     path.rmdir()
     path.write_bytes(data[1])
     await wait_for(hass, lambda: state(hass, power) not in (None, STATE_UNAVAILABLE))
     assert entry.runtime_data.decoder.stats.valid == 2
+    assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_file_gone_then_a_directory_in_its_place(
+    hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = telegrams("nl_dsmr5", 2)
+    path = tmp_path / "meter.log"
+    path.write_bytes(data[0])
+    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
+    power = "sensor.electricity_meter_power_import"
+    caplog.set_level(logging.DEBUG, logger=DOMAIN_LOGGER)
+    path.unlink()
+    await wait_for(hass, lambda: "disappeared" in caplog.text)
+    path.mkdir()
+    await wait_for(hass, lambda: "is not a file" in caplog.text)
+    assert caplog.text.count("Lost file") == 1  # one warning per outage
+    assert state(hass, power) == STATE_UNAVAILABLE
+    assert "Unexpected error" not in caplog.text
+    path.rmdir()
+    path.write_bytes(data[1])
+    await wait_for(hass, lambda: state(hass, power) not in (None, STATE_UNAVAILABLE))
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
