@@ -101,6 +101,7 @@ class InsightFeed:
         self._store = _store(hass, entry_id)
         self._refreshed = -math.inf
         self._failed = False
+        self._unloaded = False
 
     def _fresh(self) -> PhaseInsight:
         return PhaseInsight(self.threshold, keep_windows=144, rebase_after=REBASE_AFTER)
@@ -121,7 +122,8 @@ class InsightFeed:
         self.refresh()
 
     async def async_unload(self) -> None:
-        """Save now (the entry is unloaded or reloaded)."""
+        """Save now (the entry is unloaded or reloaded); a refresh on its way is dropped."""
+        self._unloaded = True
         await self._store.async_save(self._data())
 
     @callback
@@ -132,8 +134,8 @@ class InsightFeed:
 
     @callback
     def update(self, telegram: Telegram) -> None:
-        """An accepted telegram (the coordinator's hook: O(1), about 20-90 us; once a minute the
-        estimates, a few milliseconds to some tens)."""
+        """An accepted telegram (the coordinator's hook: O(1), about 20-90 us; once a minute it
+        schedules :meth:`refresh`, a few milliseconds)."""
         try:
             self.insight.update(telegram)
         except Exception:  # a bug here must not stop the telegram's values: said once
@@ -143,7 +145,15 @@ class InsightFeed:
             return
         now = self.hass.loop.time()
         if now - self._refreshed >= REFRESH_INTERVAL:
-            self.refresh(now)
+            # In a turn of the event loop of its own: a refresh (and the sensors it moves) never
+            # adds to the handling of a burst of telegrams.
+            self._refreshed = now
+            self.hass.loop.call_soon(self._refresh_due)
+
+    @callback
+    def _refresh_due(self) -> None:
+        if not self._unloaded:
+            self.refresh()
 
     @callback
     def refresh(self, now: float | None = None) -> None:

@@ -344,3 +344,37 @@ async def test_a_failing_insight_never_stops_the_values(
     assert coordinator.data.telegram is not None
     assert caplog.text.count("Phase insight could not take a telegram") == 1
     assert await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_the_estimates_are_refreshed_once_a_minute_in_a_turn_of_their_own(
+    hass: HomeAssistant, tmp_path: Path, stream: list[bytes]
+) -> None:
+    from unittest.mock import patch
+
+    entry = await setup(hass, tmp_path / "meter.log", stream[0] + stream[1])
+    coordinator = entry.runtime_data
+    insight = coordinator.insight
+    assert insight is not None
+    refreshes: list[int] = []
+    original = insight.refresh
+
+    def counted(now: float | None = None) -> None:
+        refreshes.append(insight.insight.telegrams)
+        original(now)
+
+    with patch.object(insight, "refresh", counted):
+        coordinator.feed(b"".join(stream[2:12]))  # within the minute of the first refresh
+        await hass.async_block_till_done()
+        assert refreshes == []
+        with patch("custom_components.p1_dsmr.insight.REFRESH_INTERVAL", 0.0):
+            coordinator.feed(b"".join(stream[12:15]))
+            assert refreshes == []  # not while the telegrams are handled
+            await hass.async_block_till_done()
+            assert refreshes  # after them, with every telegram taken
+            assert refreshes[-1] == insight.insight.telegrams
+            count = len(refreshes)
+            coordinator.feed(stream[15])
+            await insight.async_unload()  # what the entry's unload does, before any other await
+            await hass.async_block_till_done()
+        assert len(refreshes) == count  # the refresh on its way is dropped
+    assert await hass.config_entries.async_unload(entry.entry_id)
