@@ -344,6 +344,30 @@ def test_crc_field_repaired() -> None:
         assert "crc field" in result.repair.method
 
 
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_a_crc_character_that_lost_bits_is_repaired_one_that_gained_them_is_not(seed: int) -> None:
+    """The body is plausible and the CRC field differs in one hex character: a character that lost
+    bits is the line's own fault (repaired); one that changed otherwise is what two hidden changes
+    of the body look like as often (60 such values: it takes only the share of the bound that
+    damage nothing locates, and is rejected)."""
+    first, original, after = stream("nl_dsmr5", seed)
+    bang = original.rindex(b"!")
+    field = original[bang + 1 : bang + 5]
+    hexes = b"0123456789ABCDEF"
+    for at, sent in enumerate(field):
+        lost = [c for c in hexes if c != sent and c & sent == c]
+        gained = [c for c in hexes if c != sent and c & sent == sent]
+        for received, status in ((lost, Status.REPAIRED), (gained, Status.INVALID)):
+            for c in received[:2]:
+                damaged = original[: bang + 1 + at] + bytes((c,)) + original[bang + 2 + at :]
+                result = decode(first, damaged, after)[1]
+                assert result.status is status, (field, at, chr(c), result.attempts)
+                if status is Status.REPAIRED:
+                    assert result.data == original
+                else:
+                    assert any("share of the bound" in a for a in result.attempts)
+
+
 def test_lowercase_crc_field_repaired_in_lowercase() -> None:
     first, original, after = (t[:-6] + t[-6:-2].lower() + b"\r\n" for t in stream("nl_dsmr5", 15))
     bang = original.rindex(b"!")
@@ -431,6 +455,36 @@ def test_too_many_plausible_candidates_is_above_the_bound() -> None:
     result = decode(first, damaged, after)[1]
     assert result.status is Status.INVALID
     assert any("bound" in attempt for attempt in result.attempts), result.attempts
+
+
+def wiped(data: bytes, code: bytes) -> bytes:
+    """``data`` with the digits of ``code``'s value turned to zeros (a burst the structure
+    survives: the value must be refilled)."""
+    start = data.index(code + b"(") + len(code) + 1
+    stop = data.index(b"*", start)
+    return data[:start] + bytes(c if c == 0x2E else 0x30 for c in data[start:stop]) + data[stop:]
+
+
+def test_a_wiped_value_is_refilled_only_among_a_few_candidates() -> None:
+    """A refilled value keeps nothing of what was received: its family may expect a sixteenth
+    of the bound (at most 4 candidates), where a located digit may expect all of it."""
+    first, original, after = stream("nl_dsmr5", 20)
+    # The low-tariff counter, with its neighbours a few Wh apart: refilled.
+    result = decode(first, wiped(original, b"1-0:1.8.1"), after)[1]
+    assert result.status is Status.REPAIRED
+    assert same_telegram(result.data, original)
+    assert result.repair is not None and result.repair.method == "field"
+    # A voltage: tens of plausible values, as many chances for the CRC to match a wrong one.
+    result = decode(first, wiped(original, b"1-0:32.7.0"), after)[1]
+    assert result.status is Status.INVALID
+    # The Hungarian total import counter, 16 Wh between its neighbours: its tariffs' sum leaves
+    # 5 candidates, more than a refill's share allows (the whole bound would take it).
+    first, original, after = stream("hu_sanxing", 20)
+    damaged = wiped(original, b"1-0:1.8.0")
+    result = decode(first, damaged, after)[1]
+    assert result.status is Status.INVALID
+    assert any("share of the bound" in attempt for attempt in result.attempts), result.attempts
+    assert decode(first, damaged, after, engine=RepairEngine(bound=16 * BOUND))[1].accepted
 
 
 def test_budget_is_bounded() -> None:

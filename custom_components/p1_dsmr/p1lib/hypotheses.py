@@ -91,7 +91,7 @@ class CrcField:
     """What the received CRC field allows: one value (``exact``) or, when it is visibly damaged,
     the values one edit away (``options``)."""
 
-    __slots__ = ("changed", "exact", "lower", "options", "problem", "width")
+    __slots__ = ("changed", "exact", "lost", "lower", "options", "problem", "width")
 
     def __init__(self, text: bytes, width: int, lower: bool) -> None:
         self.width = width
@@ -99,6 +99,9 @@ class CrcField:
         self.exact: int | None = None
         self.options: frozenset[int] | None = None
         self.changed: frozenset[int] = frozenset()
+        self.lost: frozenset[int] = frozenset()
+        """The values of :attr:`changed` whose changed character lost bits on the line (the
+        received character's bits all set in the sent one): the line's own fault."""
         self.problem = ""
         hexes = [c in _HEX for c in text]
         if text and all(hexes) and len(text) == width - 1:
@@ -112,6 +115,13 @@ class CrcField:
                 for at in range(len(text))
                 for c in b"0123456789ABCDEF"
                 if c != text[at : at + 1].upper()[0]
+            )
+            digits = b"0123456789abcdef" if lower else b"0123456789ABCDEF"
+            self.lost = frozenset(
+                int(text[:at] + bytes((c,)) + text[at + 1 :], 16)
+                for at, received in enumerate(text)
+                for c in digits
+                if c != received and c & received == received
             )
         elif len(text) == width and hexes.count(False) == 1:
             at = hexes.index(False)

@@ -46,6 +46,17 @@ _SKELETON_COST = 20
 """Work units of one skeleton (a combination costs one)."""
 _MAX_COMBINATIONS = 60_000
 _MAX_UNKNOWN_FIELDS = 4
+_SUMMED_COMBINATIONS = 2_000
+"""Completions of a capped family's fields that are a total or its parts, checked against their sum
+before they are counted (beyond: too many to count)."""
+UNLOCATED_SHARE = 1 / 4
+"""The share of the bound a family may spend whose damage nothing locates: one digit that became
+another anywhere in a telegram whose every value is plausible. Two plausible changes look just like
+one, so its false matches are the ones two faults would meet (at 100,000 faults of two plausible
+digits: 65 false repairs with the whole bound, all from families of more than a quarter of it)."""
+REFILLED_SHARE = 1 / 16
+"""The share of the bound a family may spend that refills values the damage destroyed (whole
+fields, a misaligned span): nothing of the received value is left to confirm the refilled one."""
 _TABLE_INDEX = {value: index for index, value in enumerate(_TABLE)}
 _INVERSE_TOP = {value >> 8: index for index, value in enumerate(_TABLE)}
 
@@ -75,6 +86,8 @@ class Family:
     """Counting stopped at :attr:`cap`."""
     accepting: bool = False
     """Whether a match here may be accepted (see :meth:`Search.run`)."""
+    share: float = 1.0
+    """The share of the search's bound this family may expect by itself."""
 
     @property
     def expected(self) -> float:
@@ -127,7 +140,7 @@ class Search:
         self.width = crc_width
         self.lower = crc_lower
         self.attempts: list[str] = []
-        self._plans: dict[int, list[tuple[str, Callable[[Family], None]]]] = {}
+        self._plans: dict[int, list[tuple[str, Callable[[Family], None], float]]] = {}
         self._contributions: dict[tuple[int, int], tuple[int, ...]] = {}
         for variant in variants:
             for context in contexts:
@@ -144,14 +157,18 @@ class Search:
                 families = []
                 index = 0
                 while index < len(plans):  # plans may grow while the tier is searched
-                    label, fill = plans[index]
+                    label, fill, share = plans[index]
                     index += 1
-                    family = Family(tier, label)
+                    family = Family(tier, label, share=share)
                     fill(family)
                     families.append(family)
                     # In planning order (the most likely faults first), a family may give a
-                    # repair while all such families together expect at most the bound.
-                    if spent + family.expected <= self.bound:
+                    # repair while it expects at most its share of the bound and all such
+                    # families together at most the bound.
+                    if (
+                        family.expected <= self.bound * share
+                        and spent + family.expected <= self.bound
+                    ):
                         spent += family.expected
                         family.accepting = True
                 verdict = self._decide(tier, families, spent)
@@ -185,16 +202,20 @@ class Search:
             return Verdict(None, spent, self.tested, attempts)
         ((candidate, family),) = matches.values()
         if not family.accepting:
+            own = self.bound * family.share
+            allowed = (
+                f"the bound {_e(self.bound)}"
+                if family.share == 1.0
+                else f"its share of the bound ({_e(own)})"
+            )
             if family.over or family.plausible == UNBOUNDED:
                 size = (
-                    f"more than {int(self.bound * 65536)} plausible candidates, more than the"
-                    f" bound {_e(self.bound)} allows"
+                    f"more than {int(own * 65536)} plausible candidates, more than {allowed} allows"
                 )
             else:
                 size = (
                     f"{family.plausible * family.options} plausible candidates and expects"
-                    f" {_e(family.expected)} false matches, more than the bound"
-                    f" {_e(self.bound)} leaves"
+                    f" {_e(family.expected)} false matches, more than {allowed} leaves"
                 )
             attempts.append(
                 f"tier {tier}: one candidate matches ({family.label}) among {searched}, but its"
@@ -209,9 +230,11 @@ class Search:
 
     # --- planning -----------------------------------------------------------------------------
 
-    def _add(self, tier: int, label: str, fill: Callable[[Family], None]) -> None:
+    def _add(
+        self, tier: int, label: str, fill: Callable[[Family], None], share: float = 1.0
+    ) -> None:
         if tier <= MAX_TIER:
-            self._plans.setdefault(tier, []).append((label, fill))
+            self._plans.setdefault(tier, []).append((label, fill, share))
 
     def _plan(self, variant: Variant, context: Context) -> None:
         crc = CrcField(variant.crc_text, self.width, self.lower)
@@ -229,39 +252,60 @@ class Search:
             modes.append((1, " + crc field", crc.options))
         if structure.matches(data):
             suspects = context.evidence.suspects(data)
-            for extra, suffix, allowed in modes:
-                base = variant.cost + extra
-                if suspects is None:
-                    if base > 0:
+            if suspects is None:
+                # Every value is plausible: nothing says where the damage is. A CRC character
+                # that lost bits (what the line does) may take the whole bound; any other change
+                # of one character (60 values: a chance match every 1,092 telegrams with two
+                # hidden changes in their body) only the share of damage nothing locates.
+                intact = variant.label or "intact"
+                skeleton = [Skeleton(data, (), 0)]
+                for extra, suffix, allowed in modes:
+                    if variant.cost + extra == 0:
+                        continue
+                    share = 1.0
+                    if allowed is crc.changed:
                         self._add(
-                            base,
-                            f"{variant.label or 'intact'}{suffix}",
-                            self._skeletons(
-                                context, variant, [Skeleton(data, (), 0)], allowed, crc
-                            ),
+                            variant.cost + extra,
+                            f"{intact}{suffix}",
+                            self._skeletons(context, variant, skeleton, crc.lost, crc),
                         )
-                    continue
-                # The received telegram is implausible: the damage is where it is implausible.
-                self._add(
-                    base + 1,
-                    f"{prefix}digit{suffix}",
-                    self._skeletons(context, variant, one_more(data, (), context, 1), allowed, crc),
-                )
-                self._add(
-                    base + 2,
-                    f"{prefix}two digits{suffix}",
-                    self._skeletons(context, variant, two_more(data, context), allowed, crc),
-                )
-                self._add(
-                    base + 3,
-                    f"{prefix}field{suffix}",
-                    self._skeletons(context, variant, whole_fields(data, context), allowed, crc),
-                )
+                        suffix, share = f"{suffix} (any character)", UNLOCATED_SHARE
+                    self._add(
+                        variant.cost + extra,
+                        f"{intact}{suffix}",
+                        self._skeletons(context, variant, skeleton, allowed, crc),
+                        share,
+                    )
+            else:
+                for extra, suffix, allowed in modes:
+                    base = variant.cost + extra
+                    # The received telegram is implausible: the damage is where it is implausible.
+                    self._add(
+                        base + 1,
+                        f"{prefix}digit{suffix}",
+                        self._skeletons(
+                            context, variant, one_more(data, (), context, 1), allowed, crc
+                        ),
+                    )
+                    self._add(
+                        base + 2,
+                        f"{prefix}two digits{suffix}",
+                        self._skeletons(context, variant, two_more(data, context), allowed, crc),
+                    )
+                    self._add(
+                        base + 3,
+                        f"{prefix}field{suffix}",
+                        self._skeletons(
+                            context, variant, whole_fields(data, context), allowed, crc
+                        ),
+                        REFILLED_SHARE,
+                    )
             if suspects is None and crc.exact is not None:
                 self._add(
                     variant.cost + 1,
                     f"{prefix}digit",
                     lambda family: self._digit_anywhere(family, context, variant, crc),
+                    UNLOCATED_SHARE,
                 )
             return
         for extra, suffix, allowed in modes:
@@ -284,6 +328,7 @@ class Search:
                     variant.cost + extra + 3,
                     f"{prefix}span{suffix}",
                     self._skeletons(context, variant, [region], allowed, crc),
+                    REFILLED_SHARE,
                 )
 
     # --- families -------------------------------------------------------------------------------
@@ -302,7 +347,7 @@ class Search:
             if family.tier >= 2:
                 # Beyond single faults a family above the bound can give no repair, and its
                 # matches need not make the telegram ambiguous: stop counting there.
-                family.cap = int(self.bound * 65536 / family.options)
+                family.cap = int(self.bound * family.share * 65536 / family.options)
             seen: set[tuple[bytes, tuple[int, ...]]] = set()
             later: list[Skeleton] = []
             for skeleton in skeletons:
@@ -379,10 +424,22 @@ class Search:
         length = len(data)
         cap = family.cap
         truncated = False
+        # A total and its parts: the completions are counted after the sum is checked (a wiped
+        # total whose parts arrived is one candidate, however far its neighbours are apart).
+        summed = {
+            index
+            for relation in evidence.relations
+            if not relation.exclusive
+            for index in relation.fields
+            if index in by_field
+        }
         for index, positions in by_field.items():
             f = fields[index]
             offsets = [p - f.start for p in positions]
-            limit = None if cap is None else cap - family.plausible + 1
+            if cap is None:
+                limit = None
+            else:
+                limit = _SUMMED_COMBINATIONS if summed else cap - family.plausible + 1
             texts = evidence.completions(index, data[f.start : f.end], offsets, limit)
             if texts is None:
                 family.plausible = UNBOUNDED
@@ -405,7 +462,9 @@ class Search:
         if truncated:  # at least ``limit`` plausible candidates here: past the cap
             family.over = True
             return
-        if combinations > _MAX_COMBINATIONS or (cap is not None and combinations > 50 * (cap + 1)):
+        if combinations > _MAX_COMBINATIONS or (
+            cap is not None and combinations > (_SUMMED_COMBINATIONS if summed else 50 * (cap + 1))
+        ):
             family.plausible = UNBOUNDED
             return
         self._spend(combinations)
@@ -461,7 +520,7 @@ class Search:
         structure = context.structure
         evidence = context.evidence
         data = variant.data
-        limit = int(self.bound * 65536)
+        limit = int(self.bound * family.share * 65536)
         changes = evidence.single_changes(data, range(len(structure.fields)), limit)
         family.plausible = len(changes)
         family.over = len(changes) > limit  # counting stopped: more than the bound allows
