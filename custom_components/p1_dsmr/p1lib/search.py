@@ -263,12 +263,13 @@ class Search:
                     if variant.cost + extra == 0:
                         continue
                     share = 1.0
-                    if allowed is crc.changed:
+                    if allowed is crc.changed and crc.lost:
                         self._add(
                             variant.cost + extra,
                             f"{intact}{suffix}",
                             self._skeletons(context, variant, skeleton, crc.lost, crc),
                         )
+                    if allowed is crc.changed:
                         suffix, share = f"{suffix} (any character)", UNLOCATED_SHARE
                     self._add(
                         variant.cost + extra,
@@ -344,6 +345,8 @@ class Search:
     ) -> Callable[[Family], None]:
         def fill(family: Family) -> None:
             family.options = 1 if isinstance(allowed, int) else len(allowed)
+            if not family.options:
+                return  # no CRC value to compare with: no candidate
             if family.tier >= 2:
                 # Beyond single faults a family above the bound can give no repair, and its
                 # matches need not make the telegram ambiguous: stop counting there.
