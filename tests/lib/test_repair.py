@@ -384,6 +384,28 @@ def test_a_crc_field_no_character_of_which_can_have_lost_bits(style: str) -> Non
         only_accepted_are_sent(results, [first, original, after])
 
 
+def test_a_clock_without_a_dst_flag_is_where_the_neighbours_put_it() -> None:
+    """An Iskra IE.5 sends its clock without S/W: it was taken for a line that is the previous or
+    the next telegram's, so a run of damaged telegrams at the start of a stream took the next
+    telegram's clock (found by an outside attack: a digit and a CRC character changed in three
+    telegrams in a row, the third "repaired" with the fourth's clock)."""
+    telegrams = stream("be_iskra_ie", 5, 12)
+    sent = list(telegrams[8:12])
+    faults = ((157, b"8", 566, b"6"), (157, b"6", 565, b"D"), (247, b"7", 565, b"A"))
+    for k, (at, digit, crc_at, crc) in enumerate(faults):
+        damaged = sent[k][:at] + digit + sent[k][at + 1 :]
+        sent[k] = damaged[:crc_at] + crc + damaged[crc_at + 1 :]
+    results = decode(*sent)
+    only_accepted_are_sent(results, telegrams[8:12])
+    # A flagless clock digit damaged between good neighbours: the clock is restored.
+    first, original, after = telegrams[1:4]
+    at = original.index(b"0-0:1.0.0(") + len(b"0-0:1.0.0(") + 11
+    damaged = original[:at] + (b"9" if original[at : at + 1] != b"9" else b"8") + original[at + 1 :]
+    result = decode(first, damaged, after)[1]
+    assert result.status is Status.REPAIRED, result.attempts
+    assert same_telegram(result.data, original)
+
+
 def test_lowercase_crc_field_repaired_in_lowercase() -> None:
     first, original, after = (t[:-6] + t[-6:-2].lower() + b"\r\n" for t in stream("nl_dsmr5", 15))
     bang = original.rindex(b"!")

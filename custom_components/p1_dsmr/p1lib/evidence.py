@@ -27,12 +27,17 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from itertools import pairwise, product
 
+from .clock import DEFAULT_ZONE, zone
 from .obis import canonical_number
 from .parsing import normalize_code
 from .structure import Field, Rule, Structure
 from .telegram import CEST, CET, parse_timestamp
 
 __all__ = ["UNBOUNDED", "Evidence", "Neighbour", "Relation", "number_value"]
+
+_CLOCK_LINE = len("0-0:1.0.0(YYMMDDhhmmss)")
+_LOCAL = zone(DEFAULT_ZONE)
+"""The zone :func:`.parse_timestamp` reads a clock without a DST flag in."""
 
 UNBOUNDED = -1
 """A completion count too large to enumerate."""
@@ -125,8 +130,9 @@ class Neighbour:
         clock_line = self.lines.get("0-0:1.0.0")
         self.clock: bytes | None = None
         self.time: datetime | None = None
-        if clock_line is not None and len(clock_line) == len("0-0:1.0.0(") + 14:
-            self.clock = clock_line[-14:-1]
+        # YYMMDDhhmmss and its DST flag (S/W), or without one (some meters send none).
+        if clock_line is not None and len(clock_line) in (_CLOCK_LINE, _CLOCK_LINE + 1):
+            self.clock = clock_line[len("0-0:1.0.0(") : -1]
             self.time = parse_timestamp(self.clock.decode("latin-1"))
 
 
@@ -315,7 +321,8 @@ class Evidence:
         texts = set()
         for instant in instants:
             for flag in flags:
-                zone = CEST if flag in (b"S", b"s") else CET
+                # Without a flag the text is the local time of the zone it was read in.
+                zone = CEST if flag in (b"S", b"s") else CET if flag else _LOCAL
                 local = instant.astimezone(zone)
                 texts.add(local.strftime("%y%m%d%H%M%S").encode() + flag)
         return frozenset(texts)

@@ -98,6 +98,9 @@ def _number_span(inner: bytes) -> tuple[int, int] | None:
     return 0, len(number)
 
 
+_CLOCK_FLAGS = (b"", b"S", b"W", b"s", b"w")
+
+
 def _classify(code: str, inner: bytes, single: bool) -> Rule | None:
     """The rule of a line (None: every byte of it is fixed)."""
     info = lookup(code)
@@ -106,7 +109,8 @@ def _classify(code: str, inner: bytes, single: bool) -> Rule | None:
     if info.kind in _FIXED_KINDS or info.code in _SETUP_CODES:
         return None
     if single and info.code == "0-0:1.0.0":
-        if len(inner) == 13 and inner[:12].isdigit() and inner[12:] in (b"S", b"W", b"s", b"w"):
+        # YYMMDDhhmmss, with its DST flag or (some meters) without one.
+        if len(inner) in (12, 13) and inner[:12].isdigit() and inner[12:] in _CLOCK_FLAGS:
             return Rule.CLOCK
         return Rule.CHOICE
     if single and _number_span(inner) is not None:
@@ -183,7 +187,7 @@ class Structure:
                     setup_at[position] = code
             return
         if rule is Rule.CLOCK:
-            span = (open_at + 1, open_at + 14)
+            span = (open_at + 1, end - 1)
         elif rule in (Rule.CHOICE, Rule.FREE):
             span = (start, end)
         else:
