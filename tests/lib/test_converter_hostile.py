@@ -791,7 +791,11 @@ def test_ctrl_c_while_it_starts_prints_no_traceback(tmp_path: Path) -> None:
         _, stderr = process.communicate(timeout=60)
         assert str(SCRIPT) not in stderr, (delay, stderr)  # no traceback through the script
         assert "p1lib" not in stderr, (delay, stderr)
-        if "Traceback" not in stderr and "Fatal Python error" not in stderr:  # Python's own start
+        # Python's own start: a traceback of its start-up, a fatal error, or (interrupted while
+        # it imports its site modules, before any traceback can be printed) "KeyboardInterrupt"
+        # alone with exit status 1 (seen under load).
+        pythons = "Traceback" in stderr or "Fatal Python error" in stderr
+        if not pythons and stderr.strip() != "KeyboardInterrupt":
             assert process.returncode in (0, 130, -signal.SIGINT), (delay, stderr)
 
 

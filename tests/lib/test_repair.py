@@ -406,6 +406,21 @@ def test_a_clock_without_a_dst_flag_is_where_the_neighbours_put_it() -> None:
     assert same_telegram(result.data, original)
 
 
+def test_two_lines_that_traded_places_are_not_repaired_into_swapped_values() -> None:
+    """Found by an outside attack: the voltage lines of L1 and L2 arrive in each other's place;
+    restoring their codes gives a telegram whose L1 and L2 voltages are swapped, and two values
+    trading places keep the CRC far more often than 1 in 65,536 (here: it matches). Rejected."""
+    telegrams = list(MeterSimulator("be_fluvius", seed=4, solar=False).telegrams(22))
+    lines = telegrams[18].split(b"\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith(b"1-0:32.7.0("))
+    lines[at], lines[at + 1] = lines[at + 1], lines[at]
+    sent = [*telegrams[15:18], b"\r\n".join(lines), *telegrams[19:22]]
+    results = decode(*sent)
+    only_accepted_are_sent(results, telegrams[15:22])
+    damaged = next(r for r in results if not r.accepted)
+    assert any("in the meter's order match the CRC as well" in a for a in damaged.attempts)
+
+
 def test_lowercase_crc_field_repaired_in_lowercase() -> None:
     first, original, after = (t[:-6] + t[-6:-2].lower() + b"\r\n" for t in stream("nl_dsmr5", 15))
     bang = original.rindex(b"!")

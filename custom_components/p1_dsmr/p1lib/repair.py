@@ -31,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from .crc import crc16
 from .evidence import Evidence, Neighbour
 from .framing import Frame, normalize_line_ends
 from .hypotheses import Candidate, Context, Variant
@@ -210,6 +211,22 @@ class RepairEngine:
         outcome.candidates = verdict.tested
         outcome.expected_false = verdict.expected
         candidate = verdict.candidate
+        reference = previous or after
+        if candidate is not None and reference is not None:
+            reordered = _reordered(received, reference.data)
+            if (
+                reordered is not None
+                and reordered != candidate.data
+                and _crc_value(frame.crc_text) == crc16(reordered)
+            ):
+                # Two values trading places keep the CRC's parity and often its value (0.7 % of
+                # two voltages swapped): a repair that keeps the values where they arrived is no
+                # evidence while the lines in the meter's order match as well.
+                outcome.attempts.append(
+                    "the received lines in the meter's order match the CRC as well: ambiguous,"
+                    " rejected"
+                )
+                candidate = None
         if candidate is not None:
             telegram = self._parser.parse(candidate.data)
             if telegram is None or telegram.unparsed:
@@ -317,6 +334,34 @@ def _rebuild_header(data: bytes, header: bytes) -> bytes | None:
     if blank >= 0:
         return header + data[blank:]
     return None
+
+
+def _crc_value(text: bytes) -> int | None:
+    try:
+        return int(text, 16) if 0 < len(text) <= 4 else None
+    except ValueError:
+        return None
+
+
+def _reordered(received: bytes, reference: bytes) -> bytes | None:
+    """The received telegram with its lines in the reference's order of codes, when it holds the
+    same codes in another order (None otherwise)."""
+    lines = received.split(b"\r\n")
+    slots = [i for i, line in enumerate(lines) if i and b"(" in line]
+    codes = [lines[i][: lines[i].index(b"(")] for i in slots]
+    order = [
+        line[: line.index(b"(")]
+        for i, line in enumerate(reference.split(b"\r\n"))
+        if i and b"(" in line
+    ]
+    if codes == order or sorted(codes) != sorted(order):
+        return None
+    queues: dict[bytes, deque[bytes]] = {}
+    for i, code in zip(slots, codes, strict=True):
+        queues.setdefault(code, deque()).append(lines[i])
+    for i, code in zip(slots, order, strict=True):
+        lines[i] = queues[code].popleft()
+    return b"\r\n".join(lines)
 
 
 def _method(candidate: Candidate) -> str:
