@@ -421,6 +421,17 @@ def test_two_lines_that_traded_places_are_not_repaired_into_swapped_values() -> 
     assert any("in the meter's order match the CRC as well" in a for a in damaged.attempts)
 
 
+def test_a_stale_head_is_not_passed_off_as_two_digits_and_a_crc_character() -> None:
+    """Found by an outside attack: the first 27 lines of the telegram before, the rest and the CRC
+    of this one. Putting the clock back and changing one CRC character into any other hex
+    character matched by chance among 60 CRC values (E 9.5e-4); a CRC character that lost bits
+    keeps the whole bound, any other change only the share of damage nothing locates."""
+    telegrams = list(MeterSimulator("hu_sanxing", seed=5, solar=True).telegrams(34))
+    now, before = telegrams[30].split(b"\r\n"), telegrams[29].split(b"\r\n")
+    sent = [*telegrams[27:30], b"\r\n".join(before[:27] + now[27:]), *telegrams[31:34]]
+    only_accepted_are_sent(decode(*sent), telegrams[27:34])
+
+
 def test_lowercase_crc_field_repaired_in_lowercase() -> None:
     first, original, after = (t[:-6] + t[-6:-2].lower() + b"\r\n" for t in stream("nl_dsmr5", 15))
     bang = original.rindex(b"!")

@@ -244,72 +244,63 @@ class Search:
         data = variant.data
         structure = context.structure
         prefix = f"{variant.label} + " if variant.label else ""
-        modes: list[tuple[int, str, frozenset[int] | int]] = []
+        # (extra faults, label suffix, the CRC values allowed, the share of the bound). A CRC
+        # character that lost bits (what the line does) may take the whole bound; any other change
+        # of one character (60 values: what a chance match looks like when the damage lies
+        # elsewhere, e.g. two hidden changes of the body) only the share of unlocated damage.
+        modes: list[tuple[int, str, frozenset[int] | int, float]] = []
         if crc.exact is not None:
-            modes.append((0, "", crc.exact))
-            modes.append((1, " + crc field", crc.changed))
+            modes.append((0, "", crc.exact, 1.0))
+            if crc.lost:
+                modes.append((1, " + crc field", crc.lost, 1.0))
+            modes.append((1, " + crc field (any character)", crc.changed, UNLOCATED_SHARE))
         if crc.options is not None:
-            modes.append((1, " + crc field", crc.options))
+            modes.append((1, " + crc field", crc.options, 1.0))
         if structure.matches(data):
             suspects = context.evidence.suspects(data)
             if suspects is None:
-                # Every value is plausible: nothing says where the damage is. A CRC character
-                # that lost bits (what the line does) may take the whole bound; any other change
-                # of one character (60 values: a chance match every 1,092 telegrams with two
-                # hidden changes in their body) only the share of damage nothing locates.
+                # Every value is plausible: nothing says where the damage is.
                 intact = variant.label or "intact"
                 skeleton = [Skeleton(data, (), 0)]
-                for extra, suffix, allowed in modes:
-                    if variant.cost + extra == 0:
-                        continue
-                    share = 1.0
-                    if allowed is crc.changed and crc.lost:
+                for extra, suffix, allowed, share in modes:
+                    if variant.cost + extra:
                         self._add(
                             variant.cost + extra,
                             f"{intact}{suffix}",
-                            self._skeletons(context, variant, skeleton, crc.lost, crc),
+                            self._skeletons(context, variant, skeleton, allowed, crc),
+                            share,
                         )
-                    if allowed is crc.changed:
-                        suffix, share = f"{suffix} (any character)", UNLOCATED_SHARE
+                if crc.exact is not None:
                     self._add(
-                        variant.cost + extra,
-                        f"{intact}{suffix}",
-                        self._skeletons(context, variant, skeleton, allowed, crc),
-                        share,
+                        variant.cost + 1,
+                        f"{prefix}digit",
+                        lambda family: self._digit_anywhere(family, context, variant, crc),
+                        UNLOCATED_SHARE,
                     )
-            else:
-                for extra, suffix, allowed in modes:
-                    base = variant.cost + extra
-                    # The received telegram is implausible: the damage is where it is implausible.
-                    self._add(
-                        base + 1,
-                        f"{prefix}digit{suffix}",
-                        self._skeletons(
-                            context, variant, one_more(data, (), context, 1), allowed, crc
-                        ),
-                    )
-                    self._add(
-                        base + 2,
-                        f"{prefix}two digits{suffix}",
-                        self._skeletons(context, variant, two_more(data, context), allowed, crc),
-                    )
-                    self._add(
-                        base + 3,
-                        f"{prefix}field{suffix}",
-                        self._skeletons(
-                            context, variant, whole_fields(data, context), allowed, crc
-                        ),
-                        REFILLED_SHARE,
-                    )
-            if suspects is None and crc.exact is not None:
+                return
+            # The received telegram is implausible: the damage is where it is implausible.
+            for extra, suffix, allowed, share in modes:
+                base = variant.cost + extra
                 self._add(
-                    variant.cost + 1,
-                    f"{prefix}digit",
-                    lambda family: self._digit_anywhere(family, context, variant, crc),
-                    UNLOCATED_SHARE,
+                    base + 1,
+                    f"{prefix}digit{suffix}",
+                    self._skeletons(context, variant, one_more(data, (), context, 1), allowed, crc),
+                    share,
+                )
+                self._add(
+                    base + 2,
+                    f"{prefix}two digits{suffix}",
+                    self._skeletons(context, variant, two_more(data, context), allowed, crc),
+                    share,
+                )
+                self._add(
+                    base + 3,
+                    f"{prefix}field{suffix}",
+                    self._skeletons(context, variant, whole_fields(data, context), allowed, crc),
+                    min(share, REFILLED_SHARE),
                 )
             return
-        for extra, suffix, allowed in modes:
+        for extra, suffix, allowed, share in modes:
             for count in range(1, MAX_EDITS + 1):
                 self._add(
                     variant.cost + extra + count,
@@ -322,6 +313,7 @@ class Search:
                         crc,
                         extend=True,
                     ),
+                    share,
                 )
             region = span(data, structure)
             if region is not None:
@@ -329,7 +321,7 @@ class Search:
                     variant.cost + extra + 3,
                     f"{prefix}span{suffix}",
                     self._skeletons(context, variant, [region], allowed, crc),
-                    REFILLED_SHARE,
+                    min(share, REFILLED_SHARE),
                 )
 
     # --- families -------------------------------------------------------------------------------
@@ -368,6 +360,7 @@ class Search:
                     family.tier + 1,
                     f"{family.label} + digit",
                     self._skeletons(context, variant, later, allowed, crc, extend=True),
+                    family.share,
                 )
 
         return fill
