@@ -10,6 +10,7 @@ from unittest.mock import patch
 import pytest
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.p1_dsmr.source import (
     FileSource,
@@ -169,17 +170,26 @@ async def test_newest_telegram_is_history_once(hass: HomeAssistant, tmp_path: Pa
     await source.close()
 
 
+POWER = "sensor.electricity_meter_power_import"
+
+
+async def followed(
+    hass: HomeAssistant, tmp_path: Path, count: int
+) -> tuple[list[bytes], Path, MockConfigEntry]:
+    """``count`` Dutch telegrams, the first in a followed log, its entry set up."""
+    data = telegrams("nl_dsmr5", count)
+    path = tmp_path / "meter.log"
+    path.write_bytes(data[0])
+    return data, path, await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
+
+
 async def test_file_replaced_by_a_directory(
     hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = telegrams("nl_dsmr5", 3)
-    path = tmp_path / "meter.log"
-    path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
-    power = "sensor.electricity_meter_power_import"
+    data, path, entry = await followed(hass, tmp_path, 3)
     path.unlink()
     path.mkdir()
-    await wait_for(hass, lambda: state(hass, power) == STATE_UNAVAILABLE)
+    await wait_for(hass, lambda: state(hass, POWER) == STATE_UNAVAILABLE)
     # Seen while followed, or (when the follower saw the file vanish before the directory came)
     # as the file gone; the reconnections then meet the directory (next test).
     assert "is no longer a file" in caplog.text or "disappeared" in caplog.text
@@ -187,7 +197,7 @@ async def test_file_replaced_by_a_directory(
     assert not [r for r in caplog.records if r.name.startswith(DOMAIN_LOGGER) and r.exc_info]
     path.rmdir()
     path.write_bytes(data[1])
-    await wait_for(hass, lambda: state(hass, power) not in (None, STATE_UNAVAILABLE))
+    await wait_for(hass, lambda: state(hass, POWER) not in (None, STATE_UNAVAILABLE))
     assert entry.runtime_data.decoder.stats.valid == 2
     assert await hass.config_entries.async_unload(entry.entry_id)
 
@@ -195,22 +205,18 @@ async def test_file_replaced_by_a_directory(
 async def test_file_gone_then_a_directory_in_its_place(
     hass: HomeAssistant, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    data = telegrams("nl_dsmr5", 2)
-    path = tmp_path / "meter.log"
-    path.write_bytes(data[0])
-    entry = await setup_file(hass, path, "E0044007382246019", EVERY_TELEGRAM)
-    power = "sensor.electricity_meter_power_import"
+    data, path, entry = await followed(hass, tmp_path, 2)
     caplog.set_level(logging.DEBUG, logger=DOMAIN_LOGGER)
     path.unlink()
     await wait_for(hass, lambda: "disappeared" in caplog.text)
     path.mkdir()
     await wait_for(hass, lambda: "is not a file" in caplog.text)
     assert caplog.text.count("Lost file") == 1  # one warning per outage
-    assert state(hass, power) == STATE_UNAVAILABLE
+    assert state(hass, POWER) == STATE_UNAVAILABLE
     assert "Unexpected error" not in caplog.text
     path.rmdir()
     path.write_bytes(data[1])
-    await wait_for(hass, lambda: state(hass, power) not in (None, STATE_UNAVAILABLE))
+    await wait_for(hass, lambda: state(hass, POWER) not in (None, STATE_UNAVAILABLE))
     assert await hass.config_entries.async_unload(entry.entry_id)
 
 
