@@ -190,6 +190,25 @@ def test_crc_collision_with_a_printable_line_between_clean_neighbours_is_rejecte
     assert "the next one parses" in results[1].reason
 
 
+def test_two_faults_that_keep_the_crc_and_leave_a_unit_without_a_number() -> None:
+    """Found by bench-noise's two_any class at 100,000 faults: a byte of the export power became
+    0xA5 and a digit of the gas clock was lost, and the CRC still matched (a chance of 1 in 65,536
+    per such pair). The line parsed, with no number, so the telegram was accepted as sent; a value
+    with a unit and no number is now a line that does not parse, and the collision is searched:
+    the telegram the meter sent is found."""
+    telegrams = list(MeterSimulator("nl_dsmr5", seed=12001181, solar=True).telegrams(3058))
+    first, original, after = telegrams[3055:3058]
+    damaged = original.replace(b"1-0:2.7.0(00.000*kW)", b"1-0:2.7.0(00.\xa500*kW)").replace(
+        b"0-1:24.2.1(230502224000S)", b"0-1:24.2.1(23050222400S)"
+    )
+    bang = damaged.rindex(b"!")
+    assert crc16(damaged[: bang + 1]) == int(damaged[bang + 1 : bang + 5], 16)
+    results = decode(first, damaged, after)
+    assert [r.status for r in results] == [Status.VALID, Status.REPAIRED, Status.VALID]
+    assert results[1].reason.startswith("crc collision")
+    assert results[1].data == original
+
+
 def _collide(data: bytes, old: bytes, new: bytes, alphabet: bytes) -> bytes:
     """``data`` with ``old`` replaced by ``new`` and three bytes of ``alphabet`` chosen so that
     the CRC still matches (a chance collision, searched)."""

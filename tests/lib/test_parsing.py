@@ -111,10 +111,27 @@ def test_not_a_line(line: bytes) -> None:
 
 
 def test_number_is_strict() -> None:
-    for text in (b" 34.3", b"2 4.3", b"1e5", b"nan", b"1_0"):
-        obj = parse_line(b"1-0:32.7.0(" + text + b"*V)")
-        assert obj is not None
-        assert obj.number is None
+    """A value with a unit is a number or the line does not parse: no meter sends ``1e5*V``, and
+    damage the CRC missed shows this way (``00.\xa500*kW``: the decoder then looks for the
+    telegram the CRC collided with)."""
+    parser = Parser()
+    for text in (b" 34.3", b"2 4.3", b"1e5", b"nan", b"1_0", b"00.\xa500", b"23.-1"):
+        line = b"1-0:32.7.0(" + text + b"*V)"
+        assert parse_line(line) is None
+        data = b"/ISK5ABC\r\n\r\n" + line + b"\r\n!"
+        parsed = parser.parse(data)
+        assert parsed is not None
+        assert [number for number, _ in parsed.unparsed] == [2]
+    # Signed numbers, and numbers with units among several values, still parse.
+    obj = parse_line(b"1-0:2.7.0(-00.123*kW)")
+    assert obj is not None
+    assert obj.number == -0.123
+    obj = parse_line(b"0-1:24.2.1(230502224000S)(01235.163*m3)")
+    assert obj is not None
+    assert obj.number == 1235.163
+    assert parse_line(b"0-1:24.2.1(230502224000S)(0123\xa5.163*m3)") is None
+    # A text code still parses whatever it says.
+    assert parse_line(b"0-0:96.13.0(Call 0800*123)") is not None
 
 
 def test_timestamps() -> None:

@@ -146,7 +146,7 @@ def parse_line(line: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> CosemObject |
         value: Value = _new(Value, (raw, None, None, clock(raw)))
         return CosemObject(obis, normalize_code(obis), (value,), None, None, info, "")
     values = _parse_values(inner, clock)
-    if values is None:
+    if values is None or _malformed(values, info):
         return None
     number, unit, text = _main_number(values)
     obj = CosemObject(obis, normalize_code(obis), values, number, unit, info, text)
@@ -167,6 +167,14 @@ def _parse_values(inner: bytes, clock: MeterClock = _DEFAULT_CLOCK) -> tuple[Val
         if 0x28 in part or 0x29 in part:  # '(' or ')'
             return None
     return tuple(_parse_value(part, clock) for part in parts)
+
+
+def _malformed(values: tuple[Value, ...], info: ObisInfo | None) -> bool:
+    """Whether a value carries a unit but no number (``00.\xa500*kW``): no meter sends that, so
+    the line does not parse (text codes excepted). It is how damage the CRC missed shows."""
+    if info is not None and info.kind is Kind.TEXT:
+        return False
+    return any(value.unit is not None and value.number is None for value in values)
 
 
 _NO_SPEC: _Spec = ("", "", None)  # "not cached" markers (compared with ``is``)
@@ -365,7 +373,7 @@ class Parser:
             obj = _new(CosemObject, (obis, normalized, (value,), None, None, info, ""))
             return obj
         parsed = _parse_inner(inner, self._clock)
-        if parsed is None:
+        if parsed is None or _malformed(parsed[0], info):
             return None
         obj = _new(CosemObject, (obis, normalized, *parsed[:3], info, parsed[3]))
         if parsed[1] is None and len(parsed[0]) > 2:
