@@ -51,7 +51,9 @@ _SUMMED_COMBINATIONS = 2_000
 before they are counted (beyond: too many to count)."""
 UNLOCATED_SHARE = 1 / 4
 """The share of the bound a family may spend whose damage nothing locates: one digit that became
-another anywhere in a telegram whose every value is plausible. Two plausible changes look just like
+another anywhere in a telegram whose every value is plausible, or two anywhere in the fields the
+evidence flags (an outside attack: a stale line and a shifted value taken for two digits, E 3.8e-4
+and 4.1e-4). Two plausible changes look just like
 one, so its false matches are the ones two faults would meet (at 100,000 faults of two plausible
 digits: 65 false repairs with the whole bound, all from families of more than a quarter of it)."""
 REFILLED_SHARE = 1 / 16
@@ -295,11 +297,14 @@ class Search:
                     self._skeletons(context, variant, one_more(data, (), context, 1), allowed, crc),
                     share,
                 )
+                # Two digits anywhere in the flagged fields: two faults, and nothing says which
+                # two digits; a stale line or a shifted value, flagged alike, meets a chance
+                # match among them as often.
                 self._add(
                     base + 2,
                     f"{prefix}two digits{suffix}",
                     self._skeletons(context, variant, two_more(data, context), allowed, crc),
-                    share,
+                    min(share, UNLOCATED_SHARE),
                 )
                 self._add(
                     base + 3,
