@@ -53,9 +53,9 @@ UNLOCATED_SHARE = 1 / 4
 """The share of the bound a family may spend whose damage nothing locates: one digit that became
 another anywhere in a telegram whose every value is plausible, or two anywhere in the fields the
 evidence flags (an outside attack: a stale line and a shifted value taken for two digits, E 3.8e-4
-and 4.1e-4). Two plausible changes look just like
-one, so its false matches are the ones two faults would meet (at 100,000 faults of two plausible
-digits: 65 false repairs with the whole bound, all from families of more than a quarter of it)."""
+and 4.1e-4). Two plausible changes look just like one, so its false matches are the ones two faults
+would meet (at 100,000 faults of two plausible digits: 65 false repairs with the whole bound, all
+from families of more than a quarter of it)."""
 REFILLED_SHARE = 1 / 16
 """The share of the bound a family may spend that refills values the damage destroyed (whole
 fields, a misaligned span): nothing of the received value is left to confirm the refilled one."""
